@@ -1,0 +1,144 @@
+"""The Runtime interface: what the CLI and the dashboard may ask of any runtime.
+
+The CLI and the TUI depend on this module only, never on how a runtime works,
+so the local runtime today and the Kubernetes runtimes later are interchangeable.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "DeadLetter",
+    "NodeState",
+    "NodeStatus",
+    "Progress",
+    "Runtime",
+    "TapEvent",
+]
+
+NodeState = Literal["ready", "starting", "down", "restarting"]
+NodeKindName = Literal["service", "bus", "database"]
+
+Progress = Callable[[str], None]
+"""Called with a short sentence naming what the runtime is doing or waiting for."""
+
+
+@dataclass
+class NodeStatus:
+    """One row of `kdemo status`: named as in the topology, URL without credentials."""
+
+    name: str
+    kind: NodeKindName
+    url: str
+    ready: bool
+    state: NodeState
+    uptime_s: float
+    restarts: int
+    pid: int | None = None
+    pods: list[dict[str, Any]] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "url": self.url,
+            "ready": self.ready,
+            "state": self.state,
+            "uptime_s": round(self.uptime_s, 3),
+            "restarts": self.restarts,
+        }
+        if self.pods is not None:
+            out["pods"] = self.pods
+        else:
+            out["pid"] = self.pid
+        return out
+
+
+@dataclass
+class TapEvent:
+    """One message seen on the bus (read-only tap)."""
+
+    subject: str
+    seq: int
+    time: float
+    headers: dict[str, str]
+    event: dict[str, Any] | None
+    """The parsed CloudEvent, or None when the payload is not JSON."""
+    raw: bytes = field(repr=False, default=b"")
+
+    @property
+    def dead_lettered(self) -> bool:
+        return self.subject.startswith("kdemo.dlq.")
+
+
+@dataclass
+class DeadLetter:
+    seq: int
+    subject: str
+    original_subject: str
+    consumer: str
+    reason: str
+    event_id: str
+    event_type: str
+    time: float
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Runtime(abc.ABC):
+    """Brings the stack up and down and reports on it."""
+
+    name: str
+
+    @abc.abstractmethod
+    def up(self, progress: Progress) -> dict[str, str]:
+        """Start everything (a no-op when it already runs); returns the public URLs."""
+
+    @abc.abstractmethod
+    def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
+        """Stop everything; `purge` deletes data and secrets too."""
+
+    @abc.abstractmethod
+    def is_up(self) -> bool:
+        """True when the stack has been brought up and not down since."""
+
+    @abc.abstractmethod
+    def status(self) -> list[NodeStatus]:
+        """One row per runtime node (services, bus, database), in topology order."""
+
+    @abc.abstractmethod
+    def logs(self, node: str, *, follow: bool = False, lines: int = 200) -> Iterator[str]:
+        """The node's log lines, oldest first; `follow` keeps yielding new ones."""
+
+    @abc.abstractmethod
+    def kill(self, node: str) -> None:
+        """Kill the node (SIGKILL); the runtime brings it back."""
+
+    @abc.abstractmethod
+    def public_urls(self) -> dict[str, str]:
+        """Public base URLs of the exposed services: frontend, gateway, github-app."""
+
+    @abc.abstractmethod
+    def webhook_secret(self) -> str:
+        """The GitHub webhook secret the stack verifies deliveries with."""
+
+    @abc.abstractmethod
+    def bus_tap(self, *, deliver_all: bool = True) -> AsyncIterator[TapEvent]:
+        """A read-only stream of the bus's messages (ordered consumer, tap user)."""
+
+    @abc.abstractmethod
+    def scrape(self, service: str) -> str:
+        """The service's Prometheus metrics, as text."""
+
+    @abc.abstractmethod
+    def dlq_list(self) -> list[DeadLetter]:
+        """Dead-lettered events still on the bus."""
+
+    @abc.abstractmethod
+    def dlq_replay(self, seqs: list[int] | None = None) -> int:
+        """Republish dead letters (all when `seqs` is None) to their original subjects."""
