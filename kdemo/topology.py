@@ -222,7 +222,9 @@ def mermaid() -> str:
         arrow = "-.->" if e.optional else "-->"
         label = e.protocol.value
         if e.publishes or e.consumes:
-            label = "NATS: " + ", ".join(e.publishes + e.consumes)
+            parts = [f"pub {', '.join(e.publishes)}"] if e.publishes else []
+            parts += [f"sub {', '.join(e.consumes)}"] if e.consumes else []
+            label = "NATS: " + "; ".join(parts)
         elif e.rpcs:
             label = "gRPC: " + ", ".join(e.rpcs)
         lines.append(f'    {_mermaid_id(e.source)} {arrow}|"{label}"| {_mermaid_id(e.target)}')

@@ -1,0 +1,37 @@
+# kdemo developer menu — `just` lists the recipes.
+
+export UV_PYTHON_DOWNLOADS := "never"
+
+# list the recipes
+default:
+    @just --list
+
+# bring the demo up on the local runtime (extra arguments go to `kdemo up`)
+up *args:
+    ./dev up {{args}}
+
+# stop the demo (add --purge to delete its data and secrets)
+down *args:
+    uv run kdemo down {{args}}
+
+# run the test suite (arguments go to pytest)
+test *args:
+    ./dev test {{args}}
+
+# lint and type-check
+lint:
+    uv run ruff check .
+    uv run ruff format --check kdemo services scripts tests
+    uv run mypy
+
+# regenerate the gRPC stubs from services/protos/*.proto
+protos:
+    uv run python scripts/gen_protos.py
+
+# regenerate the topology diagram in README.md and docs/topology.md
+diagram:
+    uv run python scripts/gen_diagram.py
+
+# run the whole flow against the running stack
+smoke *args:
+    uv run kdemo smoke {{args}}

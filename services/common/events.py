@@ -1,0 +1,152 @@
+"""CloudEvents 1.0 (structured JSON) for the bus, with a JSON Schema per event's data.
+
+Naming: type `dev.kdemo.<name>.v1`, NATS subject `kdemo.<name>.<key>`, CloudEvents
+`subject` = the key (intent id or link code), event id `<name>:<key>`. Events that
+one intent can carry once per wallet (`bounty.signed`, `bounty.recorded`) add the
+wallet to the id and the subject, so ids never collide across types or wallets.
+The id is also the `Nats-Msg-Id` and, with the type, the consumers' idempotency key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+__all__ = [
+    "EVENT_NAMES",
+    "Event",
+    "EventInvalid",
+    "decode",
+    "encode",
+    "make_event",
+    "validate_data",
+]
+
+EVENT_NAMES = (
+    "bounty.requested",
+    "bounty.signed",
+    "bounty.recorded",
+    "identity.link_requested",
+    "identity.link_confirmed",
+    "identity.linked",
+    "identity.link_refused",
+)
+_PER_WALLET = {"bounty.signed", "bounty.recorded"}
+_FORMAT = JSONFormat()
+
+
+class EventInvalid(ValueError):
+    """A message on the bus that is not a valid kdemo event (it can never succeed)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    key: str
+    id: str
+    nats_subject: str
+    data: dict[str, Any]
+    source: str
+    time: datetime
+
+    @property
+    def type(self) -> str:
+        return f"dev.kdemo.{self.name}.v1"
+
+
+def make_event(
+    name: str, *, key: str, data: dict[str, Any], source: str, wallet: str | None = None
+) -> Event:
+    """Build and validate an event; `wallet` is required for the per-wallet events."""
+    if name not in EVENT_NAMES:
+        raise EventInvalid(f"unknown event name {name!r}")
+    if (name in _PER_WALLET) != (wallet is not None):
+        raise EventInvalid(f"{name}: wallet is {'required' if name in _PER_WALLET else 'not used'}")
+    validate_data(name, data)
+    tokens = [key] if wallet is None else [key, wallet.lower()]
+    return Event(
+        name=name,
+        key=key,
+        id=":".join([name, *tokens]),
+        nats_subject=".".join(["kdemo", name, *tokens]),
+        data=data,
+        source=f"/kdemo/{source}",
+        time=datetime.now(UTC),
+    )
+
+
+def encode(event: Event) -> bytes:
+    ce = CloudEvent(
+        {
+            "id": event.id,
+            "source": event.source,
+            "type": event.type,
+            "subject": event.key,
+            "time": event.time,
+            "datacontenttype": "application/json",
+        },
+        event.data,
+    )
+    return _FORMAT.write(ce)
+
+
+def decode(raw: bytes, nats_subject: str) -> Event:
+    """Parse and validate a message; raise EventInvalid (a poison message) on any deviation."""
+    try:
+        ce = _FORMAT.read(None, raw)
+    except (BaseCloudEventException, ValueError, TypeError, KeyError) as exc:
+        raise EventInvalid(f"not a CloudEvents 1.0 JSON event: {exc}") from exc
+    ce_type = ce.get_type()
+    prefix, suffix = "dev.kdemo.", ".v1"
+    if not (ce_type.startswith(prefix) and ce_type.endswith(suffix)):
+        raise EventInvalid(f"unexpected event type {ce_type!r}")
+    name = ce_type[len(prefix) : -len(suffix)]
+    if name not in EVENT_NAMES:
+        raise EventInvalid(f"unknown event type {ce_type!r}")
+    data = ce.get_data()
+    if not isinstance(data, dict):
+        raise EventInvalid(f"{name}: data must be a JSON object")
+    validate_data(name, data)
+    key = ce.get_subject() or ""
+    prefix = f"kdemo.{name}."
+    tokens = nats_subject.removeprefix(prefix).split(".")
+    if not nats_subject.startswith(prefix) or tokens[0] != key:
+        raise EventInvalid(f"{name}: subject {key!r} does not match NATS subject {nats_subject!r}")
+    expected_id = ":".join([name, *tokens])
+    if ce.get_id() != expected_id:
+        raise EventInvalid(f"{name}: id {ce.get_id()!r} should be {expected_id!r}")
+    return Event(
+        name=name,
+        key=key,
+        id=ce.get_id(),
+        nats_subject=nats_subject,
+        data=data,
+        source=ce.get_source(),
+        time=ce.get_time() or datetime.now(UTC),
+    )
+
+
+def validate_data(name: str, data: dict[str, Any]) -> None:
+    errors = sorted(_validator(name).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        first: ValidationError = errors[0]
+        where = ".".join(str(p) for p in first.path) or "data"
+        raise EventInvalid(f"{name}: {where}: {first.message}")
+
+
+@cache
+def _validator(name: str) -> Draft202012Validator:
+    text = resources.files("services.common").joinpath(f"schemas/{name}.json").read_text()
+    schema = json.loads(text)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=FormatChecker())

@@ -1,0 +1,120 @@
+"""The HTTP side every FastAPI service shares: health, readiness, metrics, errors, server.
+
+Errors are one JSON shape, `{"error": {"code", "message", "field", "hint"}}`, with
+the documented status code, so a user (or the CLI) always learns which field was
+wrong, why, and what to do about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .metrics import CONTENT_TYPE_LATEST, observe_edge, render_metrics
+
+__all__ = ["ApiError", "edge_client", "error_body", "install_common_routes", "serve_http"]
+
+
+class ApiError(Exception):
+    """An error answered to the client: status, machine code, message, field and hint."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, field: str | None = None, hint: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.hint = hint
+
+
+def error_body(code: str, message: str, field: str | None = None, hint: str = "") -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field, "hint": hint}}
+
+
+def install_common_routes(app: FastAPI, *, ready: Callable[[], bool]) -> None:
+    """/healthz (alive), /readyz (dependencies reachable), /metrics, and the error shape."""
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        if ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "starting"}, status_code=503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return PlainTextResponse(render_metrics(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(_: Request, exc: ApiError) -> Response:
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.field, exc.hint), status_code=exc.status
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+        message = f"{field or 'request'}: {first.get('msg')}"
+        hint = "check the request against the API documentation"
+        return JSONResponse(
+            error_body("invalid_request", message, field or None, hint), status_code=400
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        return JSONResponse(
+            error_body("http_error", str(exc.detail)), status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+
+class _EdgeTransport(httpx.AsyncBaseTransport):
+    """Counts and times every request as an edge of the topology, on the client side."""
+
+    def __init__(self, source: str, target: str, protocol: str) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._labels = (source, target, protocol)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        with observe_edge(*self._labels):
+            return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def edge_client(
+    source: str, target: str, base_url: str, *, protocol: str = "HTTP", timeout: float = 5.0
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url,
+        transport=_EdgeTransport(source, target, protocol),
+        timeout=timeout,
+        headers={"X-Kdemo-Client": source},
+    )
+
+
+async def serve_http(app: FastAPI, host: str, port: int) -> None:
+    """Run uvicorn in this event loop; our JSON logging stays in charge (log_config=None)."""
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            lifespan="on", server_header=False)
+    server = uvicorn.Server(config)
+    await server.serve()
+
+
+def run(app: FastAPI, host: str, port: int) -> None:
+    asyncio.run(serve_http(app, host, port))

@@ -1,0 +1,82 @@
+"""Transactional outbox: events are written in the same transaction as the state
+change, and a relay publishes them (Nats-Msg-Id = event id) and deletes each row
+only after JetStream acknowledged it. A crash between commit and publish loses
+nothing; a crash between publish and delete publishes again, which the stream's
+duplicate window absorbs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from .bus import Bus
+from .events import Event, encode
+
+__all__ = ["OutboxRelay", "already_processed", "enqueue"]
+
+log = logging.getLogger(__name__)
+
+
+async def enqueue(conn: AsyncConnection[object], event: Event) -> None:
+    """Add `event` to the outbox inside the caller's transaction."""
+    await conn.execute(
+        "INSERT INTO outbox (id, subject, payload) VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING",
+        (event.id, event.nats_subject, encode(event)),
+    )
+
+
+async def already_processed(conn: AsyncConnection[object], event: Event) -> bool:
+    """Record (type, id) inside the caller's transaction; True when it was seen before."""
+    cur = await conn.execute(
+        "INSERT INTO processed_events (event_type, event_id) VALUES (%s, %s) "
+        "ON CONFLICT DO NOTHING",
+        (event.type, event.id),
+    )
+    return cur.rowcount == 0
+
+
+class OutboxRelay:
+    """Publishes outbox rows; `kick()` after a commit wakes it at once."""
+
+    def __init__(self, pool: AsyncConnectionPool, bus: Bus, *, poll_interval: float = 0.5) -> None:
+        self._pool = pool
+        self._bus = bus
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                sent = await self.flush()
+            except Exception as exc:  # bus or database away: keep the rows, try again later
+                log.warning("outbox relay failed", extra={"error": str(exc)})
+                sent = 0
+            if sent:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+
+    async def flush(self, limit: int = 100) -> int:
+        """Publish up to `limit` rows; returns how many were published and deleted."""
+        async with self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "SELECT id, subject, payload FROM outbox ORDER BY created_at, id "
+                "LIMIT %s FOR UPDATE SKIP LOCKED",
+                (limit,),
+            )
+            rows = await cur.fetchall()
+            for row in rows:
+                record = dict(row)
+                payload = bytes(record["payload"])
+                await self._bus.publish_raw(record["subject"], payload, record["id"])
+                await conn.execute("DELETE FROM outbox WHERE id = %s", (record["id"],))
+            return len(rows)

@@ -1,0 +1,162 @@
+"""Session fixtures: a real PostgreSQL and a real nats-server, and a way to run services.
+
+Service tests start `python -m services.<name>` as real subprocesses against these,
+with exactly the environment the local runtime would give them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kdemo.runtime.local.env import service_env, service_module
+from kdemo.runtime.local.ports import allocate_ports, grpc_services
+from kdemo.runtime.local.secrets import Secrets
+from kdemo.runtime.local.testing import TestBus, TestPostgres, start_nats, start_postgres
+from kdemo.runtime.natsconfig import inbox_prefix
+from services.common.intent_tokens import generate_ed25519_keypair
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+
+
+@dataclass
+class Stack:
+    """The database and bus every service test shares, plus the stack's secrets and ports."""
+
+    pg: TestPostgres
+    bus: TestBus
+    secrets: Secrets
+    ports: dict[str, int]
+    workdir: Path
+
+    def database_url(self, db: str) -> str:
+        return self.pg.urls[db]
+
+    @property
+    def nats_url(self) -> str:
+        return self.bus.url
+
+    def nats_user(self, user: str) -> tuple[str, str]:
+        return user, self.bus.passwords[user]
+
+    def connect_kwargs(self, user: str = "admin") -> dict[str, object]:
+        """Keyword arguments for `nats.connect(**kwargs)` as `user` (admin by default)."""
+        return {"servers": [self.bus.url], "user": user, "password": self.bus.passwords[user],
+                "inbox_prefix": inbox_prefix(user).encode()}
+
+    def env_for(self, service: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        env = service_env(service, ports=self.ports, secrets=self.secrets)
+        env.update(overrides or {})
+        return env
+
+    def url_of(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+
+@dataclass
+class RunningService:
+    name: str
+    proc: subprocess.Popen[bytes]
+    url: str
+    """HTTP base URL (for gRPC services: the metrics/health port)."""
+    grpc_addr: str | None
+    log_path: Path
+    env: dict[str, str] = field(repr=False)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"not ready after {within_s} s:\n{log_path.read_text()[-3000:]}")
+
+
+def launch(stack: Stack, name: str, overrides: dict[str, str] | None = None,
+           *, within_s: float = 40.0) -> RunningService:
+    env = stack.env_for(name, overrides)
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("KDEMO_")}
+    log_path = stack.workdir / f"{name}-{time.monotonic_ns()}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", service_module(name)],
+            env=base_env | env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+    is_grpc = name in grpc_services()
+    port = stack.ports[f"{name}-metrics"] if is_grpc else stack.ports[name]
+    svc = RunningService(name, proc, f"http://127.0.0.1:{port}",
+                         f"127.0.0.1:{stack.ports[name]}" if is_grpc else None, log_path, env)
+    try:
+        wait_ready(svc.url, proc, log_path, within_s)
+    except RuntimeError as exc:
+        svc.kill()
+        raise RuntimeError(f"{name} did not become ready: {exc}") from None
+    return svc
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A real PostgreSQL (roles and databases made) and nats-server (stream and durables made)."""
+    workdir = tmp_path_factory.mktemp("stack")
+    with start_postgres(workdir / "pg") as pg, start_nats(workdir / "nats") as bus:
+        signing, verify = generate_ed25519_keypair()
+        secrets = Secrets(
+            webhook_secret=TEST_WEBHOOK_SECRET,
+            intent_signing_key=signing,
+            intent_verify_key=verify,
+            link_nonce_secret="11" * 32,
+            eip712_salt="0x" + "5a" * 32,
+            postgres_password="unused",
+            db_passwords=dict(pg.passwords),
+            nats_passwords=dict(bus.passwords),
+        )
+        ports = allocate_ports(env={}) | {"postgres": pg.port,
+                                          "nats": int(bus.url.rsplit(":", 1)[1])}
+        yield Stack(pg, bus, secrets, ports, workdir)
+
+
+@pytest.fixture
+def start_service(stack: Stack) -> Iterator[Callable[..., RunningService]]:
+    """Factory: start a service process (stopped at the end of the test)."""
+    started: list[RunningService] = []
+
+    def start(name: str, overrides: dict[str, str] | None = None) -> RunningService:
+        svc = launch(stack, name, overrides)
+        started.append(svc)
+        return svc
+
+    yield start
+    for svc in reversed(started):
+        svc.stop()
