@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["configure_logging", "log_event"]
 
-_RESERVED = set(vars(logging.makeLogRecord({})))
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"color_message"}  # uvicorn's ANSI copy
 
 
 class JsonLineFormatter(logging.Formatter):
