@@ -1,0 +1,33 @@
+"""Runtimes: the interface (`base`), the local one, and the factory the CLI uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kdemo.errors import ConfigError
+from kdemo.runtime.base import Runtime
+from kdemo.runtime.local.state import STACK_FILE, default_state_dir, read_json
+
+__all__ = ["Runtime", "default_state_dir", "get_runtime", "stack_runtime_name"]
+
+
+def stack_runtime_name(state_dir: Path) -> str:
+    """The runtime recorded in `stack.json` (`local` when there is no stack yet)."""
+    try:
+        stack = read_json(Path(state_dir) / STACK_FILE)
+    except ValueError as exc:
+        raise ConfigError(f"{Path(state_dir) / STACK_FILE} is not valid JSON: {exc}",
+                          "run `kdemo down --purge` to start over") from exc
+    return str((stack or {}).get("runtime") or "local")
+
+
+def get_runtime(state_dir: Path | None = None) -> Runtime:
+    """The runtime of the stack in `state_dir` (default: the configured state directory)."""
+    state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
+    name = stack_runtime_name(state_dir)
+    if name == "local":
+        from kdemo.runtime.local import LocalRuntime
+
+        return LocalRuntime(state_dir)
+    raise ConfigError(f"runtime {name!r} (from {state_dir / STACK_FILE}) is not available here",
+                      "use `kdemo up --runtime local`, or install the kind/kubernetes runtime")

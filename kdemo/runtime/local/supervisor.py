@@ -1,0 +1,251 @@
+"""The supervisor: one detached process that starts the stack in order and keeps it running.
+
+    python -m kdemo.runtime.local.supervisor --state-dir DIR
+
+Starts postgres -> nats -> internal services -> exposed services (creating roles,
+databases, the stream and the durables on the way), restarts any child that
+exits with exponential backoff, and records every child in `supervisor.json`.
+SIGTERM stops the services, then nats, then postgres, and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from kdemo.runtime.busadmin import BusAccess, ensure_stream, intent_ttl, run_sync
+from kdemo.runtime.local.nodes import NodeSpec, nats_of, node_specs, postgres_of, stages
+from kdemo.runtime.local.postgres import ensure_roles
+from kdemo.runtime.local.procs import process_start_time, spawn
+from kdemo.runtime.local.secrets import Secrets, load_secrets
+from kdemo.runtime.local.state import (
+    STACK_FILE,
+    SUPERVISOR_FILE,
+    log_path,
+    read_json,
+    write_json,
+)
+from kdemo.runtime.natsconfig import ADMIN_USER
+
+__all__ = ["BACKOFF_CAP_S", "BACKOFF_START_S", "HEALTHY_RESET_S", "Supervisor", "main"]
+
+BACKOFF_START_S = 0.5
+BACKOFF_CAP_S = 10.0
+HEALTHY_RESET_S = 30.0
+STOP_GRACE_S = 3.0
+
+
+def _log(msg: str, **fields: Any) -> None:
+    line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "msg": msg, **fields}
+    print(json.dumps(line), flush=True)
+
+
+@dataclass
+class Child:
+    spec: NodeSpec
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    state: str = "pending"
+    """pending (not started yet), running, restarting (waiting out its backoff), stopped."""
+    restarts: int = 0
+    backoff: float = BACKOFF_START_S
+    started_mono: float = 0.0
+    started_wall: float | None = None
+    next_start: float = 0.0
+    last_exit: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def to_json(self) -> dict[str, Any]:
+        pid = self.proc.pid if self.proc is not None and self.alive() else None
+        return {"pid": pid, "pgid": pid, "state": self.state, "restarts": self.restarts,
+                "started_at": self.started_wall, "last_exit": self.last_exit,
+                "start_ticks": process_start_time(pid) if pid else None}
+
+
+class Supervisor:
+    def __init__(self, state_dir: Path, *, secrets: Secrets | None = None) -> None:
+        self.state_dir = state_dir
+        stack = read_json(state_dir / STACK_FILE)
+        if stack is None:
+            raise SystemExit(f"no {STACK_FILE} in {state_dir}")
+        self.stack = stack
+        self.secrets = secrets or load_secrets(state_dir)
+        specs = node_specs(state_dir, stack, self.secrets, dict(os.environ))
+        self.children = {name: Child(spec, log_path(state_dir, name))
+                         for name, spec in specs.items()}
+        self.stages = [[n for n in stage if n in self.children] for stage in stages()]
+        self.hooks: dict[str, Callable[[], None]] = {"postgres": self._prepare_databases,
+                                                     "nats": self._prepare_stream}
+        self.stopping = False
+        self.phase = "starting"
+        self.started_wall = time.time()
+
+    # -- hooks run once their node is ready -------------------------------------------
+
+    def _prepare_databases(self) -> None:
+        ensure_roles(postgres_of(self.state_dir, self.stack, self.secrets),
+                     self.secrets.db_passwords)
+
+    def _prepare_stream(self) -> None:
+        url = nats_of(self.state_dir, self.stack, self.secrets).url
+        access = BusAccess(url, ADMIN_USER, self.secrets.nats_passwords[ADMIN_USER])
+        run_sync(ensure_stream(access, ttl_s=intent_ttl()))
+
+    # -- child management --------------------------------------------------------------
+
+    def write_state(self) -> None:
+        me = os.getpid()
+        write_json(self.state_dir / SUPERVISOR_FILE, {
+            "supervisor": {"pid": me, "start_ticks": process_start_time(me),
+                           "started_at": self.started_wall, "phase": self.phase},
+            "nodes": {name: child.to_json() for name, child in self.children.items()},
+        })
+
+    def start(self, child: Child) -> None:
+        spec = child.spec
+        if spec.name == "nats":
+            nats_of(self.state_dir, self.stack, self.secrets).write_config()
+        if spec.name == "postgres":
+            postgres_of(self.state_dir, self.stack, self.secrets).initdb()
+        try:
+            child.proc = spawn(spec.argv, env=spec.env, log=child.log, cwd=spec.cwd,
+                               user=spec.uid, group=spec.gid)
+        except OSError as exc:
+            _log("cannot start", node=spec.name, error=str(exc))
+            self._schedule_restart(child)
+            return
+        child.state = "running"
+        child.started_mono = time.monotonic()
+        child.started_wall = time.time()
+        _log("started", node=spec.name, pid=child.proc.pid)
+        self.write_state()
+
+    def _schedule_restart(self, child: Child) -> None:
+        child.state = "restarting"
+        child.next_start = time.monotonic() + child.backoff
+        child.backoff = min(child.backoff * 2, BACKOFF_CAP_S)
+
+    def tick(self) -> None:
+        """Reap exited children, restart those whose backoff is over."""
+        now = time.monotonic()
+        changed = False
+        for child in self.children.values():
+            if child.state == "running" and child.proc is not None:
+                code = child.proc.poll()
+                if code is None:
+                    if now - child.started_mono >= HEALTHY_RESET_S:
+                        child.backoff = BACKOFF_START_S
+                    continue
+                # Whatever it left in its process group (postgres backends) goes too.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.proc.pid, signal.SIGKILL)
+                child.last_exit = code
+                _log("exited", node=child.spec.name, code=code, restart_in=child.backoff)
+                self._schedule_restart(child)
+                changed = True
+            elif child.state == "restarting" and now >= child.next_start:
+                child.restarts += 1
+                self.start(child)
+        if changed:
+            self.write_state()
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < end:
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+
+    def bring_up(self) -> None:
+        for stage in self.stages:
+            for name in stage:
+                self.start(self.children[name])
+            pending = set(stage)
+            while pending and not self.stopping:
+                self.tick()
+                for name in sorted(pending):
+                    child = self.children[name]
+                    if child.state != "running" or not child.spec.probe():
+                        continue
+                    hook = self.hooks.get(name)
+                    try:
+                        if hook is not None:
+                            hook()
+                    except Exception as exc:
+                        _log("preparing failed, retrying", node=name, error=repr(exc))
+                        continue
+                    _log("ready", node=name)
+                    pending.discard(name)
+                self._sleep(0.1)
+        self.phase = "running"
+        self.write_state()
+
+    def run(self) -> None:
+        self.write_state()
+        self.bring_up()
+        while not self.stopping:
+            self.tick()
+            self._sleep(0.2)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        self.phase = "stopping"
+        self.write_state()
+        for stage in reversed(self.stages):
+            group = [self.children[n] for n in stage]
+            for child in group:
+                if child.alive() and child.proc is not None:
+                    _log("stopping", node=child.spec.name, pid=child.proc.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        child.proc.send_signal(child.spec.stop_signal)
+            deadline = time.monotonic() + STOP_GRACE_S
+            while any(c.alive() for c in group) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for child in group:
+                if child.proc is not None:
+                    # The leader and anything left in its group.
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(child.proc.pid, signal.SIGKILL)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        child.proc.wait(timeout=2)
+                child.state = "stopped"
+        self.phase = "stopped"
+        self.write_state()
+        _log("stopped")
+
+    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        _log("stop requested", signal=signal.Signals(signum).name)
+        self.stopping = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kdemo.runtime.local.supervisor")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--detach", action="store_true",
+                        help="fork and return at once: the caller need not reap the supervisor")
+    args = parser.parse_args(argv)
+    if args.detach and os.fork() > 0:
+        os._exit(0)
+    supervisor = Supervisor(args.state_dir.absolute())
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # detached: a closing terminal is no reason
+    _log("supervisor started", pid=os.getpid(), state_dir=str(args.state_dir))
+    supervisor.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The stream, the durables, dead letters and the tap, against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.js import api
+
+from kdemo import topology
+from kdemo.errors import ConfigError
+from kdemo.runtime.busadmin import dlq_list, dlq_replay, ensure_stream, intent_ttl, tap
+from kdemo.runtime.local.testing import TestBus, start_nats
+
+
+@pytest.fixture(scope="module")
+def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBus]:
+    with start_nats(tmp_path_factory.mktemp("nats")) as server:
+        yield server
+
+
+def _event(name: str, key: str) -> bytes:
+    return json.dumps({"specversion": "1.0", "id": f"{name}:{key}", "type": f"dev.kdemo.{name}.v1",
+                       "source": "/kdemo/test", "data": {}}).encode()
+
+
+async def test_stream_and_durables_follow_the_declaration(tmp_path: Path) -> None:
+    """File storage, `kdemo.>`, duplicate window = TTL, max age = 2 x TTL, direct get, durables."""
+    with start_nats(tmp_path, ttl_s=600) as bus:
+        nc = await nats.connect(**bus.connect_kwargs("admin"))  # type: ignore[arg-type]
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info("KDEMO")
+            cfg = info.config
+            assert (cfg.subjects, cfg.storage, cfg.duplicate_window, cfg.max_age,
+                    cfg.allow_direct) == (["kdemo.>"], api.StorageType.FILE, 600, 1200, True)
+            for consumer in topology.CONSUMERS:
+                c = (await js.consumer_info("KDEMO", consumer.durable)).config
+                assert c.ack_policy == api.AckPolicy.EXPLICIT
+                assert c.filter_subjects == list(consumer.filter_subjects)
+                assert (c.ack_wait, c.max_deliver, c.deliver_subject) == (30, -1, None)
+        finally:
+            await nc.close()
+        # Running it again (every `up` does) changes nothing and does not fail.
+        await ensure_stream(bus.access("admin"), ttl_s=600)
+
+
+@pytest.mark.parametrize("raw", ["0", "-5", "day"])
+def test_bad_intent_ttl_is_refused(raw: str) -> None:
+    """KDEMO_INTENT_TTL must be a positive number of seconds."""
+    with pytest.raises(ConfigError, match="KDEMO_INTENT_TTL"):
+        intent_ttl({"KDEMO_INTENT_TTL": raw})
+
+
+async def test_dead_letters_are_listed_and_replayed(bus: TestBus) -> None:
+    """A DLQ message is listed with its headers, and replay republishes then deletes it."""
+    nc = await nats.connect(**bus.connect_kwargs("gateway"))  # type: ignore[arg-type]
+    try:
+        js = nc.jetstream()
+        for key in ("0x11", "0x22"):
+            await js.publish(f"kdemo.dlq.bounty.requested.{key}", _event("bounty.requested", key),
+                             stream="KDEMO", headers={
+                                 "Nats-Msg-Id": f"dlq:bounty.requested:{key}:1",
+                                 "Kdemo-Dlq-Reason": "schema invalid",
+                                 "Kdemo-Dlq-Consumer": "gateway",
+                                 "Kdemo-Original-Subject": f"kdemo.bounty.requested.{key}"})
+    finally:
+        await nc.close()
+    letters = await dlq_list(bus.access("admin"))
+    assert [(d.event_id, d.reason, d.consumer, d.event_type) for d in letters] == [
+        ("bounty.requested:0x11", "schema invalid", "gateway", "dev.kdemo.bounty.requested.v1"),
+        ("bounty.requested:0x22", "schema invalid", "gateway", "dev.kdemo.bounty.requested.v1"),
+    ]
+    first = letters[0]
+    assert await dlq_replay(bus.access("admin"), [first.seq]) == 1
+    assert [d.event_id for d in await dlq_list(bus.access("admin"))] == ["bounty.requested:0x22"]
+    admin = await nats.connect(**bus.connect_kwargs("admin"))  # type: ignore[arg-type]
+    try:
+        msg = await admin.jetstream().get_last_msg("KDEMO", first.original_subject)
+        assert msg.data == _event("bounty.requested", "0x11")
+        assert msg.headers == {"Nats-Msg-Id": f"bounty.requested:0x11:replay:{first.seq}"}
+    finally:
+        await admin.close()
+    assert await dlq_replay(bus.access("admin")) == 1
+    assert await dlq_list(bus.access("admin")) == []
+
+
+async def test_tap_yields_every_message_with_its_event(tmp_path: Path) -> None:
+    """The tap (tap user) delivers retained messages in order, parsed as CloudEvents."""
+    with start_nats(tmp_path) as bus:
+        nc = await nats.connect(**bus.connect_kwargs("github-app"))  # type: ignore[arg-type]
+        try:
+            js = nc.jetstream()
+            for key in ("0xa", "0xb"):
+                await js.publish(f"kdemo.bounty.requested.{key}", _event("bounty.requested", key),
+                                 stream="KDEMO")
+        finally:
+            await nc.close()
+        stream = tap(bus.access("tap"))
+        seen = [await asyncio.wait_for(anext(stream), 5) for _ in range(2)]
+        await stream.aclose()  # type: ignore[attr-defined]
+    assert [(e.subject, e.seq, e.dead_lettered) for e in seen] == [
+        ("kdemo.bounty.requested.0xa", 1, False), ("kdemo.bounty.requested.0xb", 2, False)]
+    assert seen[0].event is not None
+    assert seen[0].event["id"] == "bounty.requested:0xa"
