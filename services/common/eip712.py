@@ -15,9 +15,9 @@ import hashlib
 import re
 from typing import Any, Final
 
-from eth_account import Account
-from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils.crypto import keccak
+
+from ._eth import Account, SignableMessage, encode_typed_data
 
 __all__ = [
     "BOUNTY_TYPES",

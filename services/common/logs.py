@@ -51,6 +51,8 @@ def configure_logging(service: str) -> None:
         logger.propagate = True
     # Access logs for every health probe drown the flow; keep them at debug level.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request at info; the edge metrics already count them.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def log_event(logger: logging.Logger, msg: str, **fields: Any) -> None:

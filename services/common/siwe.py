@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
+
+from ._eth import Account, encode_defunct
 
 __all__ = [
     "LINK_CODE_LENGTH",

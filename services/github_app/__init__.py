@@ -1,0 +1,1 @@
+"""github-app: verifies GitHub webhooks, finds bounties and link codes, records intents."""

@@ -1,0 +1,293 @@
+"""github-app's HTTP side: `POST /webhook`, health, readiness and metrics.
+
+Everything that talks to the outside (database pool, bus, outbox relay, reply
+poster, GitHub client) is built in the lifespan, never at import time, and
+connects in the background: /healthz answers at once, /readyz once the database
+is migrated and the bus is connected. The webhook's request path touches only
+the database; events and replies leave later, from their outboxes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import psycopg
+import psycopg_pool
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import Gauge
+
+from services.common.bus import Bus, connect
+from services.common.db import apply_migrations, open_pool, redact, wait_for_database
+from services.common.grammar import find_bounties
+from services.common.httpapp import ApiError, edge_client, install_common_routes
+from services.common.metrics import observe_edge
+from services.common.outbox import OutboxRelay
+
+from .intents import Recorder, RecorderConfig
+from .replies import SERVICE, OwnAccount, ReplyPoster, fetch_own_account
+from .settings import GithubAppSettings
+from .webhook import (
+    MAX_BODY_BYTES,
+    Ignored,
+    classify,
+    parse_json,
+    require_signature,
+    verify_signature,
+)
+
+__all__ = ["OWN_ACCOUNT_KNOWN", "GithubApp", "create_app"]
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: Final = Path(__file__).parent / "migrations"
+OWN_ACCOUNT_KNOWN = Gauge(
+    "kdemo_github_app_own_account_known",
+    "1 once github-app knows its own GitHub account (GET /user), so it ignores its comments.",
+)
+_HEADER_HINT = "GitHub sends this header with every delivery; send the delivery as GitHub does"
+
+
+class GithubApp:
+    """The running service: its connections, background tasks and the webhook handler."""
+
+    def __init__(self, settings: GithubAppSettings) -> None:
+        self.settings = settings
+        self.pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
+        self.bus: Bus | None = None
+        self.relay: OutboxRelay | None = None
+        self.poster: ReplyPoster | None = None
+        self.recorder: Recorder | None = None
+        self.github: httpx.AsyncClient | None = None
+        self.own: OwnAccount | None = None
+        self.migrated = False
+        self._secret = settings.github_webhook_secret.get_secret_value().encode()
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def ready(self) -> bool:
+        return (
+            self.migrated
+            and self.recorder is not None
+            and self.bus is not None
+            and self.bus.nc.is_connected
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        token = self.settings.github_token
+        if token is not None:
+            self.github = edge_client(SERVICE, "github-api", self.settings.github_api_url,
+                                      protocol="HTTPS", timeout=10.0)
+            self.github.headers.update({
+                "Authorization": f"Bearer {token.get_secret_value()}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28",
+                "User-Agent": "kdemo-github-app",
+            })
+            self._spawn(self._learn_own_account(self.github))
+        self._spawn(self._connect())
+
+    async def close(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.bus is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection may fail; we exit
+                await self.bus.close()
+        if self.pool is not None:
+            await self.pool.close()
+        if self.github is not None:
+            await self.github.aclose()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.create_task(coro))
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    async def _retrying(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                await step()
+                return
+            except Exception as exc:  # dependencies may come up after us: keep trying, say why
+                log.warning(f"{what} failed; retrying", extra={"error": str(exc),
+                                                              "retry_in_s": delay})
+                await self._pause(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _connect(self) -> None:
+        url = self.settings.database_url
+
+        async def database() -> None:
+            await wait_for_database(url, within_s=30)
+            await asyncio.to_thread(apply_migrations, url, MIGRATIONS)
+            self.pool = await open_pool(url)
+            log.info("database ready", extra={"database": redact(url)})
+
+        async def bus() -> None:
+            s = self.settings
+            self.bus = await connect(SERVICE, s.nats_url, s.nats_user, s.nats_password,
+                                     stream=s.nats_stream)
+            log.info("bus connected", extra={"url": s.nats_url})
+
+        await self._retrying("database start-up", database)
+        await self._retrying("bus connection", bus)
+        if self.pool is None or self.bus is None:
+            return  # stopped while starting
+        self.migrated = True
+        self.recorder = Recorder(self.pool, RecorderConfig(
+            signing_key=self.settings.intent_signing_key.get_secret_value(),
+            ttl_s=self.settings.intent_ttl,
+            frontend_url=self.settings.public_url_frontend,
+            replies=self.github is not None,
+        ))
+        if self.settings.relay_enabled:
+            self.relay = OutboxRelay(self.pool, self.bus)
+            self._spawn(self.relay.run(self._stop))
+        else:
+            log.warning("outbox relay disabled (KDEMO_RELAY_ENABLED=false): events stay queued")
+        if self.github is not None:
+            self.poster = ReplyPoster(self.pool, self.github)
+            self._spawn(self.poster.run(self._stop))
+        log.info("github-app ready")
+
+    async def _learn_own_account(self, client: httpx.AsyncClient) -> None:
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                self.own = await fetch_own_account(client)
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("cannot learn the app's own GitHub account; retrying",
+                            extra={"error": str(exc), "retry_in_s": delay})
+                await self._pause(delay)
+                delay = min(delay * 2, 60.0)
+                continue
+            OWN_ACCOUNT_KNOWN.set(1)
+            log.info("own GitHub account known", extra={"login": self.own.login,
+                                                        "github_id": self.own.id})
+            return
+
+    # -- the webhook -----------------------------------------------------------------------
+
+    async def handle_webhook(self, request: Request) -> Response:
+        if not self.ready() or self.recorder is None:
+            raise ApiError(503, "starting", "github-app is not ready yet (database or bus)",
+                           hint="retry in a few seconds; GitHub can redeliver from its UI")
+        _check_length(request.headers.get("content-length"))
+        signature = require_signature(request.headers.get("x-hub-signature-256"))
+        body = await _read_body(request)
+        verify_signature(self._secret, body, signature)
+
+        event = _header(request, "X-GitHub-Event")
+        delivery = _header(request, "X-GitHub-Delivery")
+        outcome = classify(event, parse_json(body))
+        if isinstance(outcome, Ignored):
+            return _ignored(outcome.reason)
+        own = self.own
+        if own is not None and own.id in (outcome.author_id, outcome.sender_id):
+            return _ignored(f"written by kdemo's own account {own.login}")
+        parsed = find_bounties(outcome.body)
+        if not (parsed.matches or parsed.links or parsed.rejected):
+            return _ignored("no bounty or link pattern")
+        try:
+            recorded = await self.recorder.record(delivery, outcome, parsed)
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            log.warning("database unavailable for a delivery", extra={"error": str(exc)})
+            raise ApiError(503, "database_unavailable", "github-app cannot reach its database",
+                           hint="redeliver the webhook once github-app is ready") from exc
+        if recorded.new_events and self.relay is not None:
+            self.relay.kick()
+        if recorded.new_replies and self.poster is not None:
+            self.poster.kick()
+        log.info("delivery recorded", extra={
+            "delivery": delivery, "event": f"{outcome.event}.{outcome.action}",
+            "repository": outcome.repository, "number": outcome.number,
+            "intents": len(recorded.response.get("intents", ())),
+            "links": len(recorded.response.get("links", ())), "duplicate": recorded.duplicate,
+        })
+        return JSONResponse(recorded.response, status_code=200)
+
+
+def _ignored(reason: str) -> Response:
+    return JSONResponse({"ignored": reason}, status_code=202)
+
+
+def _header(request: Request, name: str) -> str:
+    value = (request.headers.get(name) or "").strip()
+    if not value:
+        raise ApiError(400, "missing_header", f"{name} header is missing or empty", field=name,
+                       hint=_HEADER_HINT)
+    if len(value) > 200:
+        raise ApiError(400, "invalid_header", f"{name} header is longer than 200 characters",
+                       field=name, hint=_HEADER_HINT)
+    return value
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "payload_too_large",
+                    f"body: larger than GitHub's limit of {MAX_BODY_BYTES} bytes (25 MB)",
+                    field="body", hint="GitHub never sends more; check what is delivering this")
+
+
+def _check_length(content_length: str | None) -> None:
+    if content_length is None:
+        return
+    try:
+        size = int(content_length)
+    except ValueError:
+        raise ApiError(400, "invalid_header", "Content-Length is not a number",
+                       field="Content-Length", hint=_HEADER_HINT) from None
+    if size > MAX_BODY_BYTES:
+        raise _too_large()
+
+
+async def _read_body(request: Request) -> bytes:
+    """The raw body, counted while it streams in: 413 as soon as it exceeds the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(settings: GithubAppSettings | None = None) -> FastAPI:
+    """The FastAPI app; settings are read (from the environment by default) at start-up."""
+    holder: dict[str, GithubApp] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = GithubApp(settings if settings is not None else GithubAppSettings())
+        holder["service"] = service
+        service.start()
+        try:
+            yield
+        finally:
+            await service.close()
+
+    app = FastAPI(title="kdemo github-app", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    install_common_routes(app, ready=lambda: "service" in holder and holder["service"].ready())
+
+    @app.post("/webhook")
+    async def webhook(request: Request) -> Response:
+        """GitHub's webhook deliveries (the github → github-app edge, counted here)."""
+        with observe_edge("github", SERVICE, "HTTP"):
+            return await holder["service"].handle_webhook(request)
+
+    return app
