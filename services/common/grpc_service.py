@@ -220,4 +220,11 @@ def grpc_channel(source_node: str, target_node: str, addr: str) -> grpc.aio.Chan
     as the topology edge `source_node` → `target_node`."""
     # grpc-stubs types interceptors loosely and asks callers to cast.
     interceptor = cast(grpc.aio.ClientInterceptor, _EdgeInterceptor(source_node, target_node))
-    return grpc.aio.insecure_channel(addr, interceptors=[interceptor])
+    # A restarted peer (the runtime brings killed nodes back) should be reached again within
+    # seconds; gRPC's default reconnect backoff grows to two minutes.
+    options = [
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.min_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 2000),
+    ]
+    return grpc.aio.insecure_channel(addr, interceptors=[interceptor], options=options)

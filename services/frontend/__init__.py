@@ -1,0 +1,1 @@
+"""frontend: the signing and identity-link pages, and the JSON routes the CLI uses."""

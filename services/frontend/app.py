@@ -1,0 +1,151 @@
+"""The frontend application: pages and JSON routes, clients built in the lifespan.
+
+Nothing connects at import time: `create_app` only wires routes, and the lifespan
+opens the bus connection (retried in the background, so `/healthz` answers while
+NATS is away and `/readyz` says when the bus is there), the gRPC channel to
+identity and the HTTP client to gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import nats.errors
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from services.common.bus import connect
+from services.common.grpc_service import grpc_channel
+from services.common.httpapp import ApiError, edge_client, error_body, install_common_routes
+from services.common.metrics import EDGE_ERRORS, observe_edge
+
+from . import linking, signing
+from .settings import FrontendSettings
+from .state import Frontend, PageError, is_form_post
+
+__all__ = ["SERVICE", "create_app"]
+
+SERVICE = "frontend"
+log = logging.getLogger(__name__)
+_HERE = Path(__file__).resolve().parent
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+# Everything is served from this origin: no CDN, no inline script, no framing. No
+# form-action: a plain form post is redirected to GitHub, which form-action would block.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    # The signing URL carries the token: never hand it to GitHub as a referrer.
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def _connect_bus(frontend: Frontend, stop: asyncio.Event) -> None:
+    """Connect as the frontend bus user, retrying with a growing delay until it works."""
+    settings = frontend.settings
+    delay = 0.25
+    while not stop.is_set():
+        try:
+            frontend.bus = await connect(
+                SERVICE, settings.nats_url, settings.nats_user, settings.nats_password,
+                stream=settings.nats_stream,
+            )
+            log.info("bus connected", extra={"url": settings.nats_url})
+            return
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            log.warning("bus not reachable yet", extra={"error": str(exc) or type(exc).__name__,
+                                                        "retry_s": delay})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(5.0, delay * 2)
+
+
+def create_app(settings: FrontendSettings | None = None) -> FastAPI:
+    """The frontend app; `settings` default to the environment, read when the app starts."""
+    templates = Jinja2Templates(directory=_HERE / "templates")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        current = settings or FrontendSettings()
+        frontend = Frontend(
+            settings=current,
+            templates=templates,
+            gateway=edge_client(SERVICE, "gateway", current.gateway_url, timeout=2.0),
+            identity=grpc_channel(SERVICE, "identity", current.identity_addr),
+        )
+        app.state.frontend = frontend
+        stop = asyncio.Event()
+        connecting = asyncio.create_task(_connect_bus(frontend, stop), name="bus-connect")
+        log.info("started", extra={"public_url": current.public_url_frontend})
+        try:
+            yield
+        finally:
+            stop.set()
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
+            if frontend.bus is not None:
+                with contextlib.suppress(nats.errors.Error, TimeoutError):
+                    await frontend.bus.close()
+            await frontend.gateway.aclose()
+            await frontend.identity.close(None)
+
+    app = FastAPI(title="kdemo frontend", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    def ready() -> bool:
+        frontend: Frontend | None = getattr(app.state, "frontend", None)
+        return frontend is not None and frontend.ready
+
+    install_common_routes(app, ready=ready)
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, exc: ApiError) -> Response:
+        """JSON for API clients; an HTML page for a person who posted a plain form."""
+        if is_form_post(request):
+            return _error_page(templates, request, PageError(
+                exc.status, "That did not work", exc.message, exc.hint))
+        return JSONResponse(error_body(exc.code, exc.message, exc.field, exc.hint),
+                            status_code=exc.status)
+
+    @app.exception_handler(PageError)
+    async def on_page_error(request: Request, exc: PageError) -> Response:
+        return _error_page(templates, request, exc)
+
+    @app.middleware("http")
+    async def browser_edge(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Count requests from browsers and the CLI on the browser → frontend edge."""
+        if request.url.path in _PROBES:
+            return await call_next(request)
+        with observe_edge("browser", SERVICE, "HTTP"):
+            response = await call_next(request)
+        if response.status_code >= 500:
+            EDGE_ERRORS.labels("browser", SERVICE, "HTTP").inc()
+        response.headers.update(_SECURITY_HEADERS)
+        if not request.url.path.startswith("/static/"):
+            # pages and answers carry tokens and codes: no shared or browser cache keeps them
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    app.include_router(signing.router)
+    app.include_router(linking.router)
+    app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+    return app
+
+
+def _error_page(templates: Jinja2Templates, request: Request, exc: PageError) -> Response:
+    return templates.TemplateResponse(
+        request, "error.html",
+        {"status": exc.status, "title": exc.title, "message": exc.message, "hint": exc.hint},
+        status_code=exc.status,
+    )

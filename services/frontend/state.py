@@ -1,0 +1,130 @@
+"""What every frontend route shares: the clients built in the lifespan, and request helpers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+import grpc
+import httpx
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+
+from services.common.bus import Bus
+from services.common.httpapp import ApiError
+
+from .settings import FrontendSettings
+
+__all__ = [
+    "Body",
+    "Frontend",
+    "FrontendDep",
+    "PageError",
+    "get_frontend",
+    "is_form_post",
+    "read_body",
+    "text_field",
+    "wants_json",
+]
+
+MAX_BODY = 64 * 1024
+"""A signature post or a SIWE message is a few kilobytes; anything larger is junk."""
+
+
+@dataclass
+class Frontend:
+    """The service's clients, built in the lifespan and shared by every request."""
+
+    settings: FrontendSettings
+    templates: Jinja2Templates
+    gateway: httpx.AsyncClient
+    identity: grpc.aio.Channel
+    bus: Bus | None = field(default=None)
+
+    @property
+    def ready(self) -> bool:
+        return self.bus is not None and bool(self.bus.nc.is_connected)
+
+
+def get_frontend(request: Request) -> Frontend:
+    frontend: Frontend = request.app.state.frontend
+    return frontend
+
+
+FrontendDep = Annotated[Frontend, Depends(get_frontend)]
+
+
+class PageError(Exception):
+    """An error answered as an HTML page (for people), with the status the API would use."""
+
+    def __init__(self, status: int, title: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+        self.hint = hint
+
+
+def wants_json(request: Request) -> bool:
+    """JSON for API clients (Accept or a JSON body); a 303 or an HTML page for plain forms."""
+    accept = request.headers.get("accept", "")
+    content_type = request.headers.get("content-type", "")
+    return "application/json" in accept or content_type.startswith("application/json")
+
+
+def is_form_post(request: Request) -> bool:
+    """A plain HTML form post (no script): it gets redirects and HTML pages, not JSON."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type == "application/x-www-form-urlencoded" and not wants_json(request)
+
+
+@dataclass(frozen=True)
+class Body:
+    fields: dict[str, Any]
+    is_form: bool
+    """A plain HTML form post: answered with a redirect or an HTML page, not JSON."""
+
+
+async def read_body(request: Request) -> Body:
+    """The fields of a JSON object or a url-encoded form post; 400/415 naming what is wrong."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "body_too_large", f"body: {len(raw)} bytes is more than {MAX_BODY}",
+                       field="body", hint="send only the documented fields")
+    if content_type == "application/x-www-form-urlencoded":
+        try:
+            parsed = parse_qs(raw.decode(), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError as exc:
+            raise ApiError(400, "invalid_request", "body: the form is not UTF-8", field="body",
+                           hint="post the form as UTF-8") from exc
+        return Body({k: v[0] for k, v in parsed.items()}, is_form=is_form_post(request))
+    if content_type in ("application/json", ""):
+        try:
+            data = json.loads(raw or b"null")
+        except ValueError as exc:
+            raise ApiError(400, "invalid_request", f"body: not valid JSON ({exc})", field="body",
+                           hint="send a JSON object with the documented fields") from exc
+        if not isinstance(data, dict):
+            raise ApiError(400, "invalid_request",
+                           f"body: expected a JSON object, got {type(data).__name__}",
+                           field="body", hint="send a JSON object with the documented fields")
+        return Body(data, is_form=False)
+    raise ApiError(415, "unsupported_media_type",
+                   f"content-type: {content_type!r} is not accepted", field="content-type",
+                   hint="send application/json or application/x-www-form-urlencoded")
+
+
+def text_field(body: Body, name: str) -> str:
+    """A required string field of a posted body; 400 naming it when missing or not text."""
+    value = body.fields.get(name)
+    if value is None or value == "":
+        raise ApiError(400, "invalid_request", f"{name}: missing", field=name,
+                       hint=f"send the {name} field")
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_request",
+                       f"{name}: expected a string, got {type(value).__name__}", field=name,
+                       hint=f"send {name} as a JSON string")
+    return value
