@@ -149,6 +149,9 @@ async def connect(
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=3,
+        # A pull subscription can leave drain waiting for its whole timeout; a short
+        # one keeps shutdown quick (unacked messages are redelivered anyway).
+        drain_timeout=2,
         error_cb=on_error,
     )
     return Bus(service=service, nc=nc, js=nc.jetstream(), stream=stream)

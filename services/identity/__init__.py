@@ -1,0 +1,1 @@
+"""identity: links wallets to GitHub accounts, proven on both sides (gRPC: Lookup, LinkStatus)."""

@@ -1,0 +1,437 @@
+"""identity as a real process: link events in, outcomes out, Lookup and LinkStatus over gRPC.
+
+Each test publishes the two halves of a link with the admin bus connection (the
+SIWE message signed with a fresh eth-account key), then reads the outcome from
+the stream and asks the running identity over gRPC. Wallets, logins, GitHub ids
+and codes are fresh per test, so tests share the database and the bus safely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import httpx
+import nats
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.common.events import Event, decode, encode, make_event
+from services.common.siwe import build_link_message, new_link_code
+from services.protos import identity_pb2, identity_pb2_grpc
+
+pytestmark = pytest.mark.stack
+
+STREAM = "KDEMO"
+DOMAIN = "127.0.0.1:8080"
+WAIT_S = 15.0
+
+
+@dataclass
+class Wallet:
+    key: str
+    address: str
+
+
+def new_wallet() -> Wallet:
+    key = "0x" + secrets.token_hex(32)
+    return Wallet(key, Account.from_key(key).address)
+
+
+def new_login(prefix: str = "dev") -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def new_github_id() -> int:
+    return secrets.randbelow(10**9) + 1000
+
+
+def link_requested(
+    wallet: Wallet,
+    login: str,
+    code: str,
+    *,
+    nonce: str | None = None,
+    code_ttl_s: float = 900,
+    signer: Wallet | None = None,
+    chain_id: int = 1,
+) -> Event:
+    """The wallet's half, as frontend publishes it; `signer` forges the signature."""
+    now = datetime.now(UTC)
+    nonce = nonce or secrets.token_hex(20)
+    message = build_link_message(
+        domain=DOMAIN, uri=f"http://{DOMAIN}/link", address=wallet.address, login=login,
+        chain_id=chain_id, nonce=nonce, issued_at=now, expires_at=now + timedelta(minutes=15),
+    )
+    signed = Account.sign_message(encode_defunct(text=message), (signer or wallet).key)
+    expires = now + timedelta(seconds=code_ttl_s)
+    data = {
+        "code": code,
+        "address": wallet.address,
+        "login": login,
+        "message": message,
+        "signature": signed.signature.to_0x_hex(),
+        "nonce": nonce,
+        "expires_at": expires.isoformat().replace("+00:00", "Z"),
+    }
+    return make_event("identity.link_requested", key=code, data=data, source="frontend")
+
+
+def link_confirmed(code: str, github_id: int, login: str) -> Event:
+    """GitHub's half, as github-app publishes it."""
+    data = {
+        "code": code,
+        "github_id": github_id,
+        "login": login,
+        "comment_url": f"https://github.com/acme/widgets/issues/1#issuecomment-{github_id}",
+        "confirmed_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    return make_event("identity.link_confirmed", key=code, data=data, source="github-app")
+
+
+class Harness:
+    """The admin bus connection and a gRPC stub to the running identity."""
+
+    def __init__(self, js: JetStreamContext, stub: identity_pb2_grpc.IdentityAsyncStub) -> None:
+        self.js = js
+        self.stub = stub
+
+    async def publish(self, event: Event) -> None:
+        await self.js.publish(event.nats_subject, encode(event), stream=STREAM,
+                              headers={"Nats-Msg-Id": event.id})
+
+    async def outcome(self, code: str) -> Event:
+        """The first `identity.linked` or `identity.link_refused` for `code` (waits for it)."""
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            for name in ("identity.linked", "identity.link_refused"):
+                subject = f"kdemo.{name}.{code}"
+                try:
+                    msg = await self.js.get_last_msg(STREAM, subject)
+                except NotFoundError:
+                    continue
+                assert msg.data is not None
+                return decode(msg.data, subject)
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no outcome for {code} within {WAIT_S} s")
+
+    async def count(self, subject: str) -> int:
+        info = await self.js.stream_info(STREAM, subjects_filter=subject)
+        return (info.state.subjects or {}).get(subject, 0)
+
+    async def dead_letter(self, subject: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """The dead-lettered copy of the message published on `subject` (waits for it)."""
+        dlq = "kdemo.dlq." + subject.removeprefix("kdemo.")
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                msg = await self.js.get_last_msg(STREAM, dlq)
+            except NotFoundError:
+                await asyncio.sleep(0.1)
+                continue
+            assert msg.data is not None
+            return json.loads(msg.data), dict(msg.headers or {})
+        raise AssertionError(f"nothing dead-lettered on {dlq} within {WAIT_S} s")
+
+    async def status(self, code: str) -> identity_pb2.LinkStatusReply:
+        return await self.stub.LinkStatus(identity_pb2.LinkStatusRequest(code=code))
+
+    async def known_status(self, code: str) -> identity_pb2.LinkStatusReply:
+        """LinkStatus once identity has consumed an event for `code` (NOT_FOUND until then)."""
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                return await self.status(code)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() is not grpc.StatusCode.NOT_FOUND:
+                    raise
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"identity never learnt of {code} within {WAIT_S} s")
+
+    async def link(self, wallet: Wallet, github_id: int, login: str) -> Event:
+        """Both halves for a fresh code; the outcome."""
+        code = new_link_code()
+        await self.publish(link_requested(wallet, login, code))
+        await self.publish(link_confirmed(code, github_id, login))
+        return await self.outcome(code)
+
+
+@pytest.fixture
+def identity(stack: Any, start_service: Callable[..., Any]) -> Any:
+    """A running identity process (the default pairing grace)."""
+    return start_service("identity")
+
+
+@pytest.fixture
+async def harness(stack: Any, identity: Any) -> AsyncIterator[Harness]:
+    nc = await nats.connect(**stack.connect_kwargs("admin"))
+    try:
+        async with grpc.aio.insecure_channel(identity.grpc_addr) as channel:
+            yield Harness(nc.jetstream(), identity_pb2_grpc.IdentityStub(channel))
+    finally:
+        await nc.drain()
+
+
+async def test_request_then_confirmation_links_the_wallet(harness: Harness) -> None:
+    """A request followed by its confirmation links the wallet, once, and Lookup finds it."""
+    wallet, login, github_id = new_wallet(), new_login(), new_github_id()
+    code = new_link_code()
+    await harness.publish(link_requested(wallet, login, code))
+    await harness.publish(link_confirmed(code, github_id, login))
+    outcome = await harness.outcome(code)
+
+    assert outcome.name == "identity.linked"
+    assert outcome.data["address"] == wallet.address.lower()
+    assert (outcome.data["github_id"], outcome.data["login"]) == (github_id, login)
+    reply = await harness.stub.Lookup(identity_pb2.LookupRequest(addresses=[wallet.address]))
+    assert [(a.address, a.github_id, a.login) for a in reply.accounts] == [
+        (wallet.address.lower(), github_id, login)
+    ]
+    assert reply.accounts[0].linked_at == outcome.data["linked_at"]
+    status = await harness.status(code)
+    assert status.state == identity_pb2.LINK_STATE_LINKED
+    assert (status.address, status.github_id, status.reason) == (
+        wallet.address.lower(), github_id, "")
+    await asyncio.sleep(1.0)  # give a second publish the time it would need
+    assert await harness.count(f"kdemo.identity.linked.{code}") == 1
+
+
+async def test_confirmation_before_request_waits_and_links(harness: Harness) -> None:
+    """A confirmation that arrives first is kept (pending) until its request comes."""
+    wallet, login, github_id = new_wallet(), new_login(), new_github_id()
+    code = new_link_code()
+    await harness.publish(link_confirmed(code, github_id, login))
+    status = await harness.known_status(code)
+    assert (status.state, status.github_id) == (identity_pb2.LINK_STATE_PENDING, github_id)
+
+    await harness.publish(link_requested(wallet, login, code))
+    outcome = await harness.outcome(code)
+
+    assert outcome.name == "identity.linked"
+    assert outcome.data["github_id"] == github_id
+
+
+async def test_login_is_compared_case_insensitively(harness: Harness) -> None:
+    """GitHub logins are case-insensitive: `Alice` commenting for `alice` links."""
+    wallet, login, github_id = new_wallet(), new_login("alice"), new_github_id()
+    code = new_link_code()
+    await harness.publish(link_requested(wallet, login, code))
+    await harness.publish(link_confirmed(code, github_id, login.upper()))
+
+    outcome = await harness.outcome(code)
+
+    assert outcome.name == "identity.linked"
+    assert outcome.data["login"] == login.upper()
+
+
+async def test_comment_by_another_account_is_refused(harness: Harness) -> None:
+    """The commenter must be the login the wallet signed for; otherwise refused, with both."""
+    wallet, signed_for, commenter = new_wallet(), new_login("alice"), new_login("mallory")
+    code = new_link_code()
+    await harness.publish(link_requested(wallet, signed_for, code))
+    await harness.publish(link_confirmed(code, new_github_id(), commenter))
+
+    outcome = await harness.outcome(code)
+
+    assert outcome.name == "identity.link_refused"
+    assert outcome.data["reason"] == (
+        f"the comment was made by @{commenter} but the wallet signed for @{signed_for}"
+    )
+    assert outcome.data["address"] == wallet.address.lower()
+    reply = await harness.stub.Lookup(identity_pb2.LookupRequest(addresses=[wallet.address]))
+    assert list(reply.accounts) == []
+    status = await harness.status(code)
+    assert (status.state, status.reason) == (
+        identity_pb2.LINK_STATE_REFUSED, outcome.data["reason"])
+
+
+async def test_wallet_linked_to_another_account_is_refused(harness: Harness) -> None:
+    """One wallet belongs to one GitHub account: a second account cannot take it over."""
+    wallet = new_wallet()
+    first_login, first_id = new_login("first"), new_github_id()
+    assert (await harness.link(wallet, first_id, first_login)).name == "identity.linked"
+
+    second = await harness.link(wallet, new_github_id(), new_login("second"))
+
+    assert second.name == "identity.link_refused"
+    assert second.data["reason"] == f"wallet already linked to @{first_login}"
+    reply = await harness.stub.Lookup(identity_pb2.LookupRequest(addresses=[wallet.address]))
+    assert [(a.github_id, a.login) for a in reply.accounts] == [(first_id, first_login)]
+
+
+async def test_relinking_the_same_wallet_and_account_succeeds(harness: Harness) -> None:
+    """Linking a wallet again to the account it already belongs to is a success."""
+    wallet, login, github_id = new_wallet(), new_login(), new_github_id()
+    first = await harness.link(wallet, github_id, login)
+
+    again = await harness.link(wallet, github_id, login)
+
+    assert (first.name, again.name) == ("identity.linked", "identity.linked")
+    reply = await harness.stub.Lookup(identity_pb2.LookupRequest(addresses=[wallet.address]))
+    assert [(a.github_id, a.linked_at) for a in reply.accounts] == [
+        (github_id, again.data["linked_at"])
+    ]
+
+
+async def test_one_account_may_link_many_wallets(harness: Harness) -> None:
+    """One GitHub account may own several wallets; Lookup answers for all of them."""
+    login, github_id = new_login(), new_github_id()
+    wallets = [new_wallet(), new_wallet()]
+    for wallet in wallets:
+        assert (await harness.link(wallet, github_id, login)).name == "identity.linked"
+
+    reply = await harness.stub.Lookup(
+        identity_pb2.LookupRequest(addresses=[w.address.upper().replace("0X", "0x")
+                                              for w in wallets])
+    )
+
+    assert sorted(a.address for a in reply.accounts) == sorted(w.address.lower() for w in wallets)
+    assert {a.github_id for a in reply.accounts} == {github_id}
+
+
+async def test_reused_nonce_is_refused(harness: Harness) -> None:
+    """A SIWE nonce is single-use: a second request with it is refused for its own code."""
+    nonce = secrets.token_hex(20)
+    login = new_login()
+    first_code, second_code = new_link_code(), new_link_code()
+    await harness.publish(link_requested(new_wallet(), login, first_code, nonce=nonce))
+    await harness.publish(link_requested(new_wallet(), login, second_code, nonce=nonce))
+
+    outcome = await harness.outcome(second_code)
+
+    assert outcome.name == "identity.link_refused"
+    assert outcome.data["reason"] == "nonce already used"
+    assert (await harness.status(first_code)).state == identity_pb2.LINK_STATE_PENDING
+
+
+async def test_expired_code_is_refused(harness: Harness) -> None:
+    """A code that expired before its confirmation is refused; a late comment changes nothing."""
+    wallet, login, github_id = new_wallet(), new_login(), new_github_id()
+    code = new_link_code()
+    await harness.publish(link_requested(wallet, login, code, code_ttl_s=1))
+    await asyncio.sleep(1.5)
+    await harness.publish(link_confirmed(code, github_id, login))
+
+    outcome = await harness.outcome(code)
+
+    assert outcome.name == "identity.link_refused"
+    assert outcome.data["reason"] == "code expired"
+    await asyncio.sleep(0.5)
+    assert await harness.count(f"kdemo.identity.linked.{code}") == 0
+    status = await harness.status(code)
+    assert (status.state, status.reason) == (identity_pb2.LINK_STATE_REFUSED, "code expired")
+
+
+@pytest.mark.parametrize(
+    ("case", "make"),
+    [
+        ("signed by another wallet",
+         lambda w, login, code: link_requested(w, login, code, signer=new_wallet())),
+        ("signed for another chain",
+         lambda w, login, code: link_requested(w, login, code, chain_id=5)),
+    ],
+)
+async def test_request_with_a_bad_signature_is_dead_lettered(
+    harness: Harness, case: str, make: Callable[[Wallet, str, str], Event]
+) -> None:
+    """A link request whose SIWE signature does not verify is dead-lettered, never stored."""
+    code = new_link_code()
+    event = make(new_wallet(), new_login(), code)
+    await harness.publish(event)
+
+    body, headers = await harness.dead_letter(event.nats_subject)
+
+    assert body["id"] == event.id, case
+    assert headers["Kdemo-Dlq-Consumer"] == "identity"
+    assert "signature" in headers["Kdemo-Dlq-Reason"] or "Chain ID" in headers["Kdemo-Dlq-Reason"]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.status(code)
+    assert err.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_lookup_of_an_unknown_address_is_empty(harness: Harness) -> None:
+    """Addresses identity does not know are simply absent from the reply."""
+    reply = await harness.stub.Lookup(identity_pb2.LookupRequest(addresses=[new_wallet().address]))
+    assert list(reply.accounts) == []
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda s: s.Lookup(identity_pb2.LookupRequest(addresses=["0x1234"])), "addresses[0]"),
+        (lambda s: s.Lookup(identity_pb2.LookupRequest(
+            addresses=[new_wallet().address, "alice"])), "addresses[1]"),
+        (lambda s: s.LinkStatus(identity_pb2.LinkStatusRequest(code="ABC123")), "code"),
+        (lambda s: s.LinkStatus(identity_pb2.LinkStatusRequest(code="")), "code"),
+    ],
+)
+async def test_malformed_arguments_are_invalid_argument(
+    harness: Harness, call: Callable[[Any], Any], field: str
+) -> None:
+    """A malformed address or code is INVALID_ARGUMENT, and the message names the field."""
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call(harness.stub)
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (err.value.details() or "").startswith(f"{field}: ")
+
+
+async def test_unknown_code_is_not_found(harness: Harness) -> None:
+    """LinkStatus of a code identity has never seen is NOT_FOUND."""
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.status(new_link_code())
+    assert err.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_unpaired_confirmation_is_refused_after_the_grace(
+    stack: Any, start_service: Callable[..., Any]
+) -> None:
+    """A confirmation whose request never comes is refused as an unknown code after the grace,
+    and a request arriving later does not revive it."""
+    svc = start_service("identity", {"KDEMO_LINK_PAIR_GRACE": "1"})
+    nc = await nats.connect(**stack.connect_kwargs("admin"))
+    try:
+        async with grpc.aio.insecure_channel(svc.grpc_addr) as channel:
+            harness = Harness(nc.jetstream(), identity_pb2_grpc.IdentityStub(channel))
+            wallet, login, code = new_wallet(), new_login(), new_link_code()
+            await harness.publish(link_confirmed(code, new_github_id(), login))
+
+            outcome = await harness.outcome(code)
+            await harness.publish(link_requested(wallet, login, code))
+            await asyncio.sleep(1.0)
+
+            assert outcome.name == "identity.link_refused"
+            assert (outcome.data["reason"], outcome.data["address"]) == ("unknown link code", None)
+            assert await harness.count(f"kdemo.identity.linked.{code}") == 0
+            assert (await harness.status(code)).reason == "unknown link code"
+    finally:
+        await nc.drain()
+
+
+async def test_metrics_record_the_edges(harness: Harness, identity: Any) -> None:
+    """After a link, /metrics counts identity's edges to postgres (SQL) and nats (NATS)."""
+    await harness.link(new_wallet(), new_github_id(), new_login())
+
+    async with httpx.AsyncClient(base_url=identity.url) as client:
+        text = (await client.get("/metrics")).text
+        ready = await client.get("/readyz")
+
+    assert ready.status_code == 200
+    counted = {
+        (sample.labels["to"], sample.labels["protocol"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "kdemo_edge_requests_total" and sample.labels["from"] == "identity"
+    }
+    assert counted.get(("postgres", "SQL"), 0) >= 2  # the handlers' transactions
+    assert counted.get(("nats", "NATS"), 0) >= 3  # two deliveries and one publish
