@@ -10,6 +10,7 @@ terminated). Any other exception counts as transient.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -78,18 +79,23 @@ class Bus:
     ) -> None:
         """Run the service's durable consumer until `stop` is set."""
         sub = await self.js.pull_subscribe_bind(durable=self.service, stream=self.stream)
-        while not stop.is_set():
-            try:
-                msgs = await sub.fetch(batch, timeout=1.0)
-            except TimeoutError:
-                continue
-            except nats.errors.Error as exc:
-                log.warning("fetch failed", extra={"error": str(exc)})
-                await asyncio.sleep(1.0)
-                continue
-            for msg in msgs:
-                with observe_edge(self.service, "nats", "NATS"):
-                    await self._handle(msg, handler)
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(batch, timeout=1.0)
+                except TimeoutError:
+                    continue
+                except nats.errors.Error as exc:
+                    log.warning("fetch failed", extra={"error": str(exc)})
+                    await asyncio.sleep(1.0)
+                    continue
+                for msg in msgs:
+                    with observe_edge(self.service, "nats", "NATS"):
+                        await self._handle(msg, handler)
+        finally:
+            # Without this, draining the connection waits on the pull subscription's queue.
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
 
     async def _handle(self, msg: Msg, handler: Callable[[Event], Awaitable[None]]) -> None:
         deliveries = msg.metadata.num_delivered

@@ -1,0 +1,1 @@
+"""gateway: the ledger of bounties and the public bounty API."""

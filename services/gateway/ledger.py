@@ -1,0 +1,343 @@
+"""The ledger's write side: `bounty.requested` and `bounty.signed` become rows.
+
+Each handler runs in one transaction: it records the event's idempotency key,
+writes the rows and enqueues any event it publishes (`bounty.recorded`) in the
+outbox, then commits; the bus acks only after the handler returned. Events may
+arrive in any order:
+
+- `bounty.signed` first: the signature is verified against the typed data rebuilt
+  from its own message, then a provisional bounty row (requested = false) and the
+  signature are stored, so the bounty shows as signed at once.
+- `bounty.requested` later: the row takes the intent's authoritative fields (author,
+  URLs, kind), never touching signatures, so a signed bounty is never downgraded;
+  every stored signature whose message contradicts the intent is marked invalid
+  and no longer counts.
+- `bounty.requested` first: each signature must match the intent field by field,
+  or it is dead-lettered (`Poison`) and never written.
+
+A signature for an intent whose deadline has passed is dead-lettered as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from psycopg import AsyncConnection, Rollback
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from services.common import eip712
+from services.common.bus import Poison
+from services.common.events import Event, make_event
+from services.common.metrics import observe_edge
+from services.common.outbox import already_processed, enqueue
+
+__all__ = ["SERVICE", "Ledger", "expected_message", "intent_mismatches", "transaction"]
+
+SERVICE: Final = "gateway"
+log = logging.getLogger(__name__)
+
+_MESSAGE_COLUMNS: Final = (
+    ("intentId", "intent_id"),
+    ("repository", "repository"),
+    ("number", "number"),
+    ("source", "source"),
+    ("sourceId", "source_id"),
+    ("denomination", "denomination"),
+    ("amount", "amount"),
+    ("deadline", "deadline"),
+)
+
+_UPSERT_REQUESTED: Final = """
+INSERT INTO bounties (intent_id, repository, number, kind, source, source_id, denomination,
+                      amount, author_id, author_login, html_url, source_url, signing_url,
+                      deadline, expires_at, requested, created_at, updated_at)
+VALUES (%(intent_id)s, %(repository)s, %(number)s, %(kind)s, %(source)s, %(source_id)s,
+        %(denomination)s, %(amount)s, %(author_id)s, %(author_login)s, %(html_url)s,
+        %(source_url)s, %(signing_url)s, %(deadline)s, %(expires_at)s::timestamptz, true,
+        %(created_at)s::timestamptz, now())
+ON CONFLICT (intent_id) DO UPDATE SET
+    repository = EXCLUDED.repository, number = EXCLUDED.number, kind = EXCLUDED.kind,
+    source = EXCLUDED.source, source_id = EXCLUDED.source_id,
+    denomination = EXCLUDED.denomination, amount = EXCLUDED.amount,
+    author_id = EXCLUDED.author_id, author_login = EXCLUDED.author_login,
+    html_url = EXCLUDED.html_url, source_url = EXCLUDED.source_url,
+    signing_url = EXCLUDED.signing_url, deadline = EXCLUDED.deadline,
+    expires_at = EXCLUDED.expires_at, requested = true,
+    created_at = LEAST(bounties.created_at, EXCLUDED.created_at), updated_at = now()
+RETURNING *
+"""
+
+_INSERT_PROVISIONAL: Final = """
+INSERT INTO bounties (intent_id, repository, number, kind, source, source_id, denomination,
+                      amount, author_id, html_url, deadline, expires_at, requested)
+VALUES (%(intent_id)s, %(repository)s, %(number)s, %(kind)s, %(source)s, %(source_id)s,
+        %(denomination)s, %(amount)s, %(author_id)s, %(html_url)s, %(deadline)s,
+        to_timestamp(%(deadline)s), false)
+ON CONFLICT (intent_id) DO NOTHING
+"""
+
+_INSERT_SIGNATURE: Final = """
+INSERT INTO signatures (intent_id, address, signature, message, signed_at, valid)
+VALUES (%(intent_id)s, %(address)s, %(signature)s, %(message)s, %(signed_at)s::timestamptz, true)
+ON CONFLICT (intent_id, address) DO NOTHING
+RETURNING recorded_at
+"""
+
+
+@asynccontextmanager
+async def transaction(
+    pool: AsyncConnectionPool[Any],
+) -> AsyncIterator[AsyncConnection[Any]]:
+    """One transaction on the ledger, counted as a gateway → postgres SQL request."""
+    with observe_edge(SERVICE, "postgres", "SQL"):
+        async with pool.connection() as conn, conn.transaction():
+            yield conn
+
+
+def expected_message(bounty: Mapping[str, Any]) -> dict[str, str]:
+    """The EIP-712 `Bounty` message (uint256 as decimal strings) a bounty row stands for."""
+    out: dict[str, str] = {}
+    for key, column in _MESSAGE_COLUMNS:
+        value = bounty[column]
+        out[key] = str(int(value)) if not isinstance(value, str) else value
+    return out
+
+
+def intent_mismatches(message: Mapping[str, Any], bounty: Mapping[str, Any]) -> list[str]:
+    """The typed-data fields of a signed `message` that differ from the recorded intent."""
+    expected = expected_message(bounty)
+    return [key for key, _ in _MESSAGE_COLUMNS if message.get(key) != expected[key]]
+
+
+def _guess_kind(source: str, html_url: str) -> str:
+    """issue or pull_request, until bounty.requested says which."""
+    if source in ("pull_request", "review_comment") or "/pull/" in html_url:
+        return "pull_request"
+    return "issue"
+
+
+def _utc_now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Ledger:
+    """Handles the gateway durable's events; `kick` wakes the outbox relay after a commit."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        *,
+        chain_id: int,
+        salt: str,
+        kick: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._pool = pool
+        self._chain_id = chain_id
+        self._salt = salt
+        self._kick = kick
+        self._clock = clock
+
+    async def handle(self, event: Event) -> None:
+        """Bus handler: return → ack; `Poison` → dead letter; anything else → retried."""
+        if event.name == "bounty.requested":
+            await self.on_requested(event)
+        elif event.name == "bounty.signed":
+            await self.on_signed(event)
+        else:
+            raise Poison(f"gateway does not consume {event.name}; check the durable's filter")
+
+    # -- bounty.requested -------------------------------------------------------------------
+
+    async def on_requested(self, event: Event) -> None:
+        data = event.data
+        intent = data["intent_id"]
+        if event.key != intent:
+            raise Poison(f"bounty.requested: subject {event.key!r} does not name data.intent_id")
+        try:
+            derived = eip712.intent_id(
+                data["repository"], data["number"], data["source"], data["source_id"],
+                data["match_index"],
+            )
+        except eip712.TypedDataError as exc:
+            raise Poison(f"bounty.requested: {exc}") from exc
+        if derived != intent:
+            raise Poison(
+                f"bounty.requested: intent_id {intent} does not derive from repository, number, "
+                f"source, source_id and match_index (expected {derived})"
+            )
+        invalidated: list[str] = []
+        async with transaction(self._pool) as conn:
+            if await already_processed(conn, event):
+                return
+            params = {
+                key: data[key]
+                for key in ("intent_id", "repository", "number", "kind", "source", "source_id",
+                            "denomination", "html_url", "source_url", "signing_url", "deadline",
+                            "expires_at", "created_at")
+            }
+            params.update(
+                amount=int(data["amount"]),
+                author_id=data["author"]["id"],
+                author_login=data["author"]["login"],
+            )
+            cur = await conn.execute(_UPSERT_REQUESTED, params)
+            bounty = await cur.fetchone()
+            assert bounty is not None  # RETURNING after an upsert always yields the row
+            cur = await conn.execute(
+                "SELECT address, message FROM signatures WHERE intent_id = %s AND valid "
+                "FOR UPDATE",
+                (intent,),
+            )
+            for signature in await cur.fetchall():
+                bad = intent_mismatches(signature["message"], bounty)
+                if not bad:
+                    continue
+                reason = f"signed {', '.join(bad)} differ from the intent"
+                await conn.execute(
+                    "UPDATE signatures SET valid = false, invalid_reason = %s "
+                    "WHERE intent_id = %s AND address = %s",
+                    (reason, intent, signature["address"]),
+                )
+                invalidated.append(signature["address"])
+        log.info(
+            "bounty requested",
+            extra={"intent_id": intent, "repository": data["repository"],
+                   "number": data["number"], "invalidated": invalidated},
+        )
+
+    # -- bounty.signed ----------------------------------------------------------------------
+
+    def _verify(self, event: Event) -> tuple[str, dict[str, Any]]:
+        """Check the event on its own (ids, chain, typed data, signer); returns the address."""
+        data = event.data
+        intent = data["intent_id"]
+        address = str(data["address"]).lower()
+        if event.key != intent or event.id != f"bounty.signed:{intent}:{address}":
+            raise Poison(
+                "bounty.signed: the event's subject and id must name data.intent_id and "
+                "data.address"
+            )
+        if int(data["chain_id"]) != self._chain_id:
+            raise Poison(
+                f"chain_id: signed for chain {data['chain_id']}, this stack uses "
+                f"{self._chain_id}; sign again on the right chain"
+            )
+        message: dict[str, Any] = data["message"]
+        if message["intentId"] != intent:
+            raise Poison("message.intentId: differs from data.intent_id")
+        try:
+            typed = eip712.bounty_typed_data(
+                intent_id=message["intentId"],
+                repository=message["repository"],
+                number=int(message["number"]),
+                source=message["source"],
+                source_id=int(message["sourceId"]),
+                denomination=message["denomination"],
+                amount=int(message["amount"]),
+                deadline=int(message["deadline"]),
+                chain_id=self._chain_id,
+                salt=self._salt,
+            )
+            if typed["message"] != message:
+                raise eip712.TypedDataError(
+                    "message: not in canonical form; build it with bounty_typed_data"
+                )
+            signer = eip712.recover_signer(typed, data["signature"])
+        except (eip712.TypedDataError, eip712.SignatureError) as exc:
+            raise Poison(f"bounty.signed: {exc}") from exc
+        if signer.lower() != address:
+            raise Poison(
+                f"signature: recovers to {signer.lower()}, not to the claimed address {address} "
+                "(wrong typed data, salt or chain)"
+            )
+        return address, message
+
+    async def on_signed(self, event: Event) -> None:
+        address, message = self._verify(event)
+        data = event.data
+        intent = data["intent_id"]
+        problem: str | None = None
+        recorded = False
+        async with transaction(self._pool) as conn:
+            if await already_processed(conn, event):
+                return
+            problem = await self._check_signable(conn, data, message)
+            if problem is not None:
+                raise Rollback()  # forget the idempotency key too: the event is dead-lettered
+            cur = await conn.execute(
+                _INSERT_SIGNATURE,
+                {"intent_id": intent, "address": address, "signature": data["signature"],
+                 "message": Jsonb(message), "signed_at": data["signed_at"]},
+            )
+            recorded = await cur.fetchone() is not None
+            if recorded:
+                await enqueue(conn, self._recorded_event(intent, address, message))
+        if problem is not None:
+            raise Poison(problem)
+        if recorded:
+            self._kick()
+        log.info(
+            "signature recorded" if recorded else "signature already recorded",
+            extra={"intent_id": intent, "address": address},
+        )
+
+    async def _check_signable(
+        self, conn: AsyncConnection[Any], data: Mapping[str, Any], message: Mapping[str, Any]
+    ) -> str | None:
+        """Why this signature can never be recorded, or None after making sure a row exists."""
+        deadline = int(message["deadline"])
+        if deadline <= self._clock():
+            return (
+                f"expired: the intent's deadline {deadline} has passed; "
+                "comment the bounty again for a new intent"
+            )
+        await conn.execute(
+            _INSERT_PROVISIONAL,
+            {"intent_id": data["intent_id"], "repository": message["repository"],
+             "number": int(message["number"]),
+             "kind": _guess_kind(message["source"], data["html_url"]),
+             "source": message["source"], "source_id": int(message["sourceId"]),
+             "denomination": message["denomination"], "amount": int(message["amount"]),
+             "author_id": data["author_id"], "html_url": data["html_url"],
+             "deadline": deadline},
+        )
+        cur = await conn.execute(
+            "SELECT * FROM bounties WHERE intent_id = %s FOR UPDATE", (data["intent_id"],)
+        )
+        bounty = await cur.fetchone()
+        assert bounty is not None  # inserted above or already there
+        if not bounty["requested"]:
+            return None  # provisional: checked field by field once bounty.requested arrives
+        bad = intent_mismatches(message, bounty)
+        if bad:
+            return (
+                f"message.{', message.'.join(bad)}: signed value differs from the recorded "
+                "intent; sign the typed data served for this intent"
+            )
+        return None
+
+    @staticmethod
+    def _recorded_event(intent: str, address: str, message: Mapping[str, Any]) -> Event:
+        return make_event(
+            "bounty.recorded",
+            key=intent,
+            wallet=address,
+            source=SERVICE,
+            data={
+                "intent_id": intent,
+                "address": address,
+                "state": "signed",
+                "repository": message["repository"],
+                "number": int(message["number"]),
+                "denomination": message["denomination"],
+                "amount": message["amount"],
+                "recorded_at": _utc_now_text(),
+            },
+        )
