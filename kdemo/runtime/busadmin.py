@@ -22,7 +22,7 @@ from nats.js import api
 from nats.js.errors import NotFoundError
 
 from kdemo import topology
-from kdemo.errors import ConfigError
+from kdemo.errors import ConfigError, KdemoError
 from kdemo.runtime.base import DeadLetter, TapEvent
 from kdemo.runtime.natsconfig import inbox_prefix
 
@@ -71,12 +71,27 @@ def intent_ttl(env: Mapping[str, str] | None = None) -> int:
 
 
 async def connect(access: BusAccess) -> Client:
-    """A connection as `access.user`, receiving on that user's private inbox prefix."""
-    return await nats.connect(
-        servers=[access.url], user=access.user, password=access.password,
-        inbox_prefix=inbox_prefix(access.user).encode(), connect_timeout=5,
-        allow_reconnect=False, name=f"kdemo-{access.user}",
-    )
+    """A connection as `access.user`, receiving on that user's private inbox prefix.
+
+    Fails fast with a KdemoError when the bus does not answer (the CLI must not hang
+    or print the client's tracebacks while the runtime is bringing nats back).
+    """
+
+    async def quiet(_: Exception) -> None:
+        return None
+
+    try:
+        return await nats.connect(
+            servers=[access.url], user=access.user, password=access.password,
+            inbox_prefix=inbox_prefix(access.user).encode(), connect_timeout=3,
+            allow_reconnect=False, max_reconnect_attempts=0, name=f"kdemo-{access.user}",
+            error_cb=quiet,
+        )
+    except (nats.errors.Error, OSError, TimeoutError) as exc:
+        raise KdemoError(
+            f"the bus at {access.url} does not answer ({exc.__class__.__name__}: {exc})",
+            "see `kdemo status`: the runtime restarts nats when it dies",
+        ) from exc
 
 
 def stream_config(ttl_s: int) -> api.StreamConfig:

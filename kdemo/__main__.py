@@ -1,0 +1,5 @@
+"""`python -m kdemo`: the same as the `kdemo` command."""
+
+from kdemo.cli import main
+
+main()

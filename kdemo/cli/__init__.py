@@ -1,0 +1,85 @@
+"""The `kdemo` command: one Typer application, one module per command group.
+
+Every command finds the stack through the state directory and talks to it only
+through the Runtime interface and the services' public URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kdemo.cli import bounties, doctor, flow, smoke, stack
+from kdemo.cli.app import App, KdemoGroup
+from kdemo.cli.dlq import dlq_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="kdemo",
+    cls=KdemoGroup,
+    help=(
+        "Run a small microservice stack and follow one bounty through it: "
+        "a GitHub comment, a wallet signature, events on a bus, rows in databases."
+    ),
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    # Errors are mapped to one line by KdemoGroup; Typer's pretty dumps would bypass --debug.
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    *,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            envvar="KDEMO_STATE_DIR",
+            show_envvar=True,
+            file_okay=False,
+            help="Where the stack keeps stack.json, secrets and data. "
+            "Default: $XDG_STATE_HOME/kdemo or ~/.local/state/kdemo.",
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks for errors.")
+    ] = False,
+) -> None:
+    ctx.obj = App(state_dir=state_dir, debug=debug)
+    _quiet_libraries(debug)
+
+
+def _quiet_libraries(debug: bool) -> None:
+    """Libraries' log records are not output: only --debug shows them (as warnings and up)."""
+    root = logging.getLogger()
+    if debug:
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    elif not root.handlers:
+        # Without any handler Python prints errors through its last-resort handler.
+        root.addHandler(logging.NullHandler())
+
+
+app.command("up")(stack.up)
+app.command("down")(stack.down)
+app.command("status")(stack.status)
+app.command("logs")(stack.logs)
+app.command("doctor")(doctor.doctor)
+app.command("simulate-comment")(flow.simulate_comment_command)
+app.command("sign")(flow.sign_command)
+app.command("link-identity")(flow.link_identity_command)
+app.command("bounties")(bounties.bounties)
+app.add_typer(dlq_app, name="dlq")
+app.command("smoke")(smoke.smoke)
+app.command("dashboard")(stack.dashboard)
+
+
+def main() -> None:
+    """Console-script entry point (`kdemo`)."""
+    app(prog_name="kdemo")

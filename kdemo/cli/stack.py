@@ -1,0 +1,189 @@
+"""Bringing the stack up and down, and looking at it: up, down, status, logs, dashboard."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from kdemo.cli.app import Output, OutputOption, app_of, print_json
+from kdemo.errors import KdemoError, UsageError
+from kdemo.topology import runtime_nodes
+
+__all__ = ["RuntimeName", "dashboard", "down", "logs", "status", "up"]
+
+
+class RuntimeName(StrEnum):
+    local = "local"
+    kind = "kind"
+    kubernetes = "kubernetes"
+
+
+_STATE_STYLE = {"ready": "green", "starting": "yellow", "restarting": "yellow", "down": "red"}
+
+
+def up(
+    ctx: typer.Context,
+    *,
+    runtime: Annotated[
+        RuntimeName,
+        typer.Option("--runtime", "-r", help="Where to run the stack.", envvar="KDEMO_RUNTIME"),
+    ] = RuntimeName.local,
+    context: Annotated[
+        str | None, typer.Option("--context", help="Kube context (--runtime kubernetes).")
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option("--registry", help="Registry to push images to (--runtime kubernetes)."),
+    ] = None,
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard", help="Open the live dashboard once the stack is up.")
+    ] = False,
+    output: OutputOption = Output.text,
+) -> None:
+    """Bring the stack up (a no-op when it already runs) and print its public URLs."""
+    app = app_of(ctx)
+    if runtime is RuntimeName.local:
+        for option, value in (("--context", context), ("--registry", registry)):
+            if value is not None:
+                raise UsageError(
+                    f"{option} applies to --runtime kubernetes, not to the local runtime",
+                    f"drop {option}, or add --runtime kubernetes",
+                )
+    else:
+        raise KdemoError(
+            f"the {runtime.value} runtime is not available yet",
+            "use --runtime local (the default) for now",
+        )
+    if dashboard:
+        raise KdemoError(
+            "the dashboard is not available yet", "drop --dashboard; `kdemo status` shows the stack"
+        )
+    rt = app.runtime()
+    with app.err.status("starting the stack", spinner="dots") as spinner:
+
+        def progress(message: str) -> None:
+            spinner.update(escape(message))
+            app.err.print(f"[dim]· {escape(message)}[/dim]")
+
+        urls = rt.up(progress=progress)
+    if output is Output.json:
+        print_json(app, {"runtime": rt.name, "urls": urls})
+        return
+    table = Table(title=f"kdemo is up ({rt.name})", title_justify="left")
+    table.add_column("service", no_wrap=True)
+    table.add_column("public URL", overflow="fold")
+    for name, url in urls.items():
+        table.add_row(name, url)
+    app.out.print(table)
+    app.say("next: [bold]kdemo simulate-comment '$USDC:50$' --repo you/project --number 1[/bold]")
+
+
+def down(
+    ctx: typer.Context,
+    *,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also delete the data and the secrets.")
+    ] = False,
+) -> None:
+    """Stop the stack; data and secrets are kept unless --purge."""
+    app = app_of(ctx)
+    rt = app.runtime()
+    with app.err.status("stopping the stack", spinner="dots") as spinner:
+
+        def progress(message: str) -> None:
+            spinner.update(escape(message))
+            app.err.print(f"[dim]· {escape(message)}[/dim]")
+
+        rt.down(purge=purge, progress=progress)
+    app.say("stack stopped" + (", data and secrets deleted" if purge else ", data kept"))
+
+
+def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
+    """Every node of the stack: state, URL, uptime, restarts; and the dead-letter count.
+
+    In JSON, `dlq` is -1 when it cannot be known (the stack or its bus is down).
+    """
+    app = app_of(ctx)
+    rt = app.runtime()
+    rows = rt.status()
+    up = rt.is_up()
+    dlq = -1  # unknown: the bus is not there to ask
+    if up:
+        try:
+            dlq = len(rt.dlq_list())
+        except KdemoError as exc:
+            # status matters most when something is broken: report the rest, flag the unknown.
+            app.warn(f"cannot count dead letters: {exc.message}")
+    if output is Output.json:
+        print_json(
+            app, {"runtime": rt.name, "services": [r.to_json() for r in rows], "dlq": dlq}
+        )
+        return
+    table = Table(title=f"kdemo stack ({rt.name})", title_justify="left")
+    for column in ("node", "kind", "state", "url", "pid", "uptime", "restarts"):
+        table.add_column(
+            column,
+            justify="right" if column in ("uptime", "restarts") else "left",
+            overflow="fold",  # a URL cut with an ellipsis is useless: fold it instead
+            no_wrap=column != "url",
+        )
+    for r in rows:
+        style = _STATE_STYLE.get(r.state, "")
+        pid = str(r.pid) if r.pid is not None else (f"{len(r.pods)} pods" if r.pods else "-")
+        table.add_row(
+            r.name, r.kind, f"[{style}]{r.state}[/{style}]", escape(r.url), pid,
+            _duration(r.uptime_s) if r.state != "down" else "-", str(r.restarts),
+        )
+    app.out.print(table)
+    if not up:
+        app.say("the stack is not up: run [bold]kdemo up[/bold]")
+    if dlq > 0:
+        app.warn(f"{dlq} dead-lettered event(s): see `kdemo dlq list`")
+
+
+def logs(
+    ctx: typer.Context,
+    node: Annotated[str, typer.Argument(help="A node of the topology, e.g. gateway or nats.")],
+    *,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", min=0, help="How many recent lines first.")
+    ] = 200,
+) -> None:
+    """Print a node's log lines (JSON lines for the services)."""
+    known = [n.name for n in runtime_nodes()]
+    if node not in known:
+        raise KdemoError(f"unknown node {node!r}", f"known nodes: {', '.join(known)}")
+    app = app_of(ctx)
+    rt = app.runtime()
+    try:
+        for line in rt.logs(node, follow=follow, lines=lines):
+            # Plain writes: log lines are data, and Rich would reflow or colour them.
+            sys.stdout.write(line if line.endswith("\n") else line + "\n")
+            sys.stdout.flush()
+    except KeyboardInterrupt:  # Ctrl-C ends `logs -f`; that is how it is meant to stop
+        return
+
+
+def dashboard(ctx: typer.Context) -> None:
+    """Open the live terminal dashboard of the topology."""
+    raise KdemoError(
+        "the dashboard is not available yet",
+        "`kdemo status` and `kdemo logs NODE -f` show the stack meanwhile",
+    )
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"

@@ -1,0 +1,203 @@
+"""Benchmarks of the local stack; prints the figures recorded in docs/benchmarks.md.
+
+    uv run python scripts/bench_stack.py [--requests 2000] [--rate 200] [--signatures 100]
+
+Uses its own state directory (a cold `kdemo up` after a purge), talks only to
+127.0.0.1, bounds every loop in count and time, and brings the stack down at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kdemo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kdemo", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, check=True, timeout=300)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def rss_of_tree(root_pid: int) -> tuple[int, int]:
+    """(resident bytes, process count) of `root_pid` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    total, count, todo = 0, 0, [root_pid]
+    page = os.sysconf("SC_PAGE_SIZE")
+    while todo:
+        pid = todo.pop()
+        try:
+            resident = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+        except OSError:
+            continue
+        total += resident
+        count += 1
+        todo.extend(children.get(pid, []))
+    return total, count
+
+
+def comment_payload(repo: str, number: int, body: str, comment_id: int) -> bytes:
+    owner, name = repo.split("/")
+    user = {"login": "bench", "id": 4242, "type": "User"}
+    return json.dumps({
+        "action": "created",
+        "repository": {"full_name": repo, "name": name, "owner": {"login": owner},
+                       "html_url": f"https://github.com/{repo}"},
+        "issue": {"number": number, "html_url": f"https://github.com/{repo}/issues/{number}",
+                  "user": user, "id": number},
+        "comment": {"id": comment_id, "body": body, "user": user,
+                    "html_url": f"https://github.com/{repo}/issues/{number}#issuecomment-{comment_id}"},
+        "sender": user,
+    }).encode()
+
+
+async def webhook_load(app_url: str, secret: str, total: int, rate: float) -> list[float]:
+    """Send `total` signed comments at `rate`/s (open loop); latency of each answer, seconds."""
+    latencies: list[float] = []
+    run = uuid.uuid4().hex[:8]
+
+    async def one(client: httpx.AsyncClient, i: int) -> None:
+        body = comment_payload(f"bench/load-{run}", i % 500 + 1, "Funding: $USDC:5$", 10**9 + i)
+        sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": str(uuid.uuid4()),
+                   "X-Hub-Signature-256": sig, "Content-Type": "application/json"}
+        started = time.perf_counter()
+        response = await client.post(f"{app_url}/webhook", content=body, headers=headers)
+        latencies.append(time.perf_counter() - started)
+        response.raise_for_status()
+
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+        tasks = []
+        start = time.perf_counter()
+        for i in range(total):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(client, i)))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+async def signature_to_ledger(urls: dict[str, str], secret: str, count: int) -> list[float]:
+    """For `count` fresh intents: time from the signature's 200 to the bounty signed in gateway."""
+    key = Account.create()
+    run = uuid.uuid4().hex[:8]
+    latencies: list[float] = []
+    async with httpx.AsyncClient(timeout=10) as client:
+        for i in range(count):
+            body = comment_payload(f"bench/sig-{run}", i + 1, "Funding: $USDC:7$", 2 * 10**9 + i)
+            sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            answer = await client.post(f"{urls['github-app']}/webhook", content=body, headers={
+                "X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": str(uuid.uuid4()),
+                "X-Hub-Signature-256": sig, "Content-Type": "application/json"})
+            answer.raise_for_status()
+            intent = answer.json()["intents"][0]
+            token = parse_qs(urlsplit(intent["signing_url"]).query)["t"][0]
+            # Wait until gateway has the pending intent, so we time the signature alone.
+            for _ in range(200):
+                if (await client.get(f"{urls['gateway']}/api/bounties/{intent['intent_id']}")
+                        ).status_code == 200:
+                    break
+                await asyncio.sleep(0.01)
+            typed = (await client.get(f"{urls['frontend']}/api/intents/{token}")).json()["typed_data"]
+            signed = key.sign_message(encode_typed_data(full_message=typed))
+            posted = await client.post(
+                f"{urls['frontend']}/api/signatures", headers={"Accept": "application/json"},
+                json={"token": token, "address": key.address,
+                      "signature": signed.signature.to_0x_hex()})
+            posted.raise_for_status()
+            accepted = time.perf_counter()
+            for _ in range(1000):
+                bounty = (await client.get(
+                    f"{urls['gateway']}/api/bounties/{intent['intent_id']}")).json()
+                if bounty.get("state") == "signed":
+                    break
+                await asyncio.sleep(0.002)
+            else:
+                raise RuntimeError(f"intent {intent['intent_id']} never became signed")
+            latencies.append(time.perf_counter() - accepted)
+    return latencies
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--signatures", type=int, default=100)
+    args = parser.parse_args()
+
+    state_dir = Path(tempfile.mkdtemp(prefix="kdemo-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KDEMO_")}
+    env["KDEMO_STATE_DIR"] = str(state_dir)
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    try:
+        started = time.perf_counter()
+        kdemo(env, "up")
+        cold = time.perf_counter() - started
+        kdemo(env, "down")
+        started = time.perf_counter()
+        kdemo(env, "up")
+        warm = time.perf_counter() - started
+        print(f"kdemo up, cold (first ever, initdb included): {cold:.2f} s")
+        print(f"kdemo up, warm (data kept, after down):       {warm:.2f} s")
+
+        status = json.loads(kdemo(env, "status", "-o", "json").stdout)
+        supervisor = json.loads((state_dir / "supervisor.json").read_text())
+        rss, procs = rss_of_tree(int(supervisor["supervisor"]["pid"]))
+        print(f"resident memory of the whole stack at rest: {rss / 2**20:.0f} MiB "
+              f"in {procs} processes ({len(status['services'])} nodes)")
+
+        stack = json.loads((state_dir / "stack.json").read_text())
+        urls = stack["urls"]
+        secret = json.loads((state_dir / "secrets.json").read_text())["webhook_secret"]
+        lat = asyncio.run(webhook_load(urls["github-app"], secret, args.requests, args.rate))
+        print(f"webhook -> signing URL, {args.requests} requests at {args.rate:.0f}/s: "
+              f"p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
+              f"max {max(lat) * 1000:.1f} ms")
+        rss, procs = rss_of_tree(int(supervisor["supervisor"]["pid"]))
+        print(f"resident memory of the whole stack after the load: {rss / 2**20:.0f} MiB")
+
+        lat = asyncio.run(signature_to_ledger(urls, secret, args.signatures))
+        print(f"signature accepted -> visible through gateway, {args.signatures} intents: "
+              f"p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
+              f"mean {statistics.mean(lat) * 1000:.1f} ms")
+    finally:
+        subprocess.run([sys.executable, "-m", "kdemo", "down", "--purge"], env=env, cwd=ROOT,
+                       capture_output=True, check=False, timeout=120)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
