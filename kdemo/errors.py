@@ -46,8 +46,12 @@ class ConfigError(KdemoError):
 class StackNotUp(KdemoError):
     """The command needs a running stack and there is none in the state directory."""
 
-    def __init__(self, message: str = "the stack is not up", hint: str = "run `kdemo up` first",
-                 exit_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str = "the stack is not up",
+        hint: str = "run `kdemo up` first",
+        exit_code: int | None = None,
+    ) -> None:
         super().__init__(message, hint, exit_code)
 
 

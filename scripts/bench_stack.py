@@ -31,8 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def kdemo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kdemo", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, check=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "kdemo", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -70,16 +77,30 @@ def rss_of_tree(root_pid: int) -> tuple[int, int]:
 def comment_payload(repo: str, number: int, body: str, comment_id: int) -> bytes:
     owner, name = repo.split("/")
     user = {"login": "bench", "id": 4242, "type": "User"}
-    return json.dumps({
-        "action": "created",
-        "repository": {"full_name": repo, "name": name, "owner": {"login": owner},
-                       "html_url": f"https://github.com/{repo}"},
-        "issue": {"number": number, "html_url": f"https://github.com/{repo}/issues/{number}",
-                  "user": user, "id": number},
-        "comment": {"id": comment_id, "body": body, "user": user,
-                    "html_url": f"https://github.com/{repo}/issues/{number}#issuecomment-{comment_id}"},
-        "sender": user,
-    }).encode()
+    return json.dumps(
+        {
+            "action": "created",
+            "repository": {
+                "full_name": repo,
+                "name": name,
+                "owner": {"login": owner},
+                "html_url": f"https://github.com/{repo}",
+            },
+            "issue": {
+                "number": number,
+                "html_url": f"https://github.com/{repo}/issues/{number}",
+                "user": user,
+                "id": number,
+            },
+            "comment": {
+                "id": comment_id,
+                "body": body,
+                "user": user,
+                "html_url": f"https://github.com/{repo}/issues/{number}#issuecomment-{comment_id}",
+            },
+            "sender": user,
+        }
+    ).encode()
 
 
 async def webhook_load(app_url: str, secret: str, total: int, rate: float) -> list[float]:
@@ -90,8 +111,12 @@ async def webhook_load(app_url: str, secret: str, total: int, rate: float) -> li
     async def one(client: httpx.AsyncClient, i: int) -> None:
         body = comment_payload(f"bench/load-{run}", i % 500 + 1, "Funding: $USDC:5$", 10**9 + i)
         sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers = {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": str(uuid.uuid4()),
-                   "X-Hub-Signature-256": sig, "Content-Type": "application/json"}
+        headers = {
+            "X-GitHub-Event": "issue_comment",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": sig,
+            "Content-Type": "application/json",
+        }
         started = time.perf_counter()
         response = await client.post(f"{app_url}/webhook", content=body, headers=headers)
         latencies.append(time.perf_counter() - started)
@@ -119,29 +144,44 @@ async def signature_to_ledger(urls: dict[str, str], secret: str, count: int) -> 
         for i in range(count):
             body = comment_payload(f"bench/sig-{run}", i + 1, "Funding: $USDC:7$", 2 * 10**9 + i)
             sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            answer = await client.post(f"{urls['github-app']}/webhook", content=body, headers={
-                "X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": str(uuid.uuid4()),
-                "X-Hub-Signature-256": sig, "Content-Type": "application/json"})
+            answer = await client.post(
+                f"{urls['github-app']}/webhook",
+                content=body,
+                headers={
+                    "X-GitHub-Event": "issue_comment",
+                    "X-GitHub-Delivery": str(uuid.uuid4()),
+                    "X-Hub-Signature-256": sig,
+                    "Content-Type": "application/json",
+                },
+            )
             answer.raise_for_status()
             intent = answer.json()["intents"][0]
             token = parse_qs(urlsplit(intent["signing_url"]).query)["t"][0]
             # Wait until gateway has the pending intent, so we time the signature alone.
             for _ in range(200):
-                if (await client.get(f"{urls['gateway']}/api/bounties/{intent['intent_id']}")
-                        ).status_code == 200:
+                if (
+                    await client.get(f"{urls['gateway']}/api/bounties/{intent['intent_id']}")
+                ).status_code == 200:
                     break
                 await asyncio.sleep(0.01)
-            typed = (await client.get(f"{urls['frontend']}/api/intents/{token}")).json()["typed_data"]
+            intent_doc = await client.get(f"{urls['frontend']}/api/intents/{token}")
+            typed = intent_doc.json()["typed_data"]
             signed = key.sign_message(encode_typed_data(full_message=typed))
             posted = await client.post(
-                f"{urls['frontend']}/api/signatures", headers={"Accept": "application/json"},
-                json={"token": token, "address": key.address,
-                      "signature": signed.signature.to_0x_hex()})
+                f"{urls['frontend']}/api/signatures",
+                headers={"Accept": "application/json"},
+                json={
+                    "token": token,
+                    "address": key.address,
+                    "signature": signed.signature.to_0x_hex(),
+                },
+            )
             posted.raise_for_status()
             accepted = time.perf_counter()
             for _ in range(1000):
-                bounty = (await client.get(
-                    f"{urls['gateway']}/api/bounties/{intent['intent_id']}")).json()
+                bounty = (
+                    await client.get(f"{urls['gateway']}/api/bounties/{intent['intent_id']}")
+                ).json()
                 if bounty.get("state") == "signed":
                     break
                 await asyncio.sleep(0.002)
@@ -176,26 +216,38 @@ def main() -> int:
         status = json.loads(kdemo(env, "status", "-o", "json").stdout)
         supervisor = json.loads((state_dir / "supervisor.json").read_text())
         rss, procs = rss_of_tree(int(supervisor["supervisor"]["pid"]))
-        print(f"resident memory of the whole stack at rest: {rss / 2**20:.0f} MiB "
-              f"in {procs} processes ({len(status['services'])} nodes)")
+        print(
+            f"resident memory of the whole stack at rest: {rss / 2**20:.0f} MiB "
+            f"in {procs} processes ({len(status['services'])} nodes)"
+        )
 
         stack = json.loads((state_dir / "stack.json").read_text())
         urls = stack["urls"]
         secret = json.loads((state_dir / "secrets.json").read_text())["webhook_secret"]
         lat = asyncio.run(webhook_load(urls["github-app"], secret, args.requests, args.rate))
-        print(f"webhook -> signing URL, {args.requests} requests at {args.rate:.0f}/s: "
-              f"p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
-              f"max {max(lat) * 1000:.1f} ms")
+        print(
+            f"webhook -> signing URL, {args.requests} requests at {args.rate:.0f}/s: "
+            f"p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
+            f"max {max(lat) * 1000:.1f} ms"
+        )
         rss, procs = rss_of_tree(int(supervisor["supervisor"]["pid"]))
         print(f"resident memory of the whole stack after the load: {rss / 2**20:.0f} MiB")
 
         lat = asyncio.run(signature_to_ledger(urls, secret, args.signatures))
-        print(f"signature accepted -> visible through gateway, {args.signatures} intents: "
-              f"p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
-              f"mean {statistics.mean(lat) * 1000:.1f} ms")
+        print(
+            f"signature accepted -> visible through gateway, {args.signatures} intents: "
+            f"p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
+            f"mean {statistics.mean(lat) * 1000:.1f} ms"
+        )
     finally:
-        subprocess.run([sys.executable, "-m", "kdemo", "down", "--purge"], env=env, cwd=ROOT,
-                       capture_output=True, check=False, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "kdemo", "down", "--purge"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
     return 0
 
 

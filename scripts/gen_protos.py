@@ -65,12 +65,22 @@ def generate(out_dir: Path) -> set[str]:
         raw = Path(raw_dir)
         subprocess.run(
             [
-                sys.executable, "-m", "grpc_tools.protoc", "-I", ".",
-                f"--python_out={raw}", f"--grpc_python_out={raw}", f"--pyi_out={raw}",
-                f"--plugin=protoc-gen-mypy_grpc={plugin}", f"--mypy_grpc_out={raw}",
+                sys.executable,
+                "-m",
+                "grpc_tools.protoc",
+                "-I",
+                ".",
+                f"--python_out={raw}",
+                f"--grpc_python_out={raw}",
+                f"--pyi_out={raw}",
+                f"--plugin=protoc-gen-mypy_grpc={plugin}",
+                f"--mypy_grpc_out={raw}",
                 *(str(p) for p in protos),
             ],
-            cwd=REPO, check=True, capture_output=True, text=True,
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         out_dir.mkdir(parents=True, exist_ok=True)
         names = _generated_in(raw / PROTO_DIR)
@@ -107,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             stale = check()
             if stale:
                 print(
-                    "stale generated gRPC code: " + ", ".join(stale)
+                    "stale generated gRPC code: "
+                    + ", ".join(stale)
                     + "\nhint: run `uv run python scripts/gen_protos.py` and commit the result",
                     file=sys.stderr,
                 )

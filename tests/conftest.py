@@ -52,8 +52,12 @@ class Stack:
 
     def connect_kwargs(self, user: str = "admin") -> dict[str, object]:
         """Keyword arguments for `nats.connect(**kwargs)` as `user` (admin by default)."""
-        return {"servers": [self.bus.url], "user": user, "password": self.bus.passwords[user],
-                "inbox_prefix": inbox_prefix(user).encode()}
+        return {
+            "servers": [self.bus.url],
+            "user": user,
+            "password": self.bus.passwords[user],
+            "inbox_prefix": inbox_prefix(user).encode(),
+        }
 
     def env_for(self, service: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
         env = service_env(service, ports=self.ports, secrets=self.secrets)
@@ -104,20 +108,30 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, within_s
     raise RuntimeError(f"not ready after {within_s} s:\n{log_path.read_text()[-3000:]}")
 
 
-def launch(stack: Stack, name: str, overrides: dict[str, str] | None = None,
-           *, within_s: float = 40.0) -> RunningService:
+def launch(
+    stack: Stack, name: str, overrides: dict[str, str] | None = None, *, within_s: float = 40.0
+) -> RunningService:
     env = stack.env_for(name, overrides)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("KDEMO_")}
     log_path = stack.workdir / f"{name}-{time.monotonic_ns()}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", service_module(name)],
-            env=base_env | env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            env=base_env | env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
     is_grpc = name in grpc_services()
     port = stack.ports[f"{name}-metrics"] if is_grpc else stack.ports[name]
-    svc = RunningService(name, proc, f"http://127.0.0.1:{port}",
-                         f"127.0.0.1:{stack.ports[name]}" if is_grpc else None, log_path, env)
+    svc = RunningService(
+        name,
+        proc,
+        f"http://127.0.0.1:{port}",
+        f"127.0.0.1:{stack.ports[name]}" if is_grpc else None,
+        log_path,
+        env,
+    )
     try:
         wait_ready(svc.url, proc, log_path, within_s)
     except RuntimeError as exc:
@@ -142,8 +156,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             db_passwords=dict(pg.passwords),
             nats_passwords=dict(bus.passwords),
         )
-        ports = allocate_ports(env={}) | {"postgres": pg.port,
-                                          "nats": int(bus.url.rsplit(":", 1)[1])}
+        ports = allocate_ports(env={}) | {
+            "postgres": pg.port,
+            "nats": int(bus.url.rsplit(":", 1)[1]),
+        }
         yield Stack(pg, bus, secrets, ports, workdir)
 
 

@@ -48,9 +48,7 @@ def _root(
             "Default: $XDG_STATE_HOME/kdemo or ~/.local/state/kdemo.",
         ),
     ] = None,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks for errors.")
-    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
     ctx.obj = App(state_dir=state_dir, debug=debug)
     _quiet_libraries(debug)

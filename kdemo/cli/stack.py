@@ -120,9 +120,7 @@ def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
             # status matters most when something is broken: report the rest, flag the unknown.
             app.warn(f"cannot count dead letters: {exc.message}")
     if output is Output.json:
-        print_json(
-            app, {"runtime": rt.name, "services": [r.to_json() for r in rows], "dlq": dlq}
-        )
+        print_json(app, {"runtime": rt.name, "services": [r.to_json() for r in rows], "dlq": dlq})
         return
     table = Table(title=f"kdemo stack ({rt.name})", title_justify="left")
     for column in ("node", "kind", "state", "url", "pid", "uptime", "restarts"):
@@ -136,8 +134,13 @@ def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
         style = _STATE_STYLE.get(r.state, "")
         pid = str(r.pid) if r.pid is not None else (f"{len(r.pods)} pods" if r.pods else "-")
         table.add_row(
-            r.name, r.kind, f"[{style}]{r.state}[/{style}]", escape(r.url), pid,
-            _duration(r.uptime_s) if r.state != "down" else "-", str(r.restarts),
+            r.name,
+            r.kind,
+            f"[{style}]{r.state}[/{style}]",
+            escape(r.url),
+            pid,
+            _duration(r.uptime_s) if r.state != "down" else "-",
+            str(r.restarts),
         )
     app.out.print(table)
     if not up:

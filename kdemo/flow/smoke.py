@@ -159,15 +159,21 @@ class _Flow:
         }
 
     def steps(self) -> list[tuple[str, Callable[[], str]]]:
-        return list(zip(STEPS, (
-            self.stack_ready,
-            self.simulate_comment,
-            self.sign,
-            self.bounty_signed,
-            self.link,
-            self.funder_verified,
-            self.totals,
-        ), strict=True))
+        return list(
+            zip(
+                STEPS,
+                (
+                    self.stack_ready,
+                    self.simulate_comment,
+                    self.sign,
+                    self.bounty_signed,
+                    self.link,
+                    self.funder_verified,
+                    self.totals,
+                ),
+                strict=True,
+            )
+        )
 
     def stack_ready(self) -> str:
         if not self.runtime.is_up():
@@ -307,8 +313,14 @@ def junit_xml(report: SmokeReport, *, suite: str = "kdemo smoke") -> str:
     """JUnit XML with one testcase per step (skipped ones included), for CI test reports."""
     failures = sum(s.outcome == "failed" for s in report.steps)
     skipped = sum(s.outcome == "skipped" for s in report.steps)
-    root = ET.Element("testsuites", name=suite, tests=str(len(report.steps)),
-                      failures=str(failures), errors="0", time=f"{report.seconds:.3f}")
+    root = ET.Element(
+        "testsuites",
+        name=suite,
+        tests=str(len(report.steps)),
+        failures=str(failures),
+        errors="0",
+        time=f"{report.seconds:.3f}",
+    )
     suite_el = ET.SubElement(
         root,
         "testsuite",
@@ -326,7 +338,10 @@ def junit_xml(report: SmokeReport, *, suite: str = "kdemo smoke") -> str:
             ET.SubElement(props, "property", name=key, value=str(value))
     for step in report.steps:
         case = ET.SubElement(
-            suite_el, "testcase", classname="kdemo.smoke", name=step.name,
+            suite_el,
+            "testcase",
+            classname="kdemo.smoke",
+            name=step.name,
             time=f"{step.seconds:.3f}",
         )
         if step.outcome == "failed":

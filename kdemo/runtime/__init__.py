@@ -16,8 +16,10 @@ def stack_runtime_name(state_dir: Path) -> str:
     try:
         stack = read_json(Path(state_dir) / STACK_FILE)
     except ValueError as exc:
-        raise ConfigError(f"{Path(state_dir) / STACK_FILE} is not valid JSON: {exc}",
-                          "run `kdemo down --purge` to start over") from exc
+        raise ConfigError(
+            f"{Path(state_dir) / STACK_FILE} is not valid JSON: {exc}",
+            "run `kdemo down --purge` to start over",
+        ) from exc
     return str((stack or {}).get("runtime") or "local")
 
 
@@ -29,5 +31,7 @@ def get_runtime(state_dir: Path | None = None) -> Runtime:
         from kdemo.runtime.local import LocalRuntime
 
         return LocalRuntime(state_dir)
-    raise ConfigError(f"runtime {name!r} (from {state_dir / STACK_FILE}) is not available here",
-                      "use `kdemo up --runtime local`, or install the kind/kubernetes runtime")
+    raise ConfigError(
+        f"runtime {name!r} (from {state_dir / STACK_FILE}) is not available here",
+        "use `kdemo up --runtime local`, or install the kind/kubernetes runtime",
+    )

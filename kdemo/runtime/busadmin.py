@@ -65,8 +65,10 @@ def intent_ttl(env: Mapping[str, str] | None = None) -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        raise ConfigError(f"KDEMO_INTENT_TTL={raw!r} is not a positive number of seconds",
-                          "set it to e.g. 86400 (24 h), or unset it")
+        raise ConfigError(
+            f"KDEMO_INTENT_TTL={raw!r} is not a positive number of seconds",
+            "set it to e.g. 86400 (24 h), or unset it",
+        )
     return value
 
 
@@ -82,9 +84,14 @@ async def connect(access: BusAccess) -> Client:
 
     try:
         return await nats.connect(
-            servers=[access.url], user=access.user, password=access.password,
-            inbox_prefix=inbox_prefix(access.user).encode(), connect_timeout=3,
-            allow_reconnect=False, max_reconnect_attempts=0, name=f"kdemo-{access.user}",
+            servers=[access.url],
+            user=access.user,
+            password=access.password,
+            inbox_prefix=inbox_prefix(access.user).encode(),
+            connect_timeout=3,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            name=f"kdemo-{access.user}",
             error_cb=quiet,
         )
     except (nats.errors.Error, OSError, TimeoutError) as exc:
@@ -96,17 +103,24 @@ async def connect(access: BusAccess) -> Client:
 
 def stream_config(ttl_s: int) -> api.StreamConfig:
     return api.StreamConfig(
-        name=topology.STREAM_NAME, subjects=list(topology.STREAM_SUBJECTS),
-        storage=api.StorageType.FILE, duplicate_window=float(ttl_s),
-        max_age=float(2 * ttl_s), allow_direct=True, num_replicas=1,
+        name=topology.STREAM_NAME,
+        subjects=list(topology.STREAM_SUBJECTS),
+        storage=api.StorageType.FILE,
+        duplicate_window=float(ttl_s),
+        max_age=float(2 * ttl_s),
+        allow_direct=True,
+        num_replicas=1,
     )
 
 
 def consumer_config(consumer: topology.Consumer) -> api.ConsumerConfig:
     return api.ConsumerConfig(
-        durable_name=consumer.durable, ack_policy=api.AckPolicy.EXPLICIT,
-        deliver_policy=api.DeliverPolicy.ALL, filter_subjects=list(consumer.filter_subjects),
-        ack_wait=ACK_WAIT_S, max_deliver=-1,
+        durable_name=consumer.durable,
+        ack_policy=api.AckPolicy.EXPLICIT,
+        deliver_policy=api.DeliverPolicy.ALL,
+        filter_subjects=list(consumer.filter_subjects),
+        ack_wait=ACK_WAIT_S,
+        max_deliver=-1,
     )
 
 
@@ -142,11 +156,13 @@ def _dead_letter(msg: api.RawStreamMsg) -> DeadLetter:
             event = parsed
     event_id = str(event.get("id") or _header(headers, "Nats-Msg-Id").removeprefix("dlq:"))
     return DeadLetter(
-        seq=int(msg.seq or 0), subject=msg.subject or "",
+        seq=int(msg.seq or 0),
+        subject=msg.subject or "",
         original_subject=_header(headers, "Kdemo-Original-Subject"),
         consumer=_header(headers, "Kdemo-Dlq-Consumer"),
         reason=_header(headers, "Kdemo-Dlq-Reason"),
-        event_id=event_id, event_type=str(event.get("type", "")),
+        event_id=event_id,
+        event_type=str(event.get("type", "")),
         time=msg.time.timestamp() if msg.time else 0.0,
     )
 
@@ -157,8 +173,7 @@ async def _dlq_messages(nc: Client) -> list[api.RawStreamMsg]:
     seq = 1
     while True:
         try:
-            msg = await js.get_msg(topology.STREAM_NAME, seq=seq, subject=DLQ_SUBJECTS,
-                                   next=True)
+            msg = await js.get_msg(topology.STREAM_NAME, seq=seq, subject=DLQ_SUBJECTS, next=True)
         except NotFoundError:
             return found
         found.append(msg)
@@ -191,8 +206,11 @@ async def dlq_replay(admin: BusAccess, seqs: list[int] | None = None) -> int:
                 continue
             if not letter.original_subject:
                 continue  # not ours to replay: no original subject recorded
-            await js.publish(letter.original_subject, msg.data or b"",
-                             headers={"Nats-Msg-Id": f"{letter.event_id}:replay:{letter.seq}"})
+            await js.publish(
+                letter.original_subject,
+                msg.data or b"",
+                headers={"Nats-Msg-Id": f"{letter.event_id}:replay:{letter.seq}"},
+            )
             await js.delete_msg(topology.STREAM_NAME, letter.seq)
             done += 1
         return done
@@ -206,8 +224,12 @@ async def tap(tap_user: BusAccess, *, deliver_all: bool = True) -> AsyncIterator
     try:
         js = nc.jetstream()
         policy = api.DeliverPolicy.ALL if deliver_all else api.DeliverPolicy.NEW
-        sub = await js.subscribe(topology.STREAM_SUBJECTS[0], stream=topology.STREAM_NAME,
-                                 ordered_consumer=True, deliver_policy=policy)
+        sub = await js.subscribe(
+            topology.STREAM_SUBJECTS[0],
+            stream=topology.STREAM_NAME,
+            ordered_consumer=True,
+            deliver_policy=policy,
+        )
         async for msg in sub.messages:
             event: dict[str, Any] | None = None
             with contextlib.suppress(ValueError):
@@ -215,8 +237,12 @@ async def tap(tap_user: BusAccess, *, deliver_all: bool = True) -> AsyncIterator
                 event = parsed if isinstance(parsed, dict) else None
             meta = msg.metadata
             yield TapEvent(
-                subject=msg.subject, seq=meta.sequence.stream, time=meta.timestamp.timestamp(),
-                headers=dict(msg.headers or {}), event=event, raw=msg.data,
+                subject=msg.subject,
+                seq=meta.sequence.stream,
+                time=meta.timestamp.timestamp(),
+                headers=dict(msg.headers or {}),
+                event=event,
+                raw=msg.data,
             )
     finally:
         await nc.close()

@@ -55,20 +55,21 @@ def _service_permissions(service: str) -> dict[str, Any]:
         # frontend reads its own signature events back to tell a repeat (200) from a
         # conflicting second signature (409).
         publish.append(f"$JS.API.DIRECT.GET.{_STREAM}.kdemo.bounty.signed.>")
-    return {"publish": {"allow": publish},
-            "subscribe": {"allow": [f"{inbox_prefix(service)}.>"]}}
+    return {"publish": {"allow": publish}, "subscribe": {"allow": [f"{inbox_prefix(service)}.>"]}}
 
 
 def _tap_permissions() -> dict[str, Any]:
     # Only the unnamed create subject: the server refuses a durable name there, so the
     # tap can create ephemeral consumers only, and it can delete none.
     return {
-        "publish": {"allow": [
-            f"$JS.API.CONSUMER.CREATE.{_STREAM}",
-            f"$JS.API.STREAM.INFO.{_STREAM}",
-            "$JS.API.INFO",
-            "$JS.FC.>",
-        ]},
+        "publish": {
+            "allow": [
+                f"$JS.API.CONSUMER.CREATE.{_STREAM}",
+                f"$JS.API.STREAM.INFO.{_STREAM}",
+                "$JS.API.INFO",
+                "$JS.FC.>",
+            ]
+        },
         "subscribe": {"allow": [f"{inbox_prefix(TAP_USER)}.>"]},
     }
 
@@ -80,8 +81,10 @@ def nats_permissions(user: str) -> dict[str, Any] | None:
     if user == TAP_USER:
         return _tap_permissions()
     if user not in bus_services():
-        raise KeyError(f"{user!r} is not a bus user; known: "
-                       f"{', '.join((ADMIN_USER, TAP_USER, *bus_services()))}")
+        raise KeyError(
+            f"{user!r} is not a bus user; known: "
+            f"{', '.join((ADMIN_USER, TAP_USER, *bus_services()))}"
+        )
     return _service_permissions(user)
 
 
@@ -97,15 +100,25 @@ def nats_users(passwords: Mapping[str, str]) -> list[dict[str, Any]]:
     return users
 
 
-def render_nats_config(*, host: str, port: int, store_dir: str, passwords: Mapping[str, str],
-                       monitor_port: int | None = None, server_name: str = "kdemo") -> str:
+def render_nats_config(
+    *,
+    host: str,
+    port: int,
+    store_dir: str,
+    passwords: Mapping[str, str],
+    monitor_port: int | None = None,
+    server_name: str = "kdemo",
+) -> str:
     """A nats-server configuration (JSON is valid NATS config syntax)."""
     config: dict[str, Any] = {
         "server_name": server_name,
         "host": host,
         "port": port,
-        "jetstream": {"store_dir": store_dir, "max_memory_store": 64 * 1024 * 1024,
-                      "max_file_store": 1024 * 1024 * 1024},
+        "jetstream": {
+            "store_dir": store_dir,
+            "max_memory_store": 64 * 1024 * 1024,
+            "max_file_store": 1024 * 1024 * 1024,
+        },
         "authorization": {"users": nats_users(passwords)},
         # Big enough for CloudEvents; small enough to refuse junk.
         "max_payload": 1024 * 1024,

@@ -50,9 +50,7 @@ class Total:
     payout: int
 
 
-def quote(
-    denomination: str, amount: str, *, fee_bps: int, field_prefix: str = ""
-) -> Quote:
+def quote(denomination: str, amount: str, *, fee_bps: int, field_prefix: str = "") -> Quote:
     """Quote one bounty; raises InvalidInput naming `denomination` or `amount`."""
     if not 0 <= fee_bps <= BPS_DENOMINATOR:
         raise ValueError(f"fee_bps must be within 0..{BPS_DENOMINATOR}, got {fee_bps}")

@@ -23,7 +23,9 @@ class CalcServicer(calc_pb2_grpc.CalcServicer):
         self.fee_bps = fee_bps
 
     async def Quote(
-        self, request: calc_pb2.QuoteRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request: calc_pb2.QuoteRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> calc_pb2.QuoteReply:
         try:
             q = arithmetic.quote(request.denomination, request.amount, fee_bps=self.fee_bps)
@@ -40,7 +42,9 @@ class CalcServicer(calc_pb2_grpc.CalcServicer):
         )
 
     async def Summarize(
-        self, request: calc_pb2.SummarizeRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request: calc_pb2.SummarizeRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> calc_pb2.SummarizeReply:
         items = ((item.denomination, item.amount) for item in request.items)
         try:

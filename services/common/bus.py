@@ -112,8 +112,12 @@ class Bus:
             log.log(
                 level,
                 "handler will retry",
-                extra={"subject": msg.subject, "reason": str(exc), "deliveries": deliveries,
-                       "delay_s": delay},
+                extra={
+                    "subject": msg.subject,
+                    "reason": str(exc),
+                    "deliveries": deliveries,
+                    "delay_s": delay,
+                },
                 exc_info=not isinstance(exc, Transient),
             )
             await msg.nak(delay=delay)

@@ -63,9 +63,7 @@ class UnknownDenomination(KeyError):
         self.code = code
 
     def __str__(self) -> str:
-        return (
-            f"unknown denomination {self.code!r}; supported: {', '.join(supported())}"
-        )
+        return f"unknown denomination {self.code!r}; supported: {', '.join(supported())}"
 
 
 def parse(raw: Mapping[str, Any], *, source: str = DATA_FILE) -> dict[str, Denomination]:
@@ -89,8 +87,10 @@ def parse(raw: Mapping[str, Any], *, source: str = DATA_FILE) -> dict[str, Denom
             raise ValueError(f'{where}: expected {{"decimals": int, "name": str}}')
         decimals = entry.get("decimals")
         # bool is an int subclass; `true` is not a number of decimals.
-        if not isinstance(decimals, int) or isinstance(decimals, bool) or not (
-            0 <= decimals <= MAX_DECIMALS
+        if (
+            not isinstance(decimals, int)
+            or isinstance(decimals, bool)
+            or not (0 <= decimals <= MAX_DECIMALS)
         ):
             raise ValueError(f"{where}: decimals must be an integer from 0 to {MAX_DECIMALS}")
         name = entry.get("name", code)

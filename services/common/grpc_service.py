@@ -130,9 +130,7 @@ async def serve_grpc(
         loop.add_signal_handler(sig, stopping.set)
     await server.start()
     http = _HttpServer(
-        uvicorn.Config(
-            metrics_app(is_ready), log_config=None, lifespan="off", access_log=False
-        )
+        uvicorn.Config(metrics_app(is_ready), log_config=None, lifespan="off", access_log=False)
     )
     http_task = asyncio.create_task(_serve_http(http, listener), name=f"{service_name}-http")
     try:
@@ -140,9 +138,7 @@ async def serve_grpc(
             if http_task.done():
                 raise OSError(f"{service_name}: the metrics server failed to start")
             await asyncio.sleep(0.01)
-        log.info(
-            "listening", extra={"grpc": address, "metrics": f"{host}:{metrics_port}"}
-        )
+        log.info("listening", extra={"grpc": address, "metrics": f"{host}:{metrics_port}"})
         if on_start is not None:
             await on_start()
         await _mirror_readiness(health, health_names, is_ready, stopping)

@@ -77,7 +77,8 @@ def install_common_routes(app: FastAPI, *, ready: Callable[[], bool]) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(_: Request, exc: StarletteHTTPException) -> Response:
         return JSONResponse(
-            error_body("http_error", str(exc.detail)), status_code=exc.status_code,
+            error_body("http_error", str(exc.detail)),
+            status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
 
@@ -110,8 +111,15 @@ def edge_client(
 
 async def serve_http(app: FastAPI, host: str, port: int) -> None:
     """Run uvicorn in this event loop; our JSON logging stays in charge (log_config=None)."""
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            lifespan="on", server_header=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+    )
     server = uvicorn.Server(config)
     await server.serve()
 

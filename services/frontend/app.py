@@ -55,14 +55,19 @@ async def _connect_bus(frontend: Frontend, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             frontend.bus = await connect(
-                SERVICE, settings.nats_url, settings.nats_user, settings.nats_password,
+                SERVICE,
+                settings.nats_url,
+                settings.nats_user,
+                settings.nats_password,
                 stream=settings.nats_stream,
             )
             log.info("bus connected", extra={"url": settings.nats_url})
             return
         except (OSError, TimeoutError, nats.errors.Error) as exc:
-            log.warning("bus not reachable yet", extra={"error": str(exc) or type(exc).__name__,
-                                                        "retry_s": delay})
+            log.warning(
+                "bus not reachable yet",
+                extra={"error": str(exc) or type(exc).__name__, "retry_s": delay},
+            )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(5.0, delay * 2)
@@ -98,8 +103,9 @@ def create_app(settings: FrontendSettings | None = None) -> FastAPI:
             await frontend.gateway.aclose()
             await frontend.identity.close(None)
 
-    app = FastAPI(title="kdemo frontend", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(
+        title="kdemo frontend", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
 
     def ready() -> bool:
         frontend: Frontend | None = getattr(app.state, "frontend", None)
@@ -111,10 +117,14 @@ def create_app(settings: FrontendSettings | None = None) -> FastAPI:
     async def on_api_error(request: Request, exc: ApiError) -> Response:
         """JSON for API clients; an HTML page for a person who posted a plain form."""
         if is_form_post(request):
-            return _error_page(templates, request, PageError(
-                exc.status, "That did not work", exc.message, exc.hint))
-        return JSONResponse(error_body(exc.code, exc.message, exc.field, exc.hint),
-                            status_code=exc.status)
+            return _error_page(
+                templates,
+                request,
+                PageError(exc.status, "That did not work", exc.message, exc.hint),
+            )
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.field, exc.hint), status_code=exc.status
+        )
 
     @app.exception_handler(PageError)
     async def on_page_error(request: Request, exc: PageError) -> Response:
@@ -145,7 +155,8 @@ def create_app(settings: FrontendSettings | None = None) -> FastAPI:
 
 def _error_page(templates: Jinja2Templates, request: Request, exc: PageError) -> Response:
     return templates.TemplateResponse(
-        request, "error.html",
+        request,
+        "error.html",
         {"status": exc.status, "title": exc.title, "message": exc.message, "hint": exc.hint},
         status_code=exc.status,
     )

@@ -50,8 +50,13 @@ def _iso(moment: datetime) -> str:
 def link_message(frontend: Frontend, address: str, login: str) -> dict[str, str]:
     """`GET /api/link-message`: the SIWE text naming (address, login), valid for the link TTL."""
     if not address.startswith("0x") or not is_hex_address(address):
-        raise ApiError(400, "invalid_address", f"address: {address!r:.60} is not an Ethereum "
-                       "address", field="address", hint="send 0x followed by 40 hex digits")
+        raise ApiError(
+            400,
+            "invalid_address",
+            f"address: {address!r:.60} is not an Ethereum address",
+            field="address",
+            hint="send 0x followed by 40 hex digits",
+        )
     settings = frontend.settings
     now = datetime.now(UTC).replace(microsecond=0)
     expires = now + timedelta(seconds=settings.link_ttl)
@@ -69,8 +74,9 @@ def link_message(frontend: Frontend, address: str, login: str) -> dict[str, str]
         )
     except siwe.SiweError as exc:
         field = {"bad_login": "login", "bad_address": "address"}.get(exc.reason)
-        raise ApiError(400, exc.reason, exc.message, field=field,
-                       hint="fix the field and ask again") from exc
+        raise ApiError(
+            400, exc.reason, exc.message, field=field, hint="fix the field and ask again"
+        ) from exc
     return {"message": message, "nonce": nonce, "expires": _iso(expires)}
 
 
@@ -84,16 +90,24 @@ def _verify(frontend: Frontend, message: str, signature: str) -> siwe.SiweMessag
     settings = frontend.settings
     try:
         parsed = siwe.verify_link_message(
-            message, signature, expected_domain=settings.public_domain,
-            chain_id=settings.chain_id, now=datetime.now(UTC),
+            message,
+            signature,
+            expected_domain=settings.public_domain,
+            chain_id=settings.chain_id,
+            now=datetime.now(UTC),
         )
         siwe.verify_nonce(parsed.nonce, settings.link_nonce_secret)
     except siwe.SiweError as exc:
         status = 410 if exc.reason == "nonce_expired" else 400
         field = "signature" if exc.reason in _SIGNATURE_REASONS else "message"
-        raise ApiError(status, exc.reason, exc.message, field=field,
-                       hint="fetch a new message from GET /api/link-message and sign it "
-                       "unchanged with the wallet it names") from exc
+        raise ApiError(
+            status,
+            exc.reason,
+            exc.message,
+            field=field,
+            hint="fetch a new message from GET /api/link-message and sign it "
+            "unchanged with the wallet it names",
+        ) from exc
     return parsed
 
 
@@ -123,16 +137,25 @@ async def post_link(request: Request, frontend: FrontendDep) -> Response:
         },
     )
     if frontend.bus is None:
-        raise ApiError(503, "bus_unavailable", "the event bus is not connected yet",
-                       hint="try again in a moment")
+        raise ApiError(
+            503,
+            "bus_unavailable",
+            "the event bus is not connected yet",
+            hint="try again in a moment",
+        )
     try:
         await frontend.bus.publish(event)
     except (nats.errors.Error, TimeoutError) as exc:
-        raise ApiError(503, "bus_unavailable",
-                       f"cannot publish the link request ({exc or type(exc).__name__})",
-                       hint="try again in a moment; nothing was recorded") from exc
-    log.info("link requested", extra={"code_prefix": code[:4], "address": parsed.address,
-                                      "login": parsed.login})
+        raise ApiError(
+            503,
+            "bus_unavailable",
+            f"cannot publish the link request ({exc or type(exc).__name__})",
+            hint="try again in a moment; nothing was recorded",
+        ) from exc
+    log.info(
+        "link requested",
+        extra={"code_prefix": code[:4], "address": parsed.address, "login": parsed.login},
+    )
     if body.is_form:
         return RedirectResponse(f"/link?code={code}", status_code=303)
     return JSONResponse(
@@ -144,10 +167,13 @@ async def post_link(request: Request, frontend: FrontendDep) -> Response:
 
 def _valid_code(code: str) -> str:
     if not _CODE.fullmatch(code):
-        raise ApiError(400, "invalid_code",
-                       f"code: {code!r:.60} is not a link code ({siwe.LINK_CODE_LENGTH} lower-case "
-                       "letters)", field="code", hint="copy the code exactly as the link page "
-                       "showed it")
+        raise ApiError(
+            400,
+            "invalid_code",
+            f"code: {code!r:.60} is not a link code ({siwe.LINK_CODE_LENGTH} lower-case letters)",
+            field="code",
+            hint="copy the code exactly as the link page showed it",
+        )
     return code
 
 
@@ -158,17 +184,26 @@ async def link_status(frontend: Frontend, code: str) -> dict[str, Any]:
         # wait_for_ready: a call right after identity came back waits for the reconnect
         # (bounded by the timeout) instead of failing at once while the channel backs off.
         reply = await stub.LinkStatus(
-            identity_pb2.LinkStatusRequest(code=code), timeout=IDENTITY_TIMEOUT_S,
+            identity_pb2.LinkStatusRequest(code=code),
+            timeout=IDENTITY_TIMEOUT_S,
             wait_for_ready=True,
         )
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:
-            raise ApiError(404, "unknown_code", f"code: identity does not know {code}",
-                           field="code", hint="request a new code on the link page; a fresh "
-                           "code may take a moment to reach identity") from exc
-        raise ApiError(503, "identity_unavailable",
-                       f"identity cannot answer ({exc.code().name}: {exc.details()})",
-                       hint="try again in a moment") from exc
+            raise ApiError(
+                404,
+                "unknown_code",
+                f"code: identity does not know {code}",
+                field="code",
+                hint="request a new code on the link page; a fresh "
+                "code may take a moment to reach identity",
+            ) from exc
+        raise ApiError(
+            503,
+            "identity_unavailable",
+            f"identity cannot answer ({exc.code().name}: {exc.details()})",
+            hint="try again in a moment",
+        ) from exc
     address = reply.address
     return {
         "code": code,
@@ -190,9 +225,12 @@ async def get_link(code: str, frontend: FrontendDep) -> dict[str, Any]:
 async def link_page(request: Request, frontend: FrontendDep, code: str = "") -> Response:
     """The link page: GitHub login, wallet, the message to sign, then the code to comment."""
     if code and not _CODE.fullmatch(code):
-        raise PageError(400, "Not a link code",
-                        f"{code[:60]!r} is not a link code ({siwe.LINK_CODE_LENGTH} letters).",
-                        "Start again from the link page.")
+        raise PageError(
+            400,
+            "Not a link code",
+            f"{code[:60]!r} is not a link code ({siwe.LINK_CODE_LENGTH} letters).",
+            "Start again from the link page.",
+        )
     return frontend.templates.TemplateResponse(
         request,
         "link.html",

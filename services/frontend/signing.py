@@ -51,11 +51,21 @@ def verify_token(frontend: Frontend, token: str) -> IntentClaims:
     try:
         return verify_intent_token(token, frontend.settings.intent_verify_key)
     except TokenExpired as exc:
-        raise ApiError(410, "token_expired", exc.message, field="token",
-                       hint="comment the bounty again to get a fresh signing URL") from exc
+        raise ApiError(
+            410,
+            "token_expired",
+            exc.message,
+            field="token",
+            hint="comment the bounty again to get a fresh signing URL",
+        ) from exc
     except TokenInvalid as exc:
-        raise ApiError(401, "token_invalid", exc.message, field="token",
-                       hint="open the signing URL exactly as it was posted") from exc
+        raise ApiError(
+            401,
+            "token_invalid",
+            exc.message,
+            field="token",
+            hint="open the signing URL exactly as it was posted",
+        ) from exc
 
 
 def typed_data_for(frontend: Frontend, claims: IntentClaims) -> dict[str, Any]:
@@ -125,9 +135,12 @@ def _describe_deadline(unix: int) -> str:
 async def sign_page(request: Request, frontend: FrontendDep, t: str = "") -> Response:
     """The signing page: what will be signed, in words, and a button for the wallet."""
     if not t:
-        raise PageError(400, "No signing token",
-                        "This address has no t=<token> parameter.",
-                        "Open the signing URL exactly as it was posted on the issue.")
+        raise PageError(
+            400,
+            "No signing token",
+            "This address has no t=<token> parameter.",
+            "Open the signing URL exactly as it was posted on the issue.",
+        )
     try:
         claims = verify_token(frontend, t)
     except ApiError as exc:
@@ -160,12 +173,21 @@ async def get_intent(token: str, frontend: FrontendDep) -> dict[str, Any]:
 
 def _address(value: str) -> str:
     if not value.startswith("0x") or not is_hex_address(value):
-        raise ApiError(400, "invalid_address", f"address: {value!r:.60} is not an Ethereum address",
-                       field="address", hint="send 0x followed by 40 hex digits")
+        raise ApiError(
+            400,
+            "invalid_address",
+            f"address: {value!r:.60} is not an Ethereum address",
+            field="address",
+            hint="send 0x followed by 40 hex digits",
+        )
     if value != value.lower() and value[2:] != value[2:].upper() and not is_checksum_address(value):
-        raise ApiError(400, "invalid_address",
-                       f"address: {value} has a wrong EIP-55 checksum (a typo?)", field="address",
-                       hint="send the address exactly as the wallet reports it")
+        raise ApiError(
+            400,
+            "invalid_address",
+            f"address: {value} has a wrong EIP-55 checksum (a typo?)",
+            field="address",
+            hint="send the address exactly as the wallet reports it",
+        )
     return str(to_checksum_address(value))
 
 
@@ -173,8 +195,13 @@ def _recover(typed: dict[str, Any], signature: str) -> str:
     try:
         return eip712.recover_signer(typed, signature)
     except eip712.SignatureError as exc:
-        raise ApiError(400, "invalid_signature", str(exc), field="signature",
-                       hint="send the 0x-prefixed 65-byte signature the wallet returned") from exc
+        raise ApiError(
+            400,
+            "invalid_signature",
+            str(exc),
+            field="signature",
+            hint="send the 0x-prefixed 65-byte signature the wallet returned",
+        ) from exc
 
 
 async def _published_signature(frontend: Frontend, bus_subject: str) -> str:
@@ -183,9 +210,12 @@ async def _published_signature(frontend: Frontend, bus_subject: str) -> str:
     try:
         raw = await frontend.bus.js.get_msg(frontend.bus.stream, subject=bus_subject, direct=True)
     except (nats.errors.Error, TimeoutError) as exc:
-        raise ApiError(503, "bus_unavailable",
-                       f"cannot read back the earlier signature ({exc or type(exc).__name__})",
-                       hint="try again in a moment") from exc
+        raise ApiError(
+            503,
+            "bus_unavailable",
+            f"cannot read back the earlier signature ({exc or type(exc).__name__})",
+            hint="try again in a moment",
+        ) from exc
     try:
         event = decode(raw.data or b"", bus_subject)
     except EventInvalid:
@@ -193,26 +223,32 @@ async def _published_signature(frontend: Frontend, bus_subject: str) -> str:
     return str(event.data["signature"]).lower()
 
 
-async def record_signature(
-    frontend: Frontend, claims: IntentClaims, event: Event
-) -> SignOutcome:
+async def record_signature(frontend: Frontend, claims: IntentClaims, event: Event) -> SignOutcome:
     """Publish `bounty.signed` once per (intent, wallet); a repeat is fine, a change is 409."""
     if frontend.bus is None:
-        raise ApiError(503, "bus_unavailable", "the event bus is not connected yet",
-                       hint="try again in a moment")
+        raise ApiError(
+            503,
+            "bus_unavailable",
+            "the event bus is not connected yet",
+            hint="try again in a moment",
+        )
     try:
         ack = await frontend.bus.publish(event)
     except (nats.errors.Error, TimeoutError) as exc:
-        raise ApiError(503, "bus_unavailable",
-                       f"cannot publish the signature ({exc or type(exc).__name__})",
-                       hint="try again in a moment; nothing was recorded") from exc
+        raise ApiError(
+            503,
+            "bus_unavailable",
+            f"cannot publish the signature ({exc or type(exc).__name__})",
+            hint="try again in a moment; nothing was recorded",
+        ) from exc
     if not ack.duplicate:
         return "signed"
     earlier = await _published_signature(frontend, event.nats_subject)
     if earlier == event.data["signature"]:
         return "already_signed"
     raise ApiError(
-        409, "already_signed",
+        409,
+        "already_signed",
         f"wallet {event.data['address']} already signed this intent with another signature; "
         f"each wallet signs an intent once ({claims.html_url})",
         field="signature",
@@ -233,7 +269,8 @@ async def post_signature(request: Request, frontend: FrontendDep) -> Response:
     signer = _recover(typed, signature)
     if signer != address:
         raise ApiError(
-            400, "signature_mismatch",
+            400,
+            "signature_mismatch",
             f"the signature was not made by {address} for this intent (typed data changed, "
             "another deployment's salt, or another key)",
             field="signature",
@@ -256,9 +293,17 @@ async def post_signature(request: Request, frontend: FrontendDep) -> Response:
         },
     )
     outcome = await record_signature(frontend, claims, event)
-    log.info("signature recorded", extra={"intent_id": claims.intent_id, "address": address,
-                                          "outcome": outcome})
+    log.info(
+        "signature recorded",
+        extra={"intent_id": claims.intent_id, "address": address, "outcome": outcome},
+    )
     if body.is_form:
         return RedirectResponse(claims.html_url, status_code=303)
-    return JSONResponse({"status": outcome, "intent_id": claims.intent_id, "address": address,
-                         "redirect": claims.html_url})
+    return JSONResponse(
+        {
+            "status": outcome,
+            "intent_id": claims.intent_id,
+            "address": address,
+            "redirect": claims.html_url,
+        }
+    )

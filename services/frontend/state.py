@@ -92,39 +92,67 @@ async def read_body(request: Request) -> Body:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
     if len(raw) > MAX_BODY:
-        raise ApiError(413, "body_too_large", f"body: {len(raw)} bytes is more than {MAX_BODY}",
-                       field="body", hint="send only the documented fields")
+        raise ApiError(
+            413,
+            "body_too_large",
+            f"body: {len(raw)} bytes is more than {MAX_BODY}",
+            field="body",
+            hint="send only the documented fields",
+        )
     if content_type == "application/x-www-form-urlencoded":
         try:
             parsed = parse_qs(raw.decode(), keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError as exc:
-            raise ApiError(400, "invalid_request", "body: the form is not UTF-8", field="body",
-                           hint="post the form as UTF-8") from exc
+            raise ApiError(
+                400,
+                "invalid_request",
+                "body: the form is not UTF-8",
+                field="body",
+                hint="post the form as UTF-8",
+            ) from exc
         return Body({k: v[0] for k, v in parsed.items()}, is_form=is_form_post(request))
     if content_type in ("application/json", ""):
         try:
             data = json.loads(raw or b"null")
         except ValueError as exc:
-            raise ApiError(400, "invalid_request", f"body: not valid JSON ({exc})", field="body",
-                           hint="send a JSON object with the documented fields") from exc
+            raise ApiError(
+                400,
+                "invalid_request",
+                f"body: not valid JSON ({exc})",
+                field="body",
+                hint="send a JSON object with the documented fields",
+            ) from exc
         if not isinstance(data, dict):
-            raise ApiError(400, "invalid_request",
-                           f"body: expected a JSON object, got {type(data).__name__}",
-                           field="body", hint="send a JSON object with the documented fields")
+            raise ApiError(
+                400,
+                "invalid_request",
+                f"body: expected a JSON object, got {type(data).__name__}",
+                field="body",
+                hint="send a JSON object with the documented fields",
+            )
         return Body(data, is_form=False)
-    raise ApiError(415, "unsupported_media_type",
-                   f"content-type: {content_type!r} is not accepted", field="content-type",
-                   hint="send application/json or application/x-www-form-urlencoded")
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"content-type: {content_type!r} is not accepted",
+        field="content-type",
+        hint="send application/json or application/x-www-form-urlencoded",
+    )
 
 
 def text_field(body: Body, name: str) -> str:
     """A required string field of a posted body; 400 naming it when missing or not text."""
     value = body.fields.get(name)
     if value is None or value == "":
-        raise ApiError(400, "invalid_request", f"{name}: missing", field=name,
-                       hint=f"send the {name} field")
+        raise ApiError(
+            400, "invalid_request", f"{name}: missing", field=name, hint=f"send the {name} field"
+        )
     if not isinstance(value, str):
-        raise ApiError(400, "invalid_request",
-                       f"{name}: expected a string, got {type(value).__name__}", field=name,
-                       hint=f"send {name} as a JSON string")
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"{name}: expected a string, got {type(value).__name__}",
+            field=name,
+            hint=f"send {name} as a JSON string",
+        )
     return value

@@ -24,8 +24,10 @@ def main() -> int:
         for error in exc.errors():
             name = "KDEMO_" + "_".join(str(p) for p in error["loc"]).upper()
             reason = "not set" if error["type"] == "missing" else error["msg"]
-            print(f"gateway: {name}: {reason}; the runtime passes it (see docs/architecture.md)",
-                  file=sys.stderr)
+            print(
+                f"gateway: {name}: {reason}; the runtime passes it (see docs/architecture.md)",
+                file=sys.stderr,
+            )
         return 2
     asyncio.run(serve_http(create_app(settings), settings.host, settings.http_port))
     return 0

@@ -65,8 +65,11 @@ router = APIRouter(prefix="/api", tags=["bounties"])
 def _repository(value: str, field: str = "repo") -> str:
     if not _REPO.fullmatch(value):
         raise ApiError(
-            400, "invalid_repo", f"{field}: {value!r} is not a repository",
-            field=field, hint="pass it as OWNER/NAME, e.g. octo-org/octo-repo",
+            400,
+            "invalid_repo",
+            f"{field}: {value!r} is not a repository",
+            field=field,
+            hint="pass it as OWNER/NAME, e.g. octo-org/octo-repo",
         )
     return value.lower()
 
@@ -76,8 +79,11 @@ def _state(value: str | None) -> bool | None:
         return None
     if value not in _STATES:
         raise ApiError(
-            400, "invalid_state", f"state: {value!r} is not a bounty state",
-            field="state", hint="use state=pending or state=signed, or leave it out",
+            400,
+            "invalid_state",
+            f"state: {value!r} is not a bounty state",
+            field="state",
+            hint="use state=pending or state=signed, or leave it out",
         )
     return value == "signed"
 
@@ -113,14 +119,20 @@ async def get_bounty(deps: Deps, intent_id: str) -> dict[str, Any]:
     """One bounty by its intent id."""
     if not _INTENT.fullmatch(intent_id):
         raise ApiError(
-            400, "invalid_intent_id", f"intent_id: {intent_id!r} is not an intent id",
-            field="intent_id", hint="an intent id is 0x followed by 64 hex digits",
+            400,
+            "invalid_intent_id",
+            f"intent_id: {intent_id!r} is not an intent id",
+            field="intent_id",
+            hint="an intent id is 0x followed by 64 hex digits",
         )
-    answer = await _answer(deps, f"{_SELECT}WHERE b.intent_id = %s", [intent_id.lower()],
-                           totals=False)
+    answer = await _answer(
+        deps, f"{_SELECT}WHERE b.intent_id = %s", [intent_id.lower()], totals=False
+    )
     if not answer["bounties"]:
         raise ApiError(
-            404, "not_found", f"no bounty with intent id {intent_id.lower()}",
+            404,
+            "not_found",
+            f"no bounty with intent id {intent_id.lower()}",
             field="intent_id",
             hint="the intent may not have reached the ledger yet; retry in a moment",
         )
@@ -133,8 +145,11 @@ async def issue_bounties(deps: Deps, owner: str, repo: str, number: str) -> dict
     repository = _repository(f"{owner}/{repo}", field="repo")
     if not (number.isascii() and number.isdigit()) or len(number) > 18 or int(number) < 1:
         raise ApiError(
-            400, "invalid_number", f"number: {number!r} is not an issue or pull request number",
-            field="number", hint="pass the positive number shown on GitHub, e.g. 42",
+            400,
+            "invalid_number",
+            f"number: {number!r} is not an issue or pull request number",
+            field="number",
+            hint="pass the positive number shown on GitHub, e.g. 42",
         )
     query = f"{_SELECT}WHERE b.repository = %s AND b.number = %s ORDER BY b.created_at, b.intent_id"
     return await _answer(deps, query, [repository, int(number)])
@@ -169,7 +184,8 @@ async def _answer(
             )
         bounties.append(_bounty(row, quote, by_intent.get(row["intent_id"], []), accounts))
     summed = [
-        item for bounty, item in zip(bounties, items, strict=True)
+        item
+        for bounty, item in zip(bounties, items, strict=True)
         if bounty["state"] == "signed" and bounty["quote"] is not None
     ]
     answer: dict[str, Any] = {"bounties": bounties}

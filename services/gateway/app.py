@@ -57,8 +57,9 @@ class _Health:
         )
 
 
-async def _probe_database(pool: AsyncConnectionPool[Any], health: _Health,
-                          stop: asyncio.Event) -> None:
+async def _probe_database(
+    pool: AsyncConnectionPool[Any], health: _Health, stop: asyncio.Event
+) -> None:
     while not stop.is_set():
         try:
             async with pool.connection(timeout=DB_PROBE_S) as conn:
@@ -75,8 +76,9 @@ async def _probe_database(pool: AsyncConnectionPool[Any], health: _Health,
 def _watch(task: asyncio.Task[None]) -> None:
     """A background task that dies makes the service unready; say why in the log."""
     if not task.cancelled() and task.exception() is not None:
-        log.error("background task stopped", extra={"task": task.get_name()},
-                  exc_info=task.exception())
+        log.error(
+            "background task stopped", extra={"task": task.get_name()}, exc_info=task.exception()
+        )
 
 
 async def _close_bus(bus: busmod.Bus) -> None:
@@ -99,8 +101,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await wait_for_database(cfg.database_url)
         await asyncio.to_thread(apply_migrations, cfg.database_url, MIGRATIONS)
         pool = await open_pool(cfg.database_url)
-        bus = await busmod.connect(SERVICE, cfg.nats_url, cfg.nats_user, cfg.nats_password,
-                                   stream=cfg.nats_stream)
+        bus = await busmod.connect(
+            SERVICE, cfg.nats_url, cfg.nats_user, cfg.nats_password, stream=cfg.nats_stream
+        )
         calc_channel = grpc_channel(SERVICE, "calc", cfg.calc_addr)
         identity_channel = grpc_channel(SERVICE, "identity", cfg.identity_addr)
         relay = OutboxRelay(pool, bus)
@@ -114,10 +117,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ]
         for task in health.tasks:
             task.add_done_callback(_watch)
-        app.state.deps = ApiDeps(pool=pool, calc=CalcClient(calc_channel),
-                                 identity=IdentityClient(identity_channel))
-        log.info("gateway started", extra={"calc": cfg.calc_addr,
-                                           "identity": cfg.identity_addr})
+        app.state.deps = ApiDeps(
+            pool=pool, calc=CalcClient(calc_channel), identity=IdentityClient(identity_channel)
+        )
+        log.info("gateway started", extra={"calc": cfg.calc_addr, "identity": cfg.identity_addr})
         try:
             yield
         finally:
@@ -130,16 +133,19 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await pool.close()
             log.info("gateway stopped")
 
-    app = FastAPI(title="kdemo gateway", summary="The ledger and the public bounty API",
-                  lifespan=lifespan)
+    app = FastAPI(
+        title="kdemo gateway", summary="The ledger and the public bounty API", lifespan=lifespan
+    )
 
     @app.middleware("http")
     async def count_api_requests(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         # frontend counts its own calls client-side; everyone else is "browser" (CLI included)
-        if (not request.url.path.startswith("/api/")
-                or request.headers.get("x-kdemo-client") == FRONTEND_HEADER):
+        if (
+            not request.url.path.startswith("/api/")
+            or request.headers.get("x-kdemo-client") == FRONTEND_HEADER
+        ):
             return await call_next(request)
         with observe_edge("browser", SERVICE, "HTTP"):
             return await call_next(request)

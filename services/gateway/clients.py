@@ -96,7 +96,9 @@ class CalcClient:
         except grpc.aio.AioRpcError as exc:
             if exc.code() is grpc.StatusCode.INVALID_ARGUMENT:
                 raise ApiError(
-                    502, "calc_refused", f"calc refused the totals: {exc.details()}",
+                    502,
+                    "calc_refused",
+                    f"calc refused the totals: {exc.details()}",
                     hint="a recorded bounty names a denomination calc does not support",
                 ) from exc
             raise _unavailable("calc", exc) from exc
@@ -135,8 +137,9 @@ class IdentityClient:
                 identity_pb2.LookupRequest(addresses=wanted), timeout=RPC_TIMEOUT_S
             )
         except grpc.aio.AioRpcError as exc:
-            log.warning("identity lookup failed", extra={"code": exc.code().name,
-                                                         "details": exc.details()})
+            log.warning(
+                "identity lookup failed", extra={"code": exc.code().name, "details": exc.details()}
+            )
             return {}, [
                 f"identity did not answer ({exc.code().name}); funders' GitHub accounts are "
                 "unknown and no bounty shows as verified in this answer"

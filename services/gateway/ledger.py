@@ -162,7 +162,10 @@ class Ledger:
             raise Poison(f"bounty.requested: subject {event.key!r} does not name data.intent_id")
         try:
             derived = eip712.intent_id(
-                data["repository"], data["number"], data["source"], data["source_id"],
+                data["repository"],
+                data["number"],
+                data["source"],
+                data["source_id"],
                 data["match_index"],
             )
         except eip712.TypedDataError as exc:
@@ -178,9 +181,21 @@ class Ledger:
                 return
             params = {
                 key: data[key]
-                for key in ("intent_id", "repository", "number", "kind", "source", "source_id",
-                            "denomination", "html_url", "source_url", "signing_url", "deadline",
-                            "expires_at", "created_at")
+                for key in (
+                    "intent_id",
+                    "repository",
+                    "number",
+                    "kind",
+                    "source",
+                    "source_id",
+                    "denomination",
+                    "html_url",
+                    "source_url",
+                    "signing_url",
+                    "deadline",
+                    "expires_at",
+                    "created_at",
+                )
             }
             params.update(
                 amount=int(data["amount"]),
@@ -191,8 +206,7 @@ class Ledger:
             bounty = await cur.fetchone()
             assert bounty is not None  # RETURNING after an upsert always yields the row
             cur = await conn.execute(
-                "SELECT address, message FROM signatures WHERE intent_id = %s AND valid "
-                "FOR UPDATE",
+                "SELECT address, message FROM signatures WHERE intent_id = %s AND valid FOR UPDATE",
                 (intent,),
             )
             for signature in await cur.fetchall():
@@ -208,8 +222,12 @@ class Ledger:
                 invalidated.append(signature["address"])
         log.info(
             "bounty requested",
-            extra={"intent_id": intent, "repository": data["repository"],
-                   "number": data["number"], "invalidated": invalidated},
+            extra={
+                "intent_id": intent,
+                "repository": data["repository"],
+                "number": data["number"],
+                "invalidated": invalidated,
+            },
         )
 
     # -- bounty.signed ----------------------------------------------------------------------
@@ -273,8 +291,13 @@ class Ledger:
                 raise Rollback()  # forget the idempotency key too: the event is dead-lettered
             cur = await conn.execute(
                 _INSERT_SIGNATURE,
-                {"intent_id": intent, "address": address, "signature": data["signature"],
-                 "message": Jsonb(message), "signed_at": data["signed_at"]},
+                {
+                    "intent_id": intent,
+                    "address": address,
+                    "signature": data["signature"],
+                    "message": Jsonb(message),
+                    "signed_at": data["signed_at"],
+                },
             )
             recorded = await cur.fetchone() is not None
             if recorded:
@@ -300,13 +323,19 @@ class Ledger:
             )
         await conn.execute(
             _INSERT_PROVISIONAL,
-            {"intent_id": data["intent_id"], "repository": message["repository"],
-             "number": int(message["number"]),
-             "kind": _guess_kind(message["source"], data["html_url"]),
-             "source": message["source"], "source_id": int(message["sourceId"]),
-             "denomination": message["denomination"], "amount": int(message["amount"]),
-             "author_id": data["author_id"], "html_url": data["html_url"],
-             "deadline": deadline},
+            {
+                "intent_id": data["intent_id"],
+                "repository": message["repository"],
+                "number": int(message["number"]),
+                "kind": _guess_kind(message["source"], data["html_url"]),
+                "source": message["source"],
+                "source_id": int(message["sourceId"]),
+                "denomination": message["denomination"],
+                "amount": int(message["amount"]),
+                "author_id": data["author_id"],
+                "html_url": data["html_url"],
+                "deadline": deadline,
+            },
         )
         cur = await conn.execute(
             "SELECT * FROM bounties WHERE intent_id = %s FOR UPDATE", (data["intent_id"],)

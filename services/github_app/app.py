@@ -85,14 +85,17 @@ class GithubApp:
     def start(self) -> None:
         token = self.settings.github_token
         if token is not None:
-            self.github = edge_client(SERVICE, "github-api", self.settings.github_api_url,
-                                      protocol="HTTPS", timeout=10.0)
-            self.github.headers.update({
-                "Authorization": f"Bearer {token.get_secret_value()}",
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": "2022-11-28",
-                "User-Agent": "kdemo-github-app",
-            })
+            self.github = edge_client(
+                SERVICE, "github-api", self.settings.github_api_url, protocol="HTTPS", timeout=10.0
+            )
+            self.github.headers.update(
+                {
+                    "Authorization": f"Bearer {token.get_secret_value()}",
+                    "Accept": "application/vnd.github+json",
+                    "X-GitHub-Api-Version": "2022-11-28",
+                    "User-Agent": "kdemo-github-app",
+                }
+            )
             self._spawn(self._learn_own_account(self.github))
         self._spawn(self._connect())
 
@@ -123,8 +126,9 @@ class GithubApp:
                 await step()
                 return
             except Exception as exc:  # dependencies may come up after us: keep trying, say why
-                log.warning(f"{what} failed; retrying", extra={"error": str(exc),
-                                                              "retry_in_s": delay})
+                log.warning(
+                    f"{what} failed; retrying", extra={"error": str(exc), "retry_in_s": delay}
+                )
                 await self._pause(delay)
                 delay = min(delay * 2, 10.0)
 
@@ -139,8 +143,9 @@ class GithubApp:
 
         async def bus() -> None:
             s = self.settings
-            self.bus = await connect(SERVICE, s.nats_url, s.nats_user, s.nats_password,
-                                     stream=s.nats_stream)
+            self.bus = await connect(
+                SERVICE, s.nats_url, s.nats_user, s.nats_password, stream=s.nats_stream
+            )
             log.info("bus connected", extra={"url": s.nats_url})
 
         await self._retrying("database start-up", database)
@@ -148,12 +153,15 @@ class GithubApp:
         if self.pool is None or self.bus is None:
             return  # stopped while starting
         self.migrated = True
-        self.recorder = Recorder(self.pool, RecorderConfig(
-            signing_key=self.settings.intent_signing_key.get_secret_value(),
-            ttl_s=self.settings.intent_ttl,
-            frontend_url=self.settings.public_url_frontend,
-            replies=self.github is not None,
-        ))
+        self.recorder = Recorder(
+            self.pool,
+            RecorderConfig(
+                signing_key=self.settings.intent_signing_key.get_secret_value(),
+                ttl_s=self.settings.intent_ttl,
+                frontend_url=self.settings.public_url_frontend,
+                replies=self.github is not None,
+            ),
+        )
         if self.settings.relay_enabled:
             self.relay = OutboxRelay(self.pool, self.bus)
             self._spawn(self.relay.run(self._stop))
@@ -170,22 +178,30 @@ class GithubApp:
             try:
                 self.own = await fetch_own_account(client)
             except (httpx.HTTPError, ValueError) as exc:
-                log.warning("cannot learn the app's own GitHub account; retrying",
-                            extra={"error": str(exc), "retry_in_s": delay})
+                log.warning(
+                    "cannot learn the app's own GitHub account; retrying",
+                    extra={"error": str(exc), "retry_in_s": delay},
+                )
                 await self._pause(delay)
                 delay = min(delay * 2, 60.0)
                 continue
             OWN_ACCOUNT_KNOWN.set(1)
-            log.info("own GitHub account known", extra={"login": self.own.login,
-                                                        "github_id": self.own.id})
+            log.info(
+                "own GitHub account known",
+                extra={"login": self.own.login, "github_id": self.own.id},
+            )
             return
 
     # -- the webhook -----------------------------------------------------------------------
 
     async def handle_webhook(self, request: Request) -> Response:
         if not self.ready() or self.recorder is None:
-            raise ApiError(503, "starting", "github-app is not ready yet (database or bus)",
-                           hint="retry in a few seconds; GitHub can redeliver from its UI")
+            raise ApiError(
+                503,
+                "starting",
+                "github-app is not ready yet (database or bus)",
+                hint="retry in a few seconds; GitHub can redeliver from its UI",
+            )
         _check_length(request.headers.get("content-length"))
         signature = require_signature(request.headers.get("x-hub-signature-256"))
         body = await _read_body(request)
@@ -206,18 +222,28 @@ class GithubApp:
             recorded = await self.recorder.record(delivery, outcome, parsed)
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             log.warning("database unavailable for a delivery", extra={"error": str(exc)})
-            raise ApiError(503, "database_unavailable", "github-app cannot reach its database",
-                           hint="redeliver the webhook once github-app is ready") from exc
+            raise ApiError(
+                503,
+                "database_unavailable",
+                "github-app cannot reach its database",
+                hint="redeliver the webhook once github-app is ready",
+            ) from exc
         if recorded.new_events and self.relay is not None:
             self.relay.kick()
         if recorded.new_replies and self.poster is not None:
             self.poster.kick()
-        log.info("delivery recorded", extra={
-            "delivery": delivery, "event": f"{outcome.event}.{outcome.action}",
-            "repository": outcome.repository, "number": outcome.number,
-            "intents": len(recorded.response.get("intents", ())),
-            "links": len(recorded.response.get("links", ())), "duplicate": recorded.duplicate,
-        })
+        log.info(
+            "delivery recorded",
+            extra={
+                "delivery": delivery,
+                "event": f"{outcome.event}.{outcome.action}",
+                "repository": outcome.repository,
+                "number": outcome.number,
+                "intents": len(recorded.response.get("intents", ())),
+                "links": len(recorded.response.get("links", ())),
+                "duplicate": recorded.duplicate,
+            },
+        )
         return JSONResponse(recorded.response, status_code=200)
 
 
@@ -228,18 +254,32 @@ def _ignored(reason: str) -> Response:
 def _header(request: Request, name: str) -> str:
     value = (request.headers.get(name) or "").strip()
     if not value:
-        raise ApiError(400, "missing_header", f"{name} header is missing or empty", field=name,
-                       hint=_HEADER_HINT)
+        raise ApiError(
+            400,
+            "missing_header",
+            f"{name} header is missing or empty",
+            field=name,
+            hint=_HEADER_HINT,
+        )
     if len(value) > 200:
-        raise ApiError(400, "invalid_header", f"{name} header is longer than 200 characters",
-                       field=name, hint=_HEADER_HINT)
+        raise ApiError(
+            400,
+            "invalid_header",
+            f"{name} header is longer than 200 characters",
+            field=name,
+            hint=_HEADER_HINT,
+        )
     return value
 
 
 def _too_large() -> ApiError:
-    return ApiError(413, "payload_too_large",
-                    f"body: larger than GitHub's limit of {MAX_BODY_BYTES} bytes (25 MB)",
-                    field="body", hint="GitHub never sends more; check what is delivering this")
+    return ApiError(
+        413,
+        "payload_too_large",
+        f"body: larger than GitHub's limit of {MAX_BODY_BYTES} bytes (25 MB)",
+        field="body",
+        hint="GitHub never sends more; check what is delivering this",
+    )
 
 
 def _check_length(content_length: str | None) -> None:
@@ -248,8 +288,13 @@ def _check_length(content_length: str | None) -> None:
     try:
         size = int(content_length)
     except ValueError:
-        raise ApiError(400, "invalid_header", "Content-Length is not a number",
-                       field="Content-Length", hint=_HEADER_HINT) from None
+        raise ApiError(
+            400,
+            "invalid_header",
+            "Content-Length is not a number",
+            field="Content-Length",
+            hint=_HEADER_HINT,
+        ) from None
     if size > MAX_BODY_BYTES:
         raise _too_large()
 
@@ -280,8 +325,9 @@ def create_app(settings: GithubAppSettings | None = None) -> FastAPI:
         finally:
             await service.close()
 
-    app = FastAPI(title="kdemo github-app", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(
+        title="kdemo github-app", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     install_common_routes(app, ready=lambda: "service" in holder and holder["service"].ready())
 
     @app.post("/webhook")

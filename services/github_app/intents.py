@@ -88,7 +88,11 @@ class Recorder:
         return recorded
 
     async def _record_new(
-        self, conn: AsyncConnection[Any], delivery_id: str, source: Source, parsed: ParseResult,
+        self,
+        conn: AsyncConnection[Any],
+        delivery_id: str,
+        source: Source,
+        parsed: ParseResult,
         now: datetime,
     ) -> Recorded:
         new_events = new_replies = False
@@ -110,8 +114,13 @@ class Recorder:
             await enqueue(conn, event)
             new_events = True
             if replies:
-                await enqueue_reply(conn, f"link:{code}", source.full_name, source.number,
-                                    link_reply(code, source.author_login))
+                await enqueue_reply(
+                    conn,
+                    f"link:{code}",
+                    source.full_name,
+                    source.number,
+                    link_reply(code, source.author_login),
+                )
                 new_replies = True
             links.append({"code": code})
 
@@ -125,8 +134,13 @@ class Recorder:
         rejected = [{"text": r.text, "reason": r.reason} for r in parsed.rejected]
         if parsed.rejected and replies:
             reply_id = f"rejected:{source.repository}:{source.source}:{source.source_id}"
-            await enqueue_reply(conn, reply_id, source.full_name, source.number,
-                                rejected_reply(reply_id, parsed.rejected))
+            await enqueue_reply(
+                conn,
+                reply_id,
+                source.full_name,
+                source.number,
+                rejected_reply(reply_id, parsed.rejected),
+            )
             new_replies = True
         response = {
             "delivery": delivery_id,
@@ -147,22 +161,46 @@ class Recorder:
         expires = now + timedelta(seconds=self._config.ttl_s)
         deadline = int(expires.timestamp())
         claims = IntentClaims(
-            intent_id=intent_id, repository=source.repository, number=source.number,
-            kind=source.kind, source=source.source, source_id=source.source_id,
-            html_url=source.html_url, denomination=match.denomination, amount=match.amount,
-            author_id=source.author_id, author_login=source.author_login, expires_at=deadline,
+            intent_id=intent_id,
+            repository=source.repository,
+            number=source.number,
+            kind=source.kind,
+            source=source.source,
+            source_id=source.source_id,
+            html_url=source.html_url,
+            denomination=match.denomination,
+            amount=match.amount,
+            author_id=source.author_id,
+            author_login=source.author_login,
+            expires_at=deadline,
         )
-        url = signing_url(self._config.frontend_url,
-                          issue_intent_token(claims, self._config.signing_key))
+        url = signing_url(
+            self._config.frontend_url, issue_intent_token(claims, self._config.signing_key)
+        )
         cur = await conn.execute(
             "INSERT INTO intents (intent_id, repository, number, kind, source, source_id, "
             "match_index, denomination, amount, author_id, author_login, html_url, source_url, "
             "signing_url, created_at, expires_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (intent_id) DO NOTHING",
-            (intent_id, source.repository, source.number, source.kind, source.source,
-             source.source_id, match.index, match.denomination, match.amount, source.author_id,
-             source.author_login, source.html_url, source.source_url, url, now, expires),
+            (
+                intent_id,
+                source.repository,
+                source.number,
+                source.kind,
+                source.source,
+                source.source_id,
+                match.index,
+                match.denomination,
+                match.amount,
+                source.author_id,
+                source.author_login,
+                source.html_url,
+                source.source_url,
+                url,
+                now,
+                expires,
+            ),
         )
         if cur.rowcount == 0:
             # Recorded before (another delivery of the same text): answer from the row.
@@ -173,8 +211,12 @@ class Recorder:
             row = await cur.fetchone()
             if row is None:  # cannot happen: the conflict proves the row exists
                 raise RuntimeError(f"intent {intent_id} vanished during its redelivery")
-            return {"intent_id": intent_id, "signing_url": row["signing_url"],
-                    "denomination": row["denomination"], "amount": str(int(row["amount"]))}, False
+            return {
+                "intent_id": intent_id,
+                "signing_url": row["signing_url"],
+                "denomination": row["denomination"],
+                "amount": str(int(row["amount"])),
+            }, False
 
         event = make_event(
             "bounty.requested",
@@ -201,7 +243,16 @@ class Recorder:
         )
         await enqueue(conn, event)
         if self._config.replies:
-            await enqueue_reply(conn, intent_id, source.full_name, source.number,
-                                intent_reply(intent_id, match, url, expires))
-        return {"intent_id": intent_id, "signing_url": url, "denomination": match.denomination,
-                "amount": str(match.amount)}, True
+            await enqueue_reply(
+                conn,
+                intent_id,
+                source.full_name,
+                source.number,
+                intent_reply(intent_id, match, url, expires),
+            )
+        return {
+            "intent_id": intent_id,
+            "signing_url": url,
+            "denomination": match.denomination,
+            "amount": str(match.amount),
+        }, True

@@ -106,8 +106,10 @@ async def fetch_own_account(client: httpx.AsyncClient) -> OwnAccount:
     response = await client.get("/user")
     response.raise_for_status()
     data = response.json()
-    if not isinstance(data, dict) or not isinstance(data.get("id"), int) or not isinstance(
-        data.get("login"), str
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("id"), int)
+        or not isinstance(data.get("login"), str)
     ):
         raise ValueError("GET /user: expected an object with integer id and string login")
     return OwnAccount(id=data["id"], login=data["login"])
@@ -117,8 +119,11 @@ class ReplyPoster:
     """Posts due rows of `github_replies`; `kick()` after a commit wakes it at once."""
 
     def __init__(
-        self, pool: AsyncConnectionPool[Any], client: httpx.AsyncClient,
-        *, poll_interval: float = 1.0,
+        self,
+        pool: AsyncConnectionPool[Any],
+        client: httpx.AsyncClient,
+        *,
+        poll_interval: float = 1.0,
     ) -> None:
         self._pool = pool
         self._client = client
@@ -161,8 +166,12 @@ class ReplyPoster:
                 delay = backoff_s(attempts)
                 log.warning(
                     "reply not posted; will retry",
-                    extra={"reply": reply["id"], "attempts": attempts, "delay_s": delay,
-                           "error": str(exc)},
+                    extra={
+                        "reply": reply["id"],
+                        "attempts": attempts,
+                        "delay_s": delay,
+                        "error": str(exc),
+                    },
                 )
                 with observe_edge(SERVICE, "postgres", "SQL"):
                     await conn.execute(

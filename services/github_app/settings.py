@@ -12,9 +12,18 @@ __all__ = ["MIN_WEBHOOK_SECRET_BYTES", "GithubAppSettings"]
 
 MIN_WEBHOOK_SECRET_BYTES = 16
 _PROBE_CLAIMS = IntentClaims(
-    intent_id="0x" + "0" * 64, repository="kdemo/probe", number=1, kind="issue",
-    source="issue", source_id=1, html_url="https://github.com/kdemo/probe/issues/1",
-    denomination="USDC", amount=1, author_id=1, author_login="kdemo", expires_at=1,
+    intent_id="0x" + "0" * 64,
+    repository="kdemo/probe",
+    number=1,
+    kind="issue",
+    source="issue",
+    source_id=1,
+    html_url="https://github.com/kdemo/probe/issues/1",
+    denomination="USDC",
+    amount=1,
+    author_id=1,
+    author_login="kdemo",
+    expires_at=1,
 )
 
 

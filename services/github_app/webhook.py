@@ -100,8 +100,11 @@ def require_signature(header: str | None) -> str:
     """The signature header, or a 401 ApiError when it is missing or empty (before any read)."""
     if not header or not header.strip():
         raise ApiError(
-            401, "signature_missing", "X-Hub-Signature-256 header is missing or empty",
-            field="X-Hub-Signature-256", hint=_SIGNATURE_HINT,
+            401,
+            "signature_missing",
+            "X-Hub-Signature-256 header is missing or empty",
+            field="X-Hub-Signature-256",
+            hint=_SIGNATURE_HINT,
         )
     return header
 
@@ -113,27 +116,37 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> None:
     # Constant time, on bytes: a non-ASCII header must fail like any wrong one.
     if not hmac.compare_digest(expected.encode(), header.strip().encode("utf-8", "replace")):
         raise ApiError(
-            401, "signature_invalid", "X-Hub-Signature-256 does not match the body",
-            field="X-Hub-Signature-256", hint=_SIGNATURE_HINT,
+            401,
+            "signature_invalid",
+            "X-Hub-Signature-256 does not match the body",
+            field="X-Hub-Signature-256",
+            hint=_SIGNATURE_HINT,
         )
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
     """The payload as a JSON object, or a 400 ApiError."""
     if _nesting(body) > MAX_NESTING:
-        raise ApiError(400, "invalid_json", f"body: JSON nested deeper than {MAX_NESTING} levels",
-                       field="body", hint=_PAYLOAD_HINT)
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"body: JSON nested deeper than {MAX_NESTING} levels",
+            field="body",
+            hint=_PAYLOAD_HINT,
+        )
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:
         hint = _PAYLOAD_HINT
         if body.startswith(b"payload="):
             hint = "set the webhook's content type to application/json in GitHub"
-        raise ApiError(400, "invalid_json", f"body: not valid JSON ({exc})", field="body",
-                       hint=hint) from exc
+        raise ApiError(
+            400, "invalid_json", f"body: not valid JSON ({exc})", field="body", hint=hint
+        ) from exc
     if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_payload", "body: expected a JSON object", field="body",
-                       hint=_PAYLOAD_HINT)
+        raise ApiError(
+            400, "invalid_payload", "body: expected a JSON object", field="body", hint=_PAYLOAD_HINT
+        )
     return payload
 
 
@@ -189,8 +202,11 @@ def classify(event: str, payload: dict[str, Any]) -> Source | Ignored:
     html_url = _url(payload, f"{thread}.html_url")
     source_id = _integer(payload, f"{origin}.id")
     # An issue or pull request may have no description (null); a comment always has a body.
-    body = (_optional_text(payload, f"{origin}.body") if origin != "comment"
-            else _string(payload, f"{origin}.body")) or ""
+    body = (
+        _optional_text(payload, f"{origin}.body")
+        if origin != "comment"
+        else _string(payload, f"{origin}.body")
+    ) or ""
     author_login = _text(payload, f"{origin}.user.login")
     author_id = _integer(payload, f"{origin}.user.id")
     if is_bot(author_login, _optional_text(payload, f"{origin}.user.type")):
@@ -199,10 +215,20 @@ def classify(event: str, payload: dict[str, Any]) -> Source | Ignored:
         _fail(f"{origin}.user.login", f"not a GitHub login: {author_login!r:.80}")
     source_url = html_url if origin == thread else _url(payload, f"{origin}.html_url")
     return Source(
-        event=event, action=action, repository=full_name.lower(), full_name=full_name,
-        number=number, kind=kind, source=source, source_id=source_id, body=body,
-        author_id=author_id, author_login=author_login, html_url=html_url,
-        source_url=source_url, sender_id=sender_id,
+        event=event,
+        action=action,
+        repository=full_name.lower(),
+        full_name=full_name,
+        number=number,
+        kind=kind,
+        source=source,
+        source_id=source_id,
+        body=body,
+        author_id=author_id,
+        author_login=author_login,
+        html_url=html_url,
+        source_url=source_url,
+        sender_id=sender_id,
     )
 
 
@@ -225,8 +251,15 @@ def _lookup(payload: dict[str, Any], path: str) -> tuple[bool, Any]:
 
 
 def _describe(value: object) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            int: "an integer", float: "a number", type(None): "null"}.get(type(value), "a value")
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), "a value")
 
 
 def _integer(payload: dict[str, Any], path: str) -> int:

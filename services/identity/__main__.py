@@ -62,8 +62,7 @@ class Identity:
         await db.wait_for_database(s.database_url)
         await asyncio.to_thread(db.apply_migrations, s.database_url, MIGRATIONS)
         pool = await db.open_pool(s.database_url)
-        bus = await connect(SERVICE, s.nats_url, s.nats_user, s.nats_password,
-                            stream=s.nats_stream)
+        bus = await connect(SERVICE, s.nats_url, s.nats_user, s.nats_password, stream=s.nats_stream)
         relay = OutboxRelay(pool, bus)
         pairing = Pairing(pool, relay, chain_id=s.chain_id, grace_s=s.link_pair_grace)
         self.pool, self.bus, self.pairing = pool, bus, pairing
@@ -72,8 +71,14 @@ class Identity:
             asyncio.create_task(bus.consume(pairing.handle, self._stop), name="consumer"),
             asyncio.create_task(pairing.run_sweeper(self._stop), name="sweeper"),
         ]
-        log.info("started", extra={"database": db.redact(s.database_url),
-                                   "chain_id": s.chain_id, "pair_grace_s": s.link_pair_grace})
+        log.info(
+            "started",
+            extra={
+                "database": db.redact(s.database_url),
+                "chain_id": s.chain_id,
+                "pair_grace_s": s.link_pair_grace,
+            },
+        )
 
     async def stop(self) -> None:
         self._stop.set()
@@ -112,8 +117,10 @@ def main() -> None:
     except ValidationError as exc:
         for error in exc.errors():
             name = "KDEMO_" + "_".join(str(p) for p in error["loc"]).upper()
-            log.error("bad setting", extra={"setting": name, "reason": error["msg"],
-                                            "hint": "see docs/architecture.md"})
+            log.error(
+                "bad setting",
+                extra={"setting": name, "reason": error["msg"], "hint": "see docs/architecture.md"},
+            )
         raise SystemExit(2) from None
     asyncio.run(run(settings))
 

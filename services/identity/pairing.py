@@ -134,15 +134,19 @@ class Pairing:
         )
         for name, given, signed in pairs:
             if given != signed:
-                return (f"link_requested {code}: {name} {given!r} differs from the signed "
-                        f"message's {signed!r}")
+                return (
+                    f"link_requested {code}: {name} {given!r} differs from the signed "
+                    f"message's {signed!r}"
+                )
         try:
             expires_at = datetime.fromisoformat(str(data["expires_at"]))
         except ValueError:
             expires_at = None
         if expires_at is None or expires_at.tzinfo is None:
-            return (f"link_requested {code}: expires_at {data['expires_at']!r} is not an "
-                    "RFC 3339 timestamp with a time zone")
+            return (
+                f"link_requested {code}: expires_at {data['expires_at']!r} is not an "
+                "RFC 3339 timestamp with a time zone"
+            )
         return LinkRequest(
             code=code,
             address=siwe.address.lower(),
@@ -191,15 +195,30 @@ class Pairing:
         await store.upsert_link(
             conn, store.Link(req.address, conf.github_id, conf.login, now, code)
         )
-        await enqueue(conn, make_event(
-            "identity.linked",
-            key=code,
-            data={"code": code, "address": req.address, "github_id": conf.github_id,
-                  "login": conf.login, "linked_at": rfc3339(now)},
-            source=SERVICE,
-        ))
-        log.info("linked", extra={"code": code, "address": req.address,
-                                  "github_id": conf.github_id, "login": conf.login})
+        await enqueue(
+            conn,
+            make_event(
+                "identity.linked",
+                key=code,
+                data={
+                    "code": code,
+                    "address": req.address,
+                    "github_id": conf.github_id,
+                    "login": conf.login,
+                    "linked_at": rfc3339(now),
+                },
+                source=SERVICE,
+            ),
+        )
+        log.info(
+            "linked",
+            extra={
+                "code": code,
+                "address": req.address,
+                "github_id": conf.github_id,
+                "login": conf.login,
+            },
+        )
 
     async def _judge(self, conn: Conn, req: LinkRequest, conf: LinkConfirmation) -> str | None:
         """The reason to refuse the pair, or None to link it."""
@@ -230,13 +249,21 @@ class Pairing:
         outcome = Outcome(code, "refused", reason, address, login, github_id, now)
         if not await store.record_outcome(conn, outcome):
             return
-        await enqueue(conn, make_event(
-            "identity.link_refused",
-            key=code,
-            data={"code": code, "reason": reason, "address": address, "login": login,
-                  "refused_at": rfc3339(now)},
-            source=SERVICE,
-        ))
+        await enqueue(
+            conn,
+            make_event(
+                "identity.link_refused",
+                key=code,
+                data={
+                    "code": code,
+                    "reason": reason,
+                    "address": address,
+                    "login": login,
+                    "refused_at": rfc3339(now),
+                },
+                source=SERVICE,
+            ),
+        )
         log.info("link refused", extra={"code": code, "reason": reason, "address": address})
 
     async def sweep_once(self) -> int:
@@ -245,12 +272,12 @@ class Pairing:
         async with self._pool.connection() as conn, conn.transaction():
             stale = await store.stale_confirmations(conn, now - self._grace, SWEEP_BATCH)
             for conf in stale:
-                await self._refuse(conn, conf.code, UNKNOWN_CODE, None, conf.login,
-                                   conf.github_id, now)
+                await self._refuse(
+                    conn, conf.code, UNKNOWN_CODE, None, conf.login, conf.github_id, now
+                )
             expired = await store.expired_requests(conn, now, SWEEP_BATCH)
             for req in expired:
-                await self._refuse(conn, req.code, CODE_EXPIRED, req.address, req.login, None,
-                                   now)
+                await self._refuse(conn, req.code, CODE_EXPIRED, req.address, req.login, None, now)
         count = len(stale) + len(expired)
         if count:
             self._relay.kick()
@@ -269,4 +296,3 @@ class Pairing:
                 self.database_ok = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-

@@ -58,11 +58,17 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
         with observe_edge(SERVICE, "postgres", "SQL"):
             async with self._pool().connection() as conn:
                 links = await store.lookup_links(conn, sorted(set(wanted)))
-        return identity_pb2.LookupReply(accounts=[
-            identity_pb2.Account(address=link.address, github_id=link.github_id,
-                                 login=link.login, linked_at=rfc3339(link.linked_at))
-            for link in links
-        ])
+        return identity_pb2.LookupReply(
+            accounts=[
+                identity_pb2.Account(
+                    address=link.address,
+                    github_id=link.github_id,
+                    login=link.login,
+                    linked_at=rfc3339(link.linked_at),
+                )
+                for link in links
+            ]
+        )
 
     async def LinkStatus(
         self,

@@ -90,8 +90,16 @@ async def insert_request(conn: Conn, req: LinkRequest) -> bool:
                 "INSERT INTO link_requests (code, address, login, message, signature, nonce, "
                 "expires_at, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (code) DO NOTHING",
-                (req.code, req.address, req.login, req.message, req.signature, req.nonce,
-                 req.expires_at, req.received_at),
+                (
+                    req.code,
+                    req.address,
+                    req.login,
+                    req.message,
+                    req.signature,
+                    req.nonce,
+                    req.expires_at,
+                    req.received_at,
+                ),
             )
     except UniqueViolation as exc:  # only the nonce is left unique once the code is handled
         raise NonceReused(req.nonce) from exc
@@ -131,8 +139,15 @@ async def record_outcome(conn: Conn, outcome: Outcome) -> bool:
     cur = await conn.execute(
         "INSERT INTO link_outcomes (code, state, reason, address, login, github_id, decided_at) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (code) DO NOTHING",
-        (outcome.code, outcome.state, outcome.reason, outcome.address, outcome.login,
-         outcome.github_id, outcome.decided_at),
+        (
+            outcome.code,
+            outcome.state,
+            outcome.reason,
+            outcome.address,
+            outcome.login,
+            outcome.github_id,
+            outcome.decided_at,
+        ),
     )
     return cur.rowcount == 1
 

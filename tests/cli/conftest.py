@@ -33,9 +33,21 @@ def local_server() -> Iterator[LocalServer]:
             local = server_ref["server"]
             local.requests.append(request)
             handler = local.find(self.command, parts.path)
-            status, body = handler(request) if handler else (404, {"error": {
-                "code": "not_found", "message": f"no route {parts.path}", "field": None,
-                "hint": ""}})
+            status, body = (
+                handler(request)
+                if handler
+                else (
+                    404,
+                    {
+                        "error": {
+                            "code": "not_found",
+                            "message": f"no route {parts.path}",
+                            "field": None,
+                            "hint": "",
+                        }
+                    },
+                )
+            )
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

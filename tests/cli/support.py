@@ -52,8 +52,6 @@ class LocalServer:
         return None
 
 
-
-
 BOUNTY_TYPED: dict[str, Any] = {
     "types": {
         "EIP712Domain": [

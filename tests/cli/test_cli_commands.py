@@ -103,12 +103,23 @@ def _frontend(server: LocalServer, *, signature_status: int = 200) -> None:
     def signatures(request: Request) -> tuple[int, object]:
         body = request.json()
         if recover_typed_data(BOUNTY_TYPED, body["signature"]) != body["address"]:
-            return 400, {"error": {"code": "bad_signature", "message": "signature does not match",
-                                   "field": "signature", "hint": ""}}
+            return 400, {
+                "error": {
+                    "code": "bad_signature",
+                    "message": "signature does not match",
+                    "field": "signature",
+                    "hint": "",
+                }
+            }
         if signature_status == 409:
-            return 409, {"error": {"code": "conflict", "field": None,
-                                   "message": "this wallet already signed with another signature",
-                                   "hint": "each wallet signs an intent once"}}
+            return 409, {
+                "error": {
+                    "code": "conflict",
+                    "field": None,
+                    "message": "this wallet already signed with another signature",
+                    "hint": "each wallet signs an intent once",
+                }
+            }
         return 200, {"redirect": "https://github.com/octo/hello/issues/7"}
 
 
@@ -130,7 +141,8 @@ def test_sign_uses_the_key_from_the_environment(local_server: LocalServer) -> No
     _frontend(local_server)
     wallet = Wallet.fresh()
     result = runner.invoke(
-        app, ["sign", f"{local_server.url}/sign?t=tok-123", "-o", "json"],
+        app,
+        ["sign", f"{local_server.url}/sign?t=tok-123", "-o", "json"],
         env={"KDEMO_SIGNER_KEY": wallet.key},
     )
     assert result.exit_code == 0, result.output
@@ -201,8 +213,13 @@ def test_status_of_a_state_directory_without_a_stack_is_one_line(tmp_path: Path)
 
 @pytest.mark.parametrize(
     "args",
-    [["dlq", "list"], ["dlq", "replay"], ["bounties"], ["link-identity", "--github", "alice"],
-     ["simulate-comment", "$USDC:1$", "--repo", "o/r", "--number", "1"]],
+    [
+        ["dlq", "list"],
+        ["dlq", "replay"],
+        ["bounties"],
+        ["link-identity", "--github", "alice"],
+        ["simulate-comment", "$USDC:1$", "--repo", "o/r", "--number", "1"],
+    ],
 )
 def test_commands_that_need_the_stack_say_it_is_not_up(tmp_path: Path, args: list[str]) -> None:
     """Without a running stack these commands exit 1 telling the user to run `kdemo up`."""

@@ -46,12 +46,21 @@ def _link_services(server: LocalServer, verdict: dict[str, Any]) -> dict[str, An
         comment = request.json()["comment"]
         seen["author"] = comment["user"]
         codes = re.findall(r"\$link:([a-z]+)\$", comment["body"])
-        return 200, {"delivery": "d", "intents": [], "links": [{"code": c} for c in codes],
-                     "rejected": [], "duplicate": False}
+        return 200, {
+            "delivery": "d",
+            "intents": [],
+            "links": [{"code": c} for c in codes],
+            "rejected": [],
+            "duplicate": False,
+        }
 
     # A fresh code is unknown to identity for a moment (404), then pending, then decided.
-    polls = iter([(404, {"error": {"code": "unknown_code", "message": "unknown", "hint": ""}}),
-                  (200, {"state": "pending"})])
+    polls = iter(
+        [
+            (404, {"error": {"code": "unknown_code", "message": "unknown", "hint": ""}}),
+            (200, {"state": "pending"}),
+        ]
+    )
 
     @server.route("GET /api/links/*")
     def status(request: Request) -> tuple[int, object]:
@@ -77,8 +86,14 @@ def test_link_identity_performs_both_halves_and_reports_the_verdict(
     wallet = Wallet.fresh()
     with httpx.Client(trust_env=False) as client:
         outcome = link_identity(
-            client, frontend_url=local_server.url, github_app_url=local_server.url,
-            webhook_secret=SECRET, wallet=wallet, login="alice", repo="kdemo/identity", number=1,
+            client,
+            frontend_url=local_server.url,
+            github_app_url=local_server.url,
+            webhook_secret=SECRET,
+            wallet=wallet,
+            login="alice",
+            repo="kdemo/identity",
+            number=1,
             timeout=5,
         )
     assert seen["signer"] == wallet.address
@@ -95,8 +110,14 @@ def test_link_identity_fails_when_github_app_takes_no_code(local_server: LocalSe
     local_server.routes["POST /webhook"] = lambda _r: (202, {"ignored": "not a bounty event"})
     with httpx.Client(trust_env=False) as client, pytest.raises(KdemoError) as err:
         link_identity(
-            client, frontend_url=local_server.url, github_app_url=local_server.url,
-            webhook_secret=SECRET, wallet=Wallet.fresh(), login="alice", repo="o/r", number=1,
+            client,
+            frontend_url=local_server.url,
+            github_app_url=local_server.url,
+            webhook_secret=SECRET,
+            wallet=Wallet.fresh(),
+            login="alice",
+            repo="o/r",
+            number=1,
         )
     assert "not a bounty event" in err.value.message
 
@@ -126,11 +147,15 @@ def test_junit_report_has_one_testcase_per_step(
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == list(STEPS)
     assert all(c.get("time") == "0.500" for c in cases)
-    assert int(suite.get("failures", "-1")) == failures == sum(
-        c.find("failure") is not None for c in cases
+    assert (
+        int(suite.get("failures", "-1"))
+        == failures
+        == sum(c.find("failure") is not None for c in cases)
     )
-    assert int(suite.get("skipped", "-1")) == skipped == sum(
-        c.find("skipped") is not None for c in cases
+    assert (
+        int(suite.get("skipped", "-1"))
+        == skipped
+        == sum(c.find("skipped") is not None for c in cases)
     )
     assert suite.get("tests") == str(len(STEPS))
 

@@ -113,8 +113,14 @@ def test_delivery_arrives_byte_for_byte_and_verifies(local_server: LocalServer) 
         comment = request.json()["comment"]
         return 200, {
             "delivery": request.headers["X-GitHub-Delivery"],
-            "intents": [{"intent_id": "0x01", "signing_url": f"http://x/sign?t={comment['id']}",
-                         "denomination": "USDC", "amount": "50"}],
+            "intents": [
+                {
+                    "intent_id": "0x01",
+                    "signing_url": f"http://x/sign?t={comment['id']}",
+                    "denomination": "USDC",
+                    "amount": "50",
+                }
+            ],
             "links": [],
             "rejected": [],
             "duplicate": False,
@@ -134,11 +140,30 @@ def test_delivery_arrives_byte_for_byte_and_verifies(local_server: LocalServer) 
     ("status", "answer", "matched", "reason_part"),
     [
         (202, {"ignored": "not a bounty event"}, False, "not a bounty event"),
-        (200, {"delivery": "d", "intents": [], "links": [],
-               "rejected": [{"text": "$XYZ:1$", "reason": "unknown denomination"}],
-               "duplicate": False}, False, "unknown denomination"),
-        (200, {"delivery": "d", "intents": [], "links": [{"code": "abc"}], "rejected": [],
-               "duplicate": False}, True, ""),
+        (
+            200,
+            {
+                "delivery": "d",
+                "intents": [],
+                "links": [],
+                "rejected": [{"text": "$XYZ:1$", "reason": "unknown denomination"}],
+                "duplicate": False,
+            },
+            False,
+            "unknown denomination",
+        ),
+        (
+            200,
+            {
+                "delivery": "d",
+                "intents": [],
+                "links": [{"code": "abc"}],
+                "rejected": [],
+                "duplicate": False,
+            },
+            True,
+            "",
+        ),
     ],
 )
 def test_webhook_answers_are_read_into_a_result(

@@ -75,9 +75,17 @@ def test_killed_nodes_come_back_and_every_signed_bounty_is_recorded_once(runtime
 
     with httpx.Client(timeout=5) as client:
         for number, victim in enumerate(VICTIMS, start=1):
-            delivered = retry(lambda number=number: simulate_comment(  # type: ignore[misc]
-                client, urls["github-app"], secret, "Funding $USDC:" + str(number) + "$",
-                repo=repo, number=number, login="faulty"))
+            delivered = retry(
+                lambda number=number: simulate_comment(  # type: ignore[misc]
+                    client,
+                    urls["github-app"],
+                    secret,
+                    "Funding $USDC:" + str(number) + "$",
+                    repo=repo,
+                    number=number,
+                    login="faulty",
+                )
+            )
             assert len(delivered.intents) == 1
             runtime.kill(victim)  # mid-flow: the intent is recorded, not yet signed
             url = str(delivered.intents[0]["signing_url"])
@@ -89,7 +97,8 @@ def test_killed_nodes_come_back_and_every_signed_bounty_is_recorded_once(runtime
         def all_signed() -> list[dict[str, object]]:
             bounties = fetch_bounties(client, urls["gateway"], repo=repo).bounties
             if sorted(b["intent_id"] for b in bounties) != sorted(intents) or any(
-                    b["state"] != "signed" for b in bounties):
+                b["state"] != "signed" for b in bounties
+            ):
                 raise KdemoError("ledger not complete yet")
             return bounties
 

@@ -31,8 +31,13 @@ class Cli:
         self, *args: str, ok: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "kdemo", *args], env=self.env, cwd=ROOT,
-            capture_output=True, text=True, timeout=timeout, check=False,
+            [sys.executable, "-m", "kdemo", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if ok:
             command = " ".join(args)
@@ -114,8 +119,16 @@ def assert_edge_metrics_follow_the_topology(state_dir: Path) -> None:
 
 
 def flow(cli: Cli, repo: str, number: int, login: str) -> None:
-    out = cli.run("simulate-comment", "Happy to fund this: $USDC:50$", "--repo", repo,
-                  "--number", str(number), "--user", login).stdout
+    out = cli.run(
+        "simulate-comment",
+        "Happy to fund this: $USDC:50$",
+        "--repo",
+        repo,
+        "--number",
+        str(number),
+        "--user",
+        login,
+    ).stdout
     urls = [line for line in out.splitlines() if "/sign?t=" in line]
     assert len(urls) == 1, out
 
@@ -130,8 +143,11 @@ def flow(cli: Cli, repo: str, number: int, login: str) -> None:
     bounty = next(b for b in listing["bounties"] if b["number"] == number)
     assert bounty["state"] == "signed"
     assert (bounty["amount"], bounty["denomination"]) == ("50", "USDC")
-    signed_usdc = sum(int(b["amount"]) for b in listing["bounties"]
-                      if b["state"] == "signed" and b["denomination"] == "USDC")
+    signed_usdc = sum(
+        int(b["amount"])
+        for b in listing["bounties"]
+        if b["state"] == "signed" and b["denomination"] == "USDC"
+    )
     usdc = next(t for t in listing["totals"] if t["denomination"] == "USDC")
     assert usdc["base_units"] == str(signed_usdc * 10**6)  # calc: USDC has 6 decimals
 
@@ -149,7 +165,14 @@ def test_flow_twice_then_smoke_then_down_leaves_nothing(cli: Cli) -> None:
     status = json.loads(cli.run("status", "-o", "json").stdout)
     assert status["runtime"] == "local"
     assert {s["name"] for s in status["services"]} == {
-        "github-app", "frontend", "gateway", "calc", "identity", "nats", "postgres"}
+        "github-app",
+        "frontend",
+        "gateway",
+        "calc",
+        "identity",
+        "nats",
+        "postgres",
+    }
     assert all(s["ready"] for s in status["services"]), status
 
     flow(cli, "acme/widgets", 42, "octocat")

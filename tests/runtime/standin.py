@@ -10,8 +10,12 @@ import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-REQUIRED = ("KDEMO_HOST", "KDEMO_PUBLIC_URL_FRONTEND", "KDEMO_PUBLIC_URL_GATEWAY",
-            "KDEMO_PUBLIC_URL_GITHUB_APP")
+REQUIRED = (
+    "KDEMO_HOST",
+    "KDEMO_PUBLIC_URL_FRONTEND",
+    "KDEMO_PUBLIC_URL_GATEWAY",
+    "KDEMO_PUBLIC_URL_GITHUB_APP",
+)
 
 
 class Handler(BaseHTTPRequestHandler):

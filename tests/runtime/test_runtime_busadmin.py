@@ -24,8 +24,15 @@ def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBus]:
 
 
 def _event(name: str, key: str) -> bytes:
-    return json.dumps({"specversion": "1.0", "id": f"{name}:{key}", "type": f"dev.kdemo.{name}.v1",
-                       "source": "/kdemo/test", "data": {}}).encode()
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": f"{name}:{key}",
+            "type": f"dev.kdemo.{name}.v1",
+            "source": "/kdemo/test",
+            "data": {},
+        }
+    ).encode()
 
 
 async def test_stream_and_durables_follow_the_declaration(tmp_path: Path) -> None:
@@ -36,8 +43,13 @@ async def test_stream_and_durables_follow_the_declaration(tmp_path: Path) -> Non
             js = nc.jetstream()
             info = await js.stream_info("KDEMO")
             cfg = info.config
-            assert (cfg.subjects, cfg.storage, cfg.duplicate_window, cfg.max_age,
-                    cfg.allow_direct) == (["kdemo.>"], api.StorageType.FILE, 600, 1200, True)
+            assert (
+                cfg.subjects,
+                cfg.storage,
+                cfg.duplicate_window,
+                cfg.max_age,
+                cfg.allow_direct,
+            ) == (["kdemo.>"], api.StorageType.FILE, 600, 1200, True)
             for consumer in topology.CONSUMERS:
                 c = (await js.consumer_info("KDEMO", consumer.durable)).config
                 assert c.ack_policy == api.AckPolicy.EXPLICIT
@@ -62,12 +74,17 @@ async def test_dead_letters_are_listed_and_replayed(bus: TestBus) -> None:
     try:
         js = nc.jetstream()
         for key in ("0x11", "0x22"):
-            await js.publish(f"kdemo.dlq.bounty.requested.{key}", _event("bounty.requested", key),
-                             stream="KDEMO", headers={
-                                 "Nats-Msg-Id": f"dlq:bounty.requested:{key}:1",
-                                 "Kdemo-Dlq-Reason": "schema invalid",
-                                 "Kdemo-Dlq-Consumer": "gateway",
-                                 "Kdemo-Original-Subject": f"kdemo.bounty.requested.{key}"})
+            await js.publish(
+                f"kdemo.dlq.bounty.requested.{key}",
+                _event("bounty.requested", key),
+                stream="KDEMO",
+                headers={
+                    "Nats-Msg-Id": f"dlq:bounty.requested:{key}:1",
+                    "Kdemo-Dlq-Reason": "schema invalid",
+                    "Kdemo-Dlq-Consumer": "gateway",
+                    "Kdemo-Original-Subject": f"kdemo.bounty.requested.{key}",
+                },
+            )
     finally:
         await nc.close()
     letters = await dlq_list(bus.access("admin"))
@@ -96,14 +113,17 @@ async def test_tap_yields_every_message_with_its_event(tmp_path: Path) -> None:
         try:
             js = nc.jetstream()
             for key in ("0xa", "0xb"):
-                await js.publish(f"kdemo.bounty.requested.{key}", _event("bounty.requested", key),
-                                 stream="KDEMO")
+                await js.publish(
+                    f"kdemo.bounty.requested.{key}", _event("bounty.requested", key), stream="KDEMO"
+                )
         finally:
             await nc.close()
         stream = tap(bus.access("tap"))
         seen = [await asyncio.wait_for(anext(stream), 5) for _ in range(2)]
         await stream.aclose()  # type: ignore[attr-defined]
     assert [(e.subject, e.seq, e.dead_lettered) for e in seen] == [
-        ("kdemo.bounty.requested.0xa", 1, False), ("kdemo.bounty.requested.0xb", 2, False)]
+        ("kdemo.bounty.requested.0xa", 1, False),
+        ("kdemo.bounty.requested.0xb", 2, False),
+    ]
     assert seen[0].event is not None
     assert seen[0].event["id"] == "bounty.requested:0xa"

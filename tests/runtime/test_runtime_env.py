@@ -32,14 +32,16 @@ def test_each_service_gets_only_its_secrets(node: str, secrets: Secrets) -> None
     assert set(env) & ALL_SECRET_VARS == SECRET_VARS[node]
 
 
-@pytest.mark.parametrize(("node", "db"), [("github-app", "github_app"), ("gateway", "ledger"),
-                                          ("identity", "identity")])
+@pytest.mark.parametrize(
+    ("node", "db"), [("github-app", "github_app"), ("gateway", "ledger"), ("identity", "identity")]
+)
 def test_owner_gets_its_own_database_role(node: str, db: str, secrets: Secrets) -> None:
     """The database URL uses the owner's role and password on loopback."""
     ports = allocate_ports(env={})
     env = service_env(node, ports=ports, secrets=secrets)
     assert env["KDEMO_DATABASE_URL"] == (
-        f"postgresql://{db}:{secrets.db_passwords[db]}@127.0.0.1:{ports['postgres']}/{db}")
+        f"postgresql://{db}:{secrets.db_passwords[db]}@127.0.0.1:{ports['postgres']}/{db}"
+    )
 
 
 def test_grpc_services_get_grpc_and_metrics_ports(secrets: Secrets) -> None:
@@ -56,8 +58,9 @@ def test_gateway_and_frontend_know_their_peers(secrets: Secrets) -> None:
     """gateway reaches calc and identity; frontend reaches gateway and identity."""
     ports = allocate_ports(env={})
     gateway = service_env("gateway", ports=ports, secrets=secrets)
-    frontend = service_env("frontend", ports=ports, secrets=secrets, settings={
-        "KDEMO_CHAIN_ID": "5", "UNRELATED": "x"})
+    frontend = service_env(
+        "frontend", ports=ports, secrets=secrets, settings={"KDEMO_CHAIN_ID": "5", "UNRELATED": "x"}
+    )
     assert gateway["KDEMO_CALC_ADDR"] == f"127.0.0.1:{ports['calc']}"
     assert gateway["KDEMO_IDENTITY_ADDR"] == f"127.0.0.1:{ports['identity']}"
     assert frontend["KDEMO_GATEWAY_URL"] == f"http://127.0.0.1:{ports['gateway']}"

@@ -32,15 +32,17 @@ async def _connect(bus: TestBus, user: str) -> tuple[Client, list[Exception]]:
     async def on_error(exc: Exception) -> None:
         errors.append(exc)
 
-    nc = await nats.connect(**bus.connect_kwargs(user), error_cb=on_error,  # type: ignore[arg-type]
-                            allow_reconnect=False)
+    nc = await nats.connect(
+        **bus.connect_kwargs(user),
+        error_cb=on_error,  # type: ignore[arg-type]
+        allow_reconnect=False,
+    )
     return nc, errors
 
 
 def _violated(errors: list[Exception], what: str, subject: str) -> bool:
     """The server reported a permissions violation for `what` on `subject`."""
-    return any(f"permissions violation for {what} to \"{subject}\"" in str(e).lower()
-               for e in errors)
+    return any(f'permissions violation for {what} to "{subject}"' in str(e).lower() for e in errors)
 
 
 @pytest.fixture
@@ -66,10 +68,14 @@ def test_service_publishes_only_its_own_events(service: str) -> None:
     events = [s for s in allow if s.startswith("kdemo.") and not s.startswith("kdemo.dlq.")]
     assert events == [f"kdemo.{e}.>" for e in topology.published_events(service)]
     assert [s for s in allow if s.startswith("kdemo.dlq.")] == [
-        f"kdemo.dlq.{e}.>" for e in topology.consumed_events(service)]
+        f"kdemo.dlq.{e}.>" for e in topology.consumed_events(service)
+    ]
     assert "$JS.API.STREAM.INFO.KDEMO" not in allow
-    assert not any(s.startswith("$JS.API.STREAM.PURGE") or (s.endswith(">") and "$JS.API" in s
-                   and "DIRECT.GET" not in s) for s in allow)
+    assert not any(
+        s.startswith("$JS.API.STREAM.PURGE")
+        or (s.endswith(">") and "$JS.API" in s and "DIRECT.GET" not in s)
+        for s in allow
+    )
     assert perms["subscribe"]["allow"] == [f"_INBOX_{service}.>"]
 
 
@@ -77,8 +83,12 @@ async def test_frontend_cannot_purge_the_stream(bus: TestBus, frontend: Conn) ->
     """A purge request from frontend is refused by the server, and the stream keeps its messages."""
     nc, errors = frontend
     js = nc.jetstream()
-    await js.publish("kdemo.bounty.signed.0xabc.0xdef", b"{}", stream="KDEMO",
-                     headers={"Nats-Msg-Id": "test-purge"})
+    await js.publish(
+        "kdemo.bounty.signed.0xabc.0xdef",
+        b"{}",
+        stream="KDEMO",
+        headers={"Nats-Msg-Id": "test-purge"},
+    )
     with pytest.raises(nats.errors.TimeoutError):
         await nc.request("$JS.API.STREAM.PURGE.KDEMO", b"", timeout=TIMEOUT)
     await nc.flush()
@@ -107,11 +117,13 @@ async def test_frontend_cannot_read_identity_events(bus: TestBus, frontend: Conn
         await sub.next_msg(timeout=0.5)
     js = nc.jetstream()
     with pytest.raises(nats.errors.TimeoutError):
-        await js.add_consumer("KDEMO", api.ConsumerConfig(filter_subject="kdemo.identity.>"),
-                              timeout=TIMEOUT)
+        await js.add_consumer(
+            "KDEMO", api.ConsumerConfig(filter_subject="kdemo.identity.>"), timeout=TIMEOUT
+        )
     with pytest.raises(nats.errors.TimeoutError):
-        await nc.request("$JS.API.DIRECT.GET.KDEMO.kdemo.identity.linked.somecode", b"",
-                         timeout=TIMEOUT)
+        await nc.request(
+            "$JS.API.DIRECT.GET.KDEMO.kdemo.identity.linked.somecode", b"", timeout=TIMEOUT
+        )
 
 
 async def test_frontend_reads_back_its_own_signature(bus: TestBus, frontend: Conn) -> None:
@@ -119,8 +131,9 @@ async def test_frontend_reads_back_its_own_signature(bus: TestBus, frontend: Con
     nc, _ = frontend
     js = nc.jetstream()
     subject = "kdemo.bounty.signed.0x01.0x02"
-    await js.publish(subject, b'{"sig": 1}', stream="KDEMO",
-                     headers={"Nats-Msg-Id": "bounty.signed:0x01:0x02"})
+    await js.publish(
+        subject, b'{"sig": 1}', stream="KDEMO", headers={"Nats-Msg-Id": "bounty.signed:0x01:0x02"}
+    )
     msg = await js.get_last_msg("KDEMO", subject, direct=True)
     assert msg.data == b'{"sig": 1}'
 
@@ -157,8 +170,11 @@ async def test_gateway_consumes_its_durable_but_not_identitys(bus: TestBus) -> N
         with pytest.raises(nats.errors.TimeoutError):
             await js.consumer_info("KDEMO", "identity", timeout=TIMEOUT)
         with pytest.raises(nats.errors.TimeoutError):
-            await nc.request("$JS.API.CONSUMER.MSG.NEXT.KDEMO.identity",
-                             json.dumps({"batch": 1}).encode(), timeout=TIMEOUT)
+            await nc.request(
+                "$JS.API.CONSUMER.MSG.NEXT.KDEMO.identity",
+                json.dumps({"batch": 1}).encode(),
+                timeout=TIMEOUT,
+            )
     finally:
         await nc.close()
 
@@ -177,8 +193,9 @@ async def test_tap_reads_everything_but_creates_no_durable(bus: TestBus) -> None
         msg = await sub.next_msg(timeout=TIMEOUT)
         assert msg.subject.startswith("kdemo.")
         with pytest.raises((nats.errors.TimeoutError, APIError)):
-            await js.add_consumer("KDEMO", api.ConsumerConfig(durable_name="sneaky"),
-                                  timeout=TIMEOUT)
+            await js.add_consumer(
+                "KDEMO", api.ConsumerConfig(durable_name="sneaky"), timeout=TIMEOUT
+            )
         with pytest.raises(nats.errors.TimeoutError):
             await nc.request("$JS.API.CONSUMER.DELETE.KDEMO.gateway", b"", timeout=TIMEOUT)
     finally:

@@ -31,12 +31,14 @@ def test_role_logs_in_with_scram_and_owns_its_database(pg: TestPostgres, db: str
     with psycopg.connect(pg.urls[db]) as conn:
         user, owner = conn.execute(
             "SELECT current_user, pg_get_userbyid(datdba) FROM pg_database "
-            "WHERE datname = current_database()").fetchone() or (None, None)
+            "WHERE datname = current_database()"
+        ).fetchone() or (None, None)
         conn.execute("CREATE TABLE probe (id int)")  # the owner may create tables
     assert (user, owner) == (db, db)
     with psycopg.connect(pg.superuser_url) as conn:
-        stored = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s",
-                              (db,)).fetchone()
+        stored = conn.execute(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (db,)
+        ).fetchone()
     assert stored is not None
     assert stored[0].startswith("SCRAM-SHA-256$")
 
@@ -48,8 +50,10 @@ def test_wrong_password_is_refused(pg: TestPostgres, db: str) -> None:
         psycopg.connect(role_url(pg.port, db, "not-the-password", db))
 
 
-@pytest.mark.parametrize(("role", "other"), [("ledger", "identity"), ("identity", "github_app"),
-                                             ("github_app", "postgres")])
+@pytest.mark.parametrize(
+    ("role", "other"),
+    [("ledger", "identity"), ("identity", "github_app"), ("github_app", "postgres")],
+)
 def test_role_cannot_connect_to_another_database(pg: TestPostgres, role: str, other: str) -> None:
     """A service's role reaches its own database only."""
     with pytest.raises(psycopg.OperationalError, match="permission denied"):
@@ -58,8 +62,11 @@ def test_role_cannot_connect_to_another_database(pg: TestPostgres, role: str, ot
 
 def test_pg_hba_allows_only_scram_over_loopback(pg: TestPostgres) -> None:
     """pg_hba has a single rule: host, 127.0.0.1/32, scram-sha-256."""
-    rules = [line.split() for line in (pg.cluster.data_dir / "pg_hba.conf").read_text()
-             .splitlines() if line.strip() and not line.startswith("#")]
+    rules = [
+        line.split()
+        for line in (pg.cluster.data_dir / "pg_hba.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert rules == [["host", "all", "all", "127.0.0.1/32", "scram-sha-256"]]
 
 

@@ -45,15 +45,22 @@ def test_secrets_have_the_documented_shapes(state_dir: Path) -> None:
     s = load_or_create_secrets(state_dir, env={})
     key = serialization.load_pem_private_key(s.intent_signing_key.encode(), password=None)
     assert isinstance(key, Ed25519PrivateKey)
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     assert public.decode() == s.intent_verify_key
     assert len(bytes.fromhex(s.link_nonce_secret)) == 32
     assert s.eip712_salt.startswith("0x")
     assert len(bytes.fromhex(s.eip712_salt[2:])) == 32
     assert set(s.db_passwords) == {"github_app", "ledger", "identity"}
-    assert set(s.nats_passwords) == {"admin", "tap", "github-app", "frontend", "gateway",
-                                     "identity"}
+    assert set(s.nats_passwords) == {
+        "admin",
+        "tap",
+        "github-app",
+        "frontend",
+        "gateway",
+        "identity",
+    }
     assert len(set(s.nats_passwords.values()) | set(s.db_passwords.values())) == 9
 
 
@@ -81,12 +88,17 @@ def test_different_webhook_secret_for_existing_stack_is_an_error(state_dir: Path
     assert "down --purge" in info.value.hint
 
 
-@pytest.mark.parametrize(("name", "var"), [
-    ("github-app", "KDEMO_GITHUB_APP_PORT"), ("postgres", "KDEMO_POSTGRES_PORT"),
-    ("nats", "KDEMO_NATS_PORT"), ("calc", "KDEMO_CALC_PORT"),
-    ("calc-metrics", "KDEMO_CALC_METRICS_PORT"),
-    ("identity-metrics", "KDEMO_IDENTITY_METRICS_PORT"),
-])
+@pytest.mark.parametrize(
+    ("name", "var"),
+    [
+        ("github-app", "KDEMO_GITHUB_APP_PORT"),
+        ("postgres", "KDEMO_POSTGRES_PORT"),
+        ("nats", "KDEMO_NATS_PORT"),
+        ("calc", "KDEMO_CALC_PORT"),
+        ("calc-metrics", "KDEMO_CALC_METRICS_PORT"),
+        ("identity-metrics", "KDEMO_IDENTITY_METRICS_PORT"),
+    ],
+)
 def test_port_variables_follow_the_node_names(name: str, var: str) -> None:
     """Each port is overridable by KDEMO_<NODE>_PORT."""
     assert name in port_names()
@@ -120,16 +132,22 @@ def test_port_in_use_names_port_node_and_variable(listener: int) -> None:
     with pytest.raises(PortInUse) as info:
         check_ports_free(ports)
     assert (info.value.port, info.value.node, info.value.variable) == (
-        listener, "calc", "KDEMO_CALC_METRICS_PORT")
+        listener,
+        "calc",
+        "KDEMO_CALC_METRICS_PORT",
+    )
     assert str(listener) in str(info.value)
     assert "KDEMO_CALC_METRICS_PORT" in info.value.hint
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({"KDEMO_STATE_DIR": "/srv/k"}, Path("/srv/k")),
-    ({"XDG_STATE_HOME": "/x/state"}, Path("/x/state/kdemo")),
-    ({}, Path.home() / ".local/state/kdemo"),
-])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"KDEMO_STATE_DIR": "/srv/k"}, Path("/srv/k")),
+        ({"XDG_STATE_HOME": "/x/state"}, Path("/x/state/kdemo")),
+        ({}, Path.home() / ".local/state/kdemo"),
+    ],
+)
 def test_default_state_dir(env: dict[str, str], expected: Path) -> None:
     """KDEMO_STATE_DIR wins, then XDG_STATE_HOME, then ~/.local/state."""
     assert default_state_dir(env) == expected

@@ -30,8 +30,11 @@ def _quiet(_message: str) -> None:
 
 
 def _runtime(state_dir: Path, **commands: list[str]) -> LocalRuntime:
-    return LocalRuntime(state_dir, commands={s: commands.get(s.replace("-", "_"), STANDIN)
-                                             for s in SERVICES}, ready_timeout=20)
+    return LocalRuntime(
+        state_dir,
+        commands={s: commands.get(s.replace("-", "_"), STANDIN) for s in SERVICES},
+        ready_timeout=20,
+    )
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float = 20) -> None:
@@ -175,8 +178,9 @@ def test_node_that_never_gets_ready_is_named_with_its_log(tmp_path: Path) -> Non
     assert rt.owned_processes() == []
 
 
-def test_port_in_use_stops_up_before_anything_starts(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_port_in_use_stops_up_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A taken port raises PortInUse naming port, node and variable; nothing is left running."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -187,6 +191,9 @@ def test_port_in_use_stops_up_before_anything_starts(tmp_path: Path,
         with pytest.raises(PortInUse) as info:
             rt.up(_quiet)
     assert (info.value.port, info.value.node, info.value.variable) == (
-        port, "nats", "KDEMO_NATS_PORT")
+        port,
+        "nats",
+        "KDEMO_NATS_PORT",
+    )
     assert not rt.is_up()
     assert rt.owned_processes() == []

@@ -66,7 +66,11 @@ def _start(**env: str) -> Calc:
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "services.calc"],
-        cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     calc = Calc(process, f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{metrics_port}")
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -114,9 +118,17 @@ def test_grpc_health_reports_serving(calc: Calc, service: str) -> None:
     ("denomination", "amount", "expected"),
     [
         ("USDC", "50", ("USDC", 6, "50000000", "1250000", "48750000")),
-        ("dai", "1000000000000000000", (
-            "DAI", 18, "1" + "0" * 36, "25" + "0" * 33, str(10**36 - 25 * 10**33),
-        )),
+        (
+            "dai",
+            "1000000000000000000",
+            (
+                "DAI",
+                18,
+                "1" + "0" * 36,
+                "25" + "0" * 33,
+                str(10**36 - 25 * 10**33),
+            ),
+        ),
     ],
 )
 async def test_quote(
@@ -156,13 +168,18 @@ async def test_summarize(calc: Calc) -> None:
 @pytest.mark.parametrize(
     ("rpc", "request_", "message_start"),
     [
-        ("Quote", calc_pb2.QuoteRequest(denomination="FOO", amount="5"),
-         "denomination: unknown denomination 'FOO'; supported: DAI"),
+        (
+            "Quote",
+            calc_pb2.QuoteRequest(denomination="FOO", amount="5"),
+            "denomination: unknown denomination 'FOO'; supported: DAI",
+        ),
         ("Quote", calc_pb2.QuoteRequest(denomination="USDC", amount="1.5"), "amount: '1.5': "),
         ("Quote", calc_pb2.QuoteRequest(denomination="USDC"), "amount: required"),
-        ("Summarize",
-         calc_pb2.SummarizeRequest(items=[calc_pb2.Item(denomination="XX", amount="1")]),
-         "items[0].denomination: unknown denomination 'XX'"),
+        (
+            "Summarize",
+            calc_pb2.SummarizeRequest(items=[calc_pb2.Item(denomination="XX", amount="1")]),
+            "items[0].denomination: unknown denomination 'XX'",
+        ),
     ],
 )
 async def test_bad_input_is_invalid_argument(
@@ -231,8 +248,12 @@ def test_bad_configuration_exits_2_naming_the_variable(variable: str, value: str
     """A bad environment variable stops calc at once with exit code 2, naming it and the fix."""
     done = subprocess.run(
         [sys.executable, "-m", "services.calc"],
-        cwd=REPO, env={**os.environ, variable: value}, capture_output=True, text=True,
-        timeout=30, check=False,
+        cwd=REPO,
+        env={**os.environ, variable: value},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert done.returncode == 2
     (line,) = [json.loads(text) for text in done.stdout.splitlines() if text.strip()]

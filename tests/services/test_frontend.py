@@ -96,10 +96,16 @@ def token_for(stack: Stack, claims: IntentClaims) -> str:
 def typed_for(stack: Stack, claims: IntentClaims, **overrides: Any) -> dict[str, Any]:
     """The typed data frontend should serve for `claims` (overrides tamper with it)."""
     fields: dict[str, Any] = {
-        "intent_id": claims.intent_id, "repository": claims.repository, "number": claims.number,
-        "source": claims.source, "source_id": claims.source_id,
-        "denomination": claims.denomination, "amount": claims.amount,
-        "deadline": claims.expires_at, "chain_id": 1, "salt": stack.secrets.eip712_salt,
+        "intent_id": claims.intent_id,
+        "repository": claims.repository,
+        "number": claims.number,
+        "source": claims.source,
+        "source_id": claims.source_id,
+        "denomination": claims.denomination,
+        "amount": claims.amount,
+        "deadline": claims.expires_at,
+        "chain_id": 1,
+        "salt": stack.secrets.eip712_salt,
     }
     fields.update(overrides)
     return eip712.bounty_typed_data(**fields)
@@ -130,15 +136,22 @@ JSON = {"Accept": "application/json"}
 
 
 async def post_signature(
-    client: httpx.AsyncClient, token: str, key: str, signature: str | None = None,
-    typed: dict[str, Any] | None = None, stack: Stack | None = None,
+    client: httpx.AsyncClient,
+    token: str,
+    key: str,
+    signature: str | None = None,
+    typed: dict[str, Any] | None = None,
+    stack: Stack | None = None,
 ) -> httpx.Response:
     address = address_of(key)
     if signature is None:
         assert typed is not None
         signature = eip712.sign_typed_data(typed, key)
-    return await client.post("/api/signatures", headers=JSON,
-                             json={"token": token, "address": address, "signature": signature})
+    return await client.post(
+        "/api/signatures",
+        headers=JSON,
+        json={"token": token, "address": address, "signature": signature},
+    )
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
@@ -176,19 +189,30 @@ def _expired_claims() -> IntentClaims:
 @pytest.mark.parametrize(
     ("make_token", "status", "code"),
     [
-        pytest.param(lambda s: issue_intent_token(make_claims(), generate_ed25519_keypair()[0]),
-                     401, "token_invalid", id="forged"),
-        pytest.param(lambda s: token_for(s, _expired_claims()), 410, "token_expired",
-                     id="expired"),
-        pytest.param(lambda s: siwe.issue_nonce(s.secrets.link_nonce_secret, ttl_s=600),
-                     401, "token_invalid", id="link-nonce"),
-        pytest.param(lambda s: token_for(s, make_claims())[:-4] + "AAAA", 401, "token_invalid",
-                     id="tampered"),
+        pytest.param(
+            lambda s: issue_intent_token(make_claims(), generate_ed25519_keypair()[0]),
+            401,
+            "token_invalid",
+            id="forged",
+        ),
+        pytest.param(lambda s: token_for(s, _expired_claims()), 410, "token_expired", id="expired"),
+        pytest.param(
+            lambda s: siwe.issue_nonce(s.secrets.link_nonce_secret, ttl_s=600),
+            401,
+            "token_invalid",
+            id="link-nonce",
+        ),
+        pytest.param(
+            lambda s: token_for(s, make_claims())[:-4] + "AAAA", 401, "token_invalid", id="tampered"
+        ),
     ],
 )
 async def test_intent_refuses_bad_tokens(
-    stack: Stack, client: httpx.AsyncClient, make_token: Callable[[Stack], str],
-    status: int, code: str,
+    stack: Stack,
+    client: httpx.AsyncClient,
+    make_token: Callable[[Stack], str],
+    status: int,
+    code: str,
 ) -> None:
     """Forged, tampered or foreign tokens are 401 and expired ones 410, with the JSON error."""
     response = await client.get(f"/api/intents/{make_token(stack)}")
@@ -211,8 +235,12 @@ async def test_signature_publishes_exactly_one_event(
     response = await post_signature(client, token, KEY_A, typed=typed)
     assert response.status_code == 200, response.text
     address = address_of(KEY_A)
-    assert response.json() == {"status": "signed", "intent_id": claims.intent_id,
-                               "address": address, "redirect": claims.html_url}
+    assert response.json() == {
+        "status": "signed",
+        "intent_id": claims.intent_id,
+        "address": address,
+        "redirect": claims.html_url,
+    }
     subject = signed_subject(claims.intent_id, address)
     assert await count_on(admin_js, subject) == 1
     event = await last_event(admin_js, subject)
@@ -249,15 +277,28 @@ async def test_same_wallet_other_signature_conflicts(
     token = token_for(stack, claims)
     typed = typed_for(stack, claims)
     address = address_of(KEY_A)
-    earlier = eip712.sign_typed_data(typed_for(stack, claims, deadline=claims.expires_at - 1),
-                                     KEY_A)
-    planted = make_event("bounty.signed", key=claims.intent_id, wallet=address, source="frontend",
-                         data={"intent_id": claims.intent_id, "address": address,
-                               "signature": earlier, "message": typed["message"],
-                               "chain_id": "1", "author_id": claims.author_id,
-                               "html_url": claims.html_url, "signed_at": "2025-01-01T00:00:00Z"})
-    await admin_js.publish(planted.nats_subject, encode(planted), stream=STREAM,
-                           headers={"Nats-Msg-Id": planted.id})
+    earlier = eip712.sign_typed_data(
+        typed_for(stack, claims, deadline=claims.expires_at - 1), KEY_A
+    )
+    planted = make_event(
+        "bounty.signed",
+        key=claims.intent_id,
+        wallet=address,
+        source="frontend",
+        data={
+            "intent_id": claims.intent_id,
+            "address": address,
+            "signature": earlier,
+            "message": typed["message"],
+            "chain_id": "1",
+            "author_id": claims.author_id,
+            "html_url": claims.html_url,
+            "signed_at": "2025-01-01T00:00:00Z",
+        },
+    )
+    await admin_js.publish(
+        planted.nats_subject, encode(planted), stream=STREAM, headers={"Nats-Msg-Id": planted.id}
+    )
     response = await post_signature(client, token, KEY_A, typed=typed)
     assert response.status_code == 409
     error = error_of(response)
@@ -277,8 +318,10 @@ async def test_another_wallet_is_another_offer(
         response = await post_signature(client, token, key, typed=typed)
         assert response.status_code == 200
         assert response.json()["status"] == "signed"
-    counts = [await count_on(admin_js, signed_subject(claims.intent_id, address_of(k)))
-              for k in (KEY_A, KEY_B)]
+    counts = [
+        await count_on(admin_js, signed_subject(claims.intent_id, address_of(k)))
+        for k in (KEY_A, KEY_B)
+    ]
     assert counts == [1, 1]
 
 
@@ -296,8 +339,9 @@ async def test_signature_over_other_data_is_refused(
 ) -> None:
     """A signature over typed data that differs from the token's is 400 on `signature`."""
     claims = make_claims()
-    response = await post_signature(client, token_for(stack, claims), KEY_A,
-                                    typed=typed_for(stack, claims, **tamper))
+    response = await post_signature(
+        client, token_for(stack, claims), KEY_A, typed=typed_for(stack, claims, **tamper)
+    )
     assert response.status_code == 400
     error = error_of(response)
     assert (error["code"], error["field"]) == ("signature_mismatch", "signature")
@@ -305,9 +349,7 @@ async def test_signature_over_other_data_is_refused(
     assert await count_on(admin_js, signed_subject(claims.intent_id, address_of(KEY_A))) == 0
 
 
-async def test_signature_by_another_key_is_refused(
-    stack: Stack, client: httpx.AsyncClient
-) -> None:
+async def test_signature_by_another_key_is_refused(stack: Stack, client: httpx.AsyncClient) -> None:
     """A signature made by key B but posted for wallet A is 400."""
     claims = make_claims()
     signature = eip712.sign_typed_data(typed_for(stack, claims), KEY_B)
@@ -319,20 +361,42 @@ async def test_signature_by_another_key_is_refused(
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [
-        pytest.param({"address": "0x" + "11" * 20, "signature": "0x" + "22" * 65}, 400, "token",
-                     id="token-missing"),
-        pytest.param({"token": "T", "signature": "0x" + "22" * 65}, 400, "address",
-                     id="address-missing"),
-        pytest.param({"token": "T", "address": "0x" + "11" * 20}, 400, "signature",
-                     id="signature-missing"),
-        pytest.param({"token": "T", "address": "0x1234", "signature": "0x" + "22" * 65}, 400,
-                     "address", id="address-short"),
-        pytest.param({"token": "T", "address": "0x" + "11" * 20, "signature": "0xdead"}, 400,
-                     "signature", id="signature-short"),
-        pytest.param({"token": "T", "address": "0x" + "11" * 20, "signature": 7}, 400,
-                     "signature", id="signature-not-text"),
-        pytest.param({"token": "not-a-token", "address": "0x" + "11" * 20,
-                      "signature": "0x" + "22" * 65}, 401, "token", id="token-garbage"),
+        pytest.param(
+            {"address": "0x" + "11" * 20, "signature": "0x" + "22" * 65},
+            400,
+            "token",
+            id="token-missing",
+        ),
+        pytest.param(
+            {"token": "T", "signature": "0x" + "22" * 65}, 400, "address", id="address-missing"
+        ),
+        pytest.param(
+            {"token": "T", "address": "0x" + "11" * 20}, 400, "signature", id="signature-missing"
+        ),
+        pytest.param(
+            {"token": "T", "address": "0x1234", "signature": "0x" + "22" * 65},
+            400,
+            "address",
+            id="address-short",
+        ),
+        pytest.param(
+            {"token": "T", "address": "0x" + "11" * 20, "signature": "0xdead"},
+            400,
+            "signature",
+            id="signature-short",
+        ),
+        pytest.param(
+            {"token": "T", "address": "0x" + "11" * 20, "signature": 7},
+            400,
+            "signature",
+            id="signature-not-text",
+        ),
+        pytest.param(
+            {"token": "not-a-token", "address": "0x" + "11" * 20, "signature": "0x" + "22" * 65},
+            401,
+            "token",
+            id="token-garbage",
+        ),
     ],
 )
 async def test_malformed_signature_posts_name_the_field(
@@ -352,8 +416,11 @@ async def test_bad_checksum_address_is_refused(stack: Stack, client: httpx.Async
     good = address_of(KEY_A)
     flipped = good[:2] + "".join(c.swapcase() if c.isalpha() else c for c in good[2:])
     signature = eip712.sign_typed_data(typed_for(stack, claims), KEY_A)
-    response = await client.post("/api/signatures", headers=JSON, json={
-        "token": token_for(stack, claims), "address": flipped, "signature": signature})
+    response = await client.post(
+        "/api/signatures",
+        headers=JSON,
+        json={"token": token_for(stack, claims), "address": flipped, "signature": signature},
+    )
     assert response.status_code == 400
     assert error_of(response)["field"] == "address"
 
@@ -361,8 +428,9 @@ async def test_bad_checksum_address_is_refused(stack: Stack, client: httpx.Async
 async def test_expired_token_post_is_gone(stack: Stack, client: httpx.AsyncClient) -> None:
     """A signature posted with an expired token is 410, even if the signature is right."""
     claims = _expired_claims()
-    response = await post_signature(client, token_for(stack, claims), KEY_A,
-                                    typed=typed_for(stack, claims))
+    response = await post_signature(
+        client, token_for(stack, claims), KEY_A, typed=typed_for(stack, claims)
+    )
     assert response.status_code == 410
 
 
@@ -370,12 +438,18 @@ async def test_form_post_redirects_to_the_issue(
     stack: Stack, client: httpx.AsyncClient, admin_js: JetStreamContext
 ) -> None:
     """A plain form post is answered 303 to the issue, and the event is published."""
-    claims = make_claims(kind="pull_request", source="review_comment",
-                         html_url="https://github.com/o/r/pull/3")
+    claims = make_claims(
+        kind="pull_request", source="review_comment", html_url="https://github.com/o/r/pull/3"
+    )
     signature = eip712.sign_typed_data(typed_for(stack, claims), KEY_B)
-    response = await client.post("/api/signatures", data={
-        "token": token_for(stack, claims), "address": address_of(KEY_B).lower(),
-        "signature": signature})
+    response = await client.post(
+        "/api/signatures",
+        data={
+            "token": token_for(stack, claims),
+            "address": address_of(KEY_B).lower(),
+            "signature": signature,
+        },
+    )
     assert response.status_code == 303
     assert response.headers["location"] == claims.html_url
     assert await count_on(admin_js, signed_subject(claims.intent_id, address_of(KEY_B))) == 1
@@ -384,9 +458,14 @@ async def test_form_post_redirects_to_the_issue(
 async def test_form_post_error_is_an_html_page(stack: Stack, client: httpx.AsyncClient) -> None:
     """A plain form post with a bad signature gets an HTML page that says why."""
     claims = make_claims()
-    response = await client.post("/api/signatures", data={
-        "token": token_for(stack, claims), "address": address_of(KEY_A),
-        "signature": "0x" + "22" * 65})
+    response = await client.post(
+        "/api/signatures",
+        data={
+            "token": token_for(stack, claims),
+            "address": address_of(KEY_A),
+            "signature": "0x" + "22" * 65,
+        },
+    )
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/html")
     assert "signature" in response.text
@@ -403,8 +482,16 @@ async def test_sign_page_describes_the_intent_without_gateway(
     response = await client.get("/sign", params={"t": token_for(stack, claims)})
     assert response.status_code == 200
     page = response.text
-    for text in (claims.repository, f"#{claims.number}", "1234 DAI", "Sign with wallet",
-                 "Totals unavailable", "kdemo sign", "/static/wallet.js", claims.intent_id):
+    for text in (
+        claims.repository,
+        f"#{claims.number}",
+        "1234 DAI",
+        "Sign with wallet",
+        "Totals unavailable",
+        "kdemo sign",
+        "/static/wallet.js",
+        claims.intent_id,
+    ):
         assert text in page, text
     assert "https://" not in page.replace(claims.html_url, "")  # no CDN, no external font
     assert "script-src 'self'" in response.headers["content-security-policy"]
@@ -414,14 +501,21 @@ async def test_sign_page_describes_the_intent_without_gateway(
 @pytest.mark.parametrize(
     ("make_token", "status", "title"),
     [
-        pytest.param(lambda s: issue_intent_token(make_claims(), generate_ed25519_keypair()[0]),
-                     401, "not valid", id="forged"),
+        pytest.param(
+            lambda s: issue_intent_token(make_claims(), generate_ed25519_keypair()[0]),
+            401,
+            "not valid",
+            id="forged",
+        ),
         pytest.param(lambda s: token_for(s, _expired_claims()), 410, "expired", id="expired"),
         pytest.param(lambda s: "", 400, "No signing token", id="missing"),
     ],
 )
 async def test_sign_page_errors_are_pages(
-    stack: Stack, client: httpx.AsyncClient, make_token: Callable[[Stack], str], status: int,
+    stack: Stack,
+    client: httpx.AsyncClient,
+    make_token: Callable[[Stack], str],
+    status: int,
     title: str,
 ) -> None:
     """A forged token is a 401 page, an expired one a 410 page, a missing one a 400 page."""
@@ -435,8 +529,14 @@ async def test_static_wallet_script_is_local(client: httpx.AsyncClient) -> None:
     """wallet.js is served locally and speaks EIP-6963 and the two signing methods."""
     response = await client.get("/static/wallet.js")
     assert response.status_code == 200
-    for text in ("eip6963:requestProvider", "window.ethereum", "eth_requestAccounts",
-                 "eth_signTypedData_v4", "personal_sign", "application/json"):
+    for text in (
+        "eip6963:requestProvider",
+        "window.ethereum",
+        "eth_requestAccounts",
+        "eth_signTypedData_v4",
+        "personal_sign",
+        "application/json",
+    ):
         assert text in response.text, text
 
 
@@ -478,8 +578,9 @@ def test_wallet_script_parses_in_node() -> None:
     if node is None:
         pytest.skip("node is not installed")
     script = Path(__file__).resolve().parents[2] / "services/frontend/static/wallet.js"
-    result = subprocess.run([node, "--check", str(script)], capture_output=True, text=True,
-                            check=False, timeout=30)
+    result = subprocess.run(
+        [node, "--check", str(script)], capture_output=True, text=True, check=False, timeout=30
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -498,8 +599,14 @@ def test_bad_settings_stop_the_process_naming_the_variable(
     """A bad setting makes the process exit 2 with one line naming the variable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KDEMO_")}
     env |= stack.env_for("frontend", {variable: value})
-    result = subprocess.run([sys.executable, "-m", "services.frontend"], env=env,
-                            capture_output=True, text=True, check=False, timeout=60,
-                            cwd=Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        [sys.executable, "-m", "services.frontend"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert result.returncode == 2
     assert variable in result.stderr

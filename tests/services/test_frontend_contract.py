@@ -57,8 +57,18 @@ ROUTES = {
     ("GET", "/readyz"),
     ("GET", "/metrics"),
 }
-INTENT_KEYS = {"intent_id", "typed_data", "repository", "number", "kind", "html_url",
-               "denomination", "amount", "deadline", "expires_at"}
+INTENT_KEYS = {
+    "intent_id",
+    "typed_data",
+    "repository",
+    "number",
+    "kind",
+    "html_url",
+    "denomination",
+    "amount",
+    "deadline",
+    "expires_at",
+}
 SIGNED_KEYS = {"status", "intent_id", "address", "redirect"}
 LINK_MESSAGE_KEYS = {"message", "nonce", "expires"}
 LINK_KEYS = {"code", "expires", "comment"}
@@ -83,10 +93,15 @@ def test_the_app_has_exactly_the_documented_routes(stack: Stack) -> None:
         eip712_salt=stack.secrets.eip712_salt,
     )
     app = create_app(settings)
-    documented = {(method.upper(), path) for path, item in app.openapi()["paths"].items()
-                  for method in item}
-    probes = {(method, route.path) for route in app.routes if isinstance(route, APIRoute)
-              and not route.include_in_schema for method in route.methods}
+    documented = {
+        (method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item
+    }
+    probes = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute) and not route.include_in_schema
+        for method in route.methods
+    }
     assert documented | probes == ROUTES
     mounts = [route.path for route in app.routes if isinstance(route, Mount)]
     assert mounts == ["/static"]
@@ -104,7 +119,9 @@ async def test_signing_contract(
     for t, status in ((token, 200), (forged, 401), (expired, 410)):
         page = await client.get("/sign", params={"t": t})
         assert (page.status_code, page.headers["content-type"].split(";")[0]) == (
-            status, "text/html")
+            status,
+            "text/html",
+        )
 
     intent = await client.get(f"/api/intents/{token}")
     assert intent.status_code == 200
@@ -118,18 +135,32 @@ async def test_signing_contract(
         assert (await client.get(f"/api/intents/{t}")).status_code == status
 
     typed = typed_for(stack, claims)
-    post = {"token": token, "address": address_of(KEY_A),
-            "signature": eip712.sign_typed_data(typed, KEY_A)}
+    post = {
+        "token": token,
+        "address": address_of(KEY_A),
+        "signature": eip712.sign_typed_data(typed, KEY_A),
+    }
     first = await client.post("/api/signatures", headers=JSON, json=post)
     again = await client.post("/api/signatures", headers=JSON, json=post)
     assert (first.status_code, set(first.json()), first.json()["status"]) == (
-        200, SIGNED_KEYS, "signed")
+        200,
+        SIGNED_KEYS,
+        "signed",
+    )
     assert (again.status_code, set(again.json()), again.json()["status"]) == (
-        200, SIGNED_KEYS, "already_signed")
+        200,
+        SIGNED_KEYS,
+        "already_signed",
+    )
 
-    form = await client.post("/api/signatures", data={
-        "token": token, "address": address_of(KEY_B),
-        "signature": eip712.sign_typed_data(typed, KEY_B)})
+    form = await client.post(
+        "/api/signatures",
+        data={
+            "token": token,
+            "address": address_of(KEY_B),
+            "signature": eip712.sign_typed_data(typed, KEY_B),
+        },
+    )
     assert (form.status_code, form.headers["location"]) == (303, claims.html_url)
 
     bad = await client.post("/api/signatures", headers=JSON, json={**post, "signature": "0x1"})
@@ -139,18 +170,34 @@ async def test_signing_contract(
         assert (answer.status_code, error_of(answer)["field"]) == (status, "token")
 
     other = make_claims()
-    planted = make_event("bounty.signed", key=other.intent_id, wallet=address_of(KEY_A),
-                         source="frontend", data={
-                             "intent_id": other.intent_id, "address": address_of(KEY_A),
-                             "signature": "0x" + "1b" * 65,
-                             "message": typed_for(stack, other)["message"], "chain_id": "1",
-                             "author_id": other.author_id, "html_url": other.html_url,
-                             "signed_at": "2025-01-01T00:00:00Z"})
-    await admin_js.publish(planted.nats_subject, encode(planted), stream=STREAM,
-                           headers={"Nats-Msg-Id": planted.id})
-    conflict = await client.post("/api/signatures", headers=JSON, json={
-        "token": token_for(stack, other), "address": address_of(KEY_A),
-        "signature": eip712.sign_typed_data(typed_for(stack, other), KEY_A)})
+    planted = make_event(
+        "bounty.signed",
+        key=other.intent_id,
+        wallet=address_of(KEY_A),
+        source="frontend",
+        data={
+            "intent_id": other.intent_id,
+            "address": address_of(KEY_A),
+            "signature": "0x" + "1b" * 65,
+            "message": typed_for(stack, other)["message"],
+            "chain_id": "1",
+            "author_id": other.author_id,
+            "html_url": other.html_url,
+            "signed_at": "2025-01-01T00:00:00Z",
+        },
+    )
+    await admin_js.publish(
+        planted.nats_subject, encode(planted), stream=STREAM, headers={"Nats-Msg-Id": planted.id}
+    )
+    conflict = await client.post(
+        "/api/signatures",
+        headers=JSON,
+        json={
+            "token": token_for(stack, other),
+            "address": address_of(KEY_A),
+            "signature": eip712.sign_typed_data(typed_for(stack, other), KEY_A),
+        },
+    )
     assert (conflict.status_code, error_of(conflict)["code"]) == (409, "already_signed")
 
 
@@ -159,23 +206,29 @@ async def test_linking_contract(
 ) -> None:
     """/link, /api/link-message, /api/links and /api/links/<code> answer the pinned shapes."""
     assert (await client.get("/link")).status_code == 200
-    message = await client.get("/api/link-message", params={"address": address_of(KEY_A),
-                                                            "login": "dora"})
+    message = await client.get(
+        "/api/link-message", params={"address": address_of(KEY_A), "login": "dora"}
+    )
     assert (message.status_code, set(message.json())) == (200, LINK_MESSAGE_KEYS)
     bad = await client.get("/api/link-message", params={"address": "x", "login": "dora"})
     assert (bad.status_code, error_of(bad)["field"]) == (400, "address")
 
     text = message.json()["message"]
-    created = await client.post("/api/links", headers=JSON, json={
-        "message": text, "signature": personal_sign(text, KEY_A)})
+    created = await client.post(
+        "/api/links", headers=JSON, json={"message": text, "signature": personal_sign(text, KEY_A)}
+    )
     assert (created.status_code, set(created.json())) == (201, LINK_KEYS)
     code = created.json()["code"]
     other = handmade_message(stack, frontend, domain="elsewhere.example")
-    refused = await client.post("/api/links", headers=JSON, json={
-        "message": other, "signature": personal_sign(other, KEY_A)})
+    refused = await client.post(
+        "/api/links",
+        headers=JSON,
+        json={"message": other, "signature": personal_sign(other, KEY_A)},
+    )
     assert (refused.status_code, error_of(refused)["code"]) == (400, "domain_mismatch")
-    form = await client.post("/api/links", data={"message": text,
-                                                 "signature": personal_sign(text, KEY_A)})
+    form = await client.post(
+        "/api/links", data={"message": text, "signature": personal_sign(text, KEY_A)}
+    )
     assert form.status_code == 303
     assert form.headers["location"].startswith("/link?code=")
 
@@ -193,8 +246,9 @@ async def test_linking_contract(
     assert status.json()["state"] in ("pending", "linked", "refused")
 
 
-@pytest.mark.parametrize(("path", "status"), [("/healthz", 200), ("/readyz", 200),
-                                              ("/metrics", 200)])
+@pytest.mark.parametrize(
+    ("path", "status"), [("/healthz", 200), ("/readyz", 200), ("/metrics", 200)]
+)
 async def test_probe_routes(client: httpx.AsyncClient, path: str, status: int) -> None:
     """The probes and the metrics answer like every other service's."""
     assert (await client.get(path)).status_code == status

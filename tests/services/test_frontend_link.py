@@ -44,23 +44,35 @@ def domain_of(svc: RunningService) -> str:
 
 
 def handmade_message(
-    stack: Stack, svc: RunningService, *, key: str = KEY_A, login: str = "alice",
-    domain: str | None = None, issued: datetime | None = None, ttl: int = 600,
-    nonce: str | None = None, chain_id: int = 1,
+    stack: Stack,
+    svc: RunningService,
+    *,
+    key: str = KEY_A,
+    login: str = "alice",
+    domain: str | None = None,
+    issued: datetime | None = None,
+    ttl: int = 600,
+    nonce: str | None = None,
+    chain_id: int = 1,
 ) -> str:
     """A link message built like frontend builds it, with one thing changed."""
     issued = issued or datetime.now(UTC).replace(microsecond=0)
     return siwe.build_link_message(
-        domain=domain or domain_of(svc), uri=f"{svc.url}/link", address=address_of(key),
-        login=login, chain_id=chain_id,
+        domain=domain or domain_of(svc),
+        uri=f"{svc.url}/link",
+        address=address_of(key),
+        login=login,
+        chain_id=chain_id,
         nonce=nonce or siwe.issue_nonce(stack.secrets.link_nonce_secret, ttl_s=ttl, now=issued),
-        issued_at=issued, expires_at=issued + timedelta(seconds=ttl),
+        issued_at=issued,
+        expires_at=issued + timedelta(seconds=ttl),
     )
 
 
 async def post_link(client: httpx.AsyncClient, message: str, signature: str) -> httpx.Response:
-    return await client.post("/api/links", headers=JSON,
-                             json={"message": message, "signature": signature})
+    return await client.post(
+        "/api/links", headers=JSON, json={"message": message, "signature": signature}
+    )
 
 
 # ---- GET /api/link-message ----
@@ -71,8 +83,9 @@ async def test_link_message_names_domain_login_and_a_fresh_nonce(
 ) -> None:
     """The SIWE message carries our public host, the login, chain id 1 and a verifiable nonce."""
     address = address_of(KEY_A)
-    response = await client.get("/api/link-message", params={"address": address.lower(),
-                                                             "login": "octo-cat"})
+    response = await client.get(
+        "/api/link-message", params={"address": address.lower(), "login": "octo-cat"}
+    )
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"message", "nonce", "expires"}
@@ -118,8 +131,9 @@ async def test_signed_link_message_publishes_a_link_request(
 ) -> None:
     """A signed message is 201 with a 28-letter code, and `identity.link_requested` carries it."""
     address = address_of(KEY_B)
-    got = (await client.get("/api/link-message", params={"address": address,
-                                                         "login": "bob"})).json()
+    got = (
+        await client.get("/api/link-message", params={"address": address, "login": "bob"})
+    ).json()
     signature = personal_sign(got["message"], KEY_B)
     response = await post_link(client, got["message"], signature)
     assert response.status_code == 201, response.text
@@ -133,8 +147,13 @@ async def test_signed_link_message_publishes_a_link_request(
     event = await last_event(admin_js, subject)
     assert event["id"] == f"identity.link_requested:{code}"
     assert event["data"] == {
-        "code": code, "address": address, "login": "bob", "message": got["message"],
-        "signature": signature, "nonce": got["nonce"], "expires_at": body["expires"],
+        "code": code,
+        "address": address,
+        "login": "bob",
+        "message": got["message"],
+        "signature": signature,
+        "nonce": got["nonce"],
+        "expires_at": body["expires"],
     }
 
 
@@ -143,8 +162,9 @@ async def test_link_form_post_redirects_to_the_code(
 ) -> None:
     """A plain form post is answered 303 to the link page showing the new code."""
     message = handmade_message(stack, frontend)
-    response = await client.post("/api/links", data={"message": message,
-                                                     "signature": personal_sign(message, KEY_A)})
+    response = await client.post(
+        "/api/links", data={"message": message, "signature": personal_sign(message, KEY_A)}
+    )
     assert response.status_code == 303
     location = response.headers["location"]
     assert re.fullmatch(r"/link\?code=[a-z]{28}", location)
@@ -156,20 +176,37 @@ async def test_link_form_post_redirects_to_the_code(
 @pytest.mark.parametrize(
     ("change", "status", "code", "field"),
     [
-        pytest.param({"domain": "evil.example.com"}, 400, "domain_mismatch", "message",
-                     id="another-domain"),
+        pytest.param(
+            {"domain": "evil.example.com"}, 400, "domain_mismatch", "message", id="another-domain"
+        ),
         pytest.param({"chain_id": 5}, 400, "chain_mismatch", "message", id="another-chain"),
-        pytest.param({"issued": datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)},
-                     400, "expired", "message", id="message-expired"),
-        pytest.param({"nonce": siwe.issue_nonce(OTHER_SECRET, ttl_s=600)}, 400, "bad_nonce",
-                     "message", id="nonce-from-another-deployment"),
-        pytest.param({"nonce": "abcdefgh12345678"}, 400, "bad_nonce", "message",
-                     id="nonce-made-up"),
+        pytest.param(
+            {"issued": datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)},
+            400,
+            "expired",
+            "message",
+            id="message-expired",
+        ),
+        pytest.param(
+            {"nonce": siwe.issue_nonce(OTHER_SECRET, ttl_s=600)},
+            400,
+            "bad_nonce",
+            "message",
+            id="nonce-from-another-deployment",
+        ),
+        pytest.param(
+            {"nonce": "abcdefgh12345678"}, 400, "bad_nonce", "message", id="nonce-made-up"
+        ),
     ],
 )
 async def test_link_post_refuses_messages_it_did_not_issue(
-    stack: Stack, frontend: RunningService, client: httpx.AsyncClient,
-    change: dict[str, Any], status: int, code: str, field: str,
+    stack: Stack,
+    frontend: RunningService,
+    client: httpx.AsyncClient,
+    change: dict[str, Any],
+    status: int,
+    code: str,
+    field: str,
 ) -> None:
     """Another domain or chain, an expired message or a foreign nonce is refused with the reason."""
     message = handmade_message(stack, frontend, **change)
@@ -201,7 +238,11 @@ async def test_link_post_with_expired_nonce_is_gone(
     ],
 )
 async def test_link_post_refuses_bad_signatures(
-    stack: Stack, frontend: RunningService, client: httpx.AsyncClient, body: str, code: str,
+    stack: Stack,
+    frontend: RunningService,
+    client: httpx.AsyncClient,
+    body: str,
+    code: str,
     field: str,
 ) -> None:
     """A signature by another key, a malformed one or an edited message is 400 with the reason."""
@@ -257,8 +298,11 @@ async def test_link_status_reports_identity_verdicts(
     unknown = await client.get(f"/api/links/{siwe.new_link_code()}")
     assert unknown.status_code == 404
     assert error_of(unknown)["code"] == "unknown_code"
-    got = (await client.get("/api/link-message", params={"address": address_of(KEY_A),
-                                                         "login": "carol"})).json()
+    got = (
+        await client.get(
+            "/api/link-message", params={"address": address_of(KEY_A), "login": "carol"}
+        )
+    ).json()
     posted = await post_link(client, got["message"], personal_sign(got["message"], KEY_A))
     code = posted.json()["code"]
     for _ in range(100):
@@ -280,8 +324,13 @@ async def test_link_page_offers_login_wallet_and_cli(client: httpx.AsyncClient) 
     """The link page asks for the GitHub login, connects the wallet and shows the CLI twin."""
     response = await client.get("/link")
     assert response.status_code == 200
-    for text in ('id="login"', "Connect wallet", "Sign with wallet", "kdemo link-identity",
-                 "/static/wallet.js"):
+    for text in (
+        'id="login"',
+        "Connect wallet",
+        "Sign with wallet",
+        "kdemo link-identity",
+        "/static/wallet.js",
+    ):
         assert text in response.text, text
 
 

@@ -34,8 +34,13 @@ def _now_text(delta_s: float = 0.0) -> str:
 
 
 def new_intent(
-    *, repository: str | None = None, number: int = 7, denomination: str = "USDC",
-    amount: int = 50, ttl_s: int = 3600, source: str = "issue_comment",
+    *,
+    repository: str | None = None,
+    number: int = 7,
+    denomination: str = "USDC",
+    amount: int = 50,
+    ttl_s: int = 3600,
+    source: str = "issue_comment",
 ) -> dict[str, Any]:
     """The `data` of a fresh `bounty.requested`, in a repository no other test uses."""
     repository = repository or f"kdemo-test/r{secrets.token_hex(6)}"
@@ -43,9 +48,15 @@ def new_intent(
     deadline = int(time.time()) + ttl_s
     intent = eip712.intent_id(repository, number, source, source_id, 0)
     return {
-        "intent_id": intent, "repository": repository, "number": number, "kind": "issue",
-        "source": source, "source_id": source_id, "match_index": 0,
-        "denomination": denomination, "amount": str(amount),
+        "intent_id": intent,
+        "repository": repository,
+        "number": number,
+        "kind": "issue",
+        "source": source,
+        "source_id": source_id,
+        "match_index": 0,
+        "denomination": denomination,
+        "amount": str(amount),
         "author": {"id": AUTHOR_ID, "login": "octo-author"},
         "html_url": f"https://github.com/{repository}/issues/{number}",
         "source_url": f"https://github.com/{repository}/issues/{number}#issuecomment-{source_id}",
@@ -57,31 +68,43 @@ def new_intent(
 
 
 def requested(intent: dict[str, Any]) -> Event:
-    return make_event("bounty.requested", key=intent["intent_id"], data=intent,
-                      source="github-app")
+    return make_event("bounty.requested", key=intent["intent_id"], data=intent, source="github-app")
 
 
 def signed(
-    intent: dict[str, Any], salt: str, *, key: str = FUNDER_KEY, claimed: str | None = None,
+    intent: dict[str, Any],
+    salt: str,
+    *,
+    key: str = FUNDER_KEY,
+    claimed: str | None = None,
     **changes: Any,
 ) -> Event:
     """A `bounty.signed` as frontend publishes it; `changes` alter the signed typed data."""
     fields = {
-        "intent_id": intent["intent_id"], "repository": intent["repository"],
-        "number": intent["number"], "source": intent["source"],
-        "source_id": intent["source_id"], "denomination": intent["denomination"],
-        "amount": int(intent["amount"]), "deadline": intent["deadline"],
+        "intent_id": intent["intent_id"],
+        "repository": intent["repository"],
+        "number": intent["number"],
+        "source": intent["source"],
+        "source_id": intent["source_id"],
+        "denomination": intent["denomination"],
+        "amount": int(intent["amount"]),
+        "deadline": intent["deadline"],
     } | changes
     typed = eip712.bounty_typed_data(**fields, chain_id=1, salt=salt)
     address = claimed or Account.from_key(key).address
     data = {
-        "intent_id": intent["intent_id"], "address": address,
-        "signature": eip712.sign_typed_data(typed, key), "message": typed["message"],
-        "chain_id": "1", "author_id": AUTHOR_ID, "html_url": intent["html_url"],
+        "intent_id": intent["intent_id"],
+        "address": address,
+        "signature": eip712.sign_typed_data(typed, key),
+        "message": typed["message"],
+        "chain_id": "1",
+        "author_id": AUTHOR_ID,
+        "html_url": intent["html_url"],
         "signed_at": _now_text(),
     }
-    return make_event("bounty.signed", key=intent["intent_id"], wallet=address, data=data,
-                      source="frontend")
+    return make_event(
+        "bounty.signed", key=intent["intent_id"], wallet=address, data=data, source="frontend"
+    )
 
 
 def wallet(key: str) -> str:
@@ -97,11 +120,13 @@ class Harness:
         self.salt = salt
 
     async def publish(self, event: Event, *, msg_id: str | None = None) -> None:
-        await self.js.publish(event.nats_subject, encode(event),
-                              headers={"Nats-Msg-Id": msg_id or event.id})
+        await self.js.publish(
+            event.nats_subject, encode(event), headers={"Nats-Msg-Id": msg_id or event.id}
+        )
 
-    async def bounty_when(self, intent_id: str,
-                          ok: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    async def bounty_when(
+        self, intent_id: str, ok: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any]:
         """The bounty once `ok(bounty)` holds (fails after WAIT_S)."""
         deadline = time.monotonic() + WAIT_S
         last: Any = None
@@ -165,7 +190,8 @@ async def test_both_orders_end_in_one_signed_bounty(harness: Harness, order: str
     await harness.bounty_when(intent["intent_id"], lambda b: True)
     await harness.publish(second)
     bounty = await harness.bounty_when(
-        intent["intent_id"], lambda b: b["requested"] and b["state"] == "signed")
+        intent["intent_id"], lambda b: b["requested"] and b["state"] == "signed"
+    )
     assert bounty["author"] == {"github_id": AUTHOR_ID, "login": "octo-author"}
     assert bounty["signing_url"] == intent["signing_url"]
     assert bounty["funder"]["address"] == wallet(FUNDER_KEY)
@@ -180,8 +206,7 @@ async def test_signature_alone_shows_as_signed_before_its_intent(harness: Harnes
     intent = new_intent(amount=75)
     await harness.publish(signed(intent, harness.salt))
     bounty = await harness.bounty_when(intent["intent_id"], lambda b: b["state"] == "signed")
-    assert (bounty["requested"], bounty["amount"], bounty["author"]["login"]) == (
-        False, "75", None)
+    assert (bounty["requested"], bounty["amount"], bounty["author"]["login"]) == (False, "75", None)
 
 
 async def test_late_or_repeated_request_never_downgrades(harness: Harness) -> None:
@@ -204,8 +229,7 @@ async def test_a_redelivered_event_changes_nothing(harness: Harness, name: str) 
     event = requested(intent) if name == "bounty.requested" else signed(intent, harness.salt)
     await harness.publish(event, msg_id="copy-" + event.id)
     await harness.settle()
-    listing = (await harness.api.get("/api/bounties",
-                                     params={"repo": intent["repository"]})).json()
+    listing = (await harness.api.get("/api/bounties", params={"repo": intent["repository"]})).json()
     assert len(listing["bounties"]) == 1
     assert len(listing["bounties"][0]["offers"]) == 0
     expected = "signed" if name == "bounty.signed" else "pending"
@@ -263,8 +287,7 @@ async def test_a_second_wallet_is_an_offer(harness: Harness) -> None:
     await harness.publish(signed(intent, harness.salt, key=OTHER_KEY))
     bounty = await harness.bounty_when(intent["intent_id"], lambda b: len(b["offers"]) == 1)
     assert bounty["funder"]["address"] == wallet(FUNDER_KEY)
-    assert [(o["address"], o["verified"]) for o in bounty["offers"]] == [
-        (wallet(OTHER_KEY), False)]
+    assert [(o["address"], o["verified"]) for o in bounty["offers"]] == [(wallet(OTHER_KEY), False)]
 
 
 # -- the API ------------------------------------------------------------------------------
@@ -273,15 +296,17 @@ async def test_a_second_wallet_is_an_offer(harness: Harness) -> None:
 async def test_filters_and_totals_come_from_the_ledger_and_calc(harness: Harness) -> None:
     """repo and state filter the list; totals sum the signed bounties through calc."""
     repository = f"Kdemo-Test/R{secrets.token_hex(6)}"
-    paid, open_ = new_intent(repository=repository.lower()), new_intent(
-        repository=repository.lower(), number=8, denomination="DAI", amount=3)
+    paid, open_ = (
+        new_intent(repository=repository.lower()),
+        new_intent(repository=repository.lower(), number=8, denomination="DAI", amount=3),
+    )
     for event in (requested(paid), requested(open_), signed(paid, harness.salt)):
         await harness.publish(event)
     await harness.bounty_when(paid["intent_id"], lambda b: b["state"] == "signed")
     await harness.bounty_when(open_["intent_id"], lambda b: b["requested"])
 
     async def ids(**params: str) -> list[str]:
-        answer = (await harness.api.get("/api/bounties", params={"repo": repository, **params}))
+        answer = await harness.api.get("/api/bounties", params={"repo": repository, **params})
         return sorted(b["intent_id"] for b in answer.json()["bounties"])
 
     assert await ids() == sorted([paid["intent_id"], open_["intent_id"]])
@@ -290,7 +315,11 @@ async def test_filters_and_totals_come_from_the_ledger_and_calc(harness: Harness
     answer = (await harness.api.get("/api/bounties", params={"repo": repository})).json()
     [total] = answer["totals"]
     assert (total["denomination"], total["count"], total["amount"], total["base_units"]) == (
-        "USDC", 1, "50", "50000000")
+        "USDC",
+        1,
+        "50",
+        "50000000",
+    )
     assert int(total["fee"]) + int(total["payout"]) == 50_000_000
     quote = next(b for b in answer["bounties"] if b["intent_id"] == paid["intent_id"])["quote"]
     assert (quote["base_units"], quote["decimals"]) == ("50000000", 6)
@@ -330,14 +359,16 @@ async def test_identity_down_degrades_to_unknown_accounts(harness: Harness) -> N
     await harness.publish(signed(intent, harness.salt))
     await harness.bounty_when(intent["intent_id"], lambda b: b["funder"] is not None)
     answer = (await harness.api.get(f"/api/bounties/{intent['intent_id']}")).json()
-    assert answer["bounty"]["funder"] == {"address": wallet(FUNDER_KEY), "github_id": None,
-                                          "login": None, "verified": False}
+    assert answer["bounty"]["funder"] == {
+        "address": wallet(FUNDER_KEY),
+        "github_id": None,
+        "login": None,
+        "verified": False,
+    }
     assert any("identity" in warning for warning in answer["warnings"])
 
 
-async def test_calc_down_is_a_503(
-    stack: Any, start_service: Callable[..., Any], calc: Any
-) -> None:
+async def test_calc_down_is_a_503(stack: Any, start_service: Callable[..., Any], calc: Any) -> None:
     """Without calc the bounty API answers 503 and says which service is missing."""
     gateway = start_service("gateway", {"KDEMO_CALC_ADDR": "127.0.0.1:9"})
     nc = await nats.connect(**stack.connect_kwargs("admin"))
@@ -374,10 +405,15 @@ async def test_edges_are_counted(harness: Harness) -> None:
     await harness.api.get("/api/bounties")
     text = (await harness.api.get("/metrics")).text
     assert browser_calls(text) == before + 1
-    for target, protocol in (("postgres", "SQL"), ("nats", "NATS"), ("calc", "gRPC"),
-                             ("identity", "gRPC")):
-        assert (f'kdemo_edge_requests_total{{from="gateway",protocol="{protocol}",'
-                f'to="{target}"}}') in text
+    for target, protocol in (
+        ("postgres", "SQL"),
+        ("nats", "NATS"),
+        ("calc", "gRPC"),
+        ("identity", "gRPC"),
+    ):
+        assert (
+            f'kdemo_edge_requests_total{{from="gateway",protocol="{protocol}",to="{target}"}}'
+        ) in text
 
 
 # -- with identity ------------------------------------------------------------------------
@@ -388,27 +424,54 @@ def identity(start_service: Callable[..., Any]) -> Any:
     return start_service("identity")
 
 
-async def link_wallet(harness: Harness, stack: Any, key: str, github_id: int,
-                      login: str) -> None:
+async def link_wallet(harness: Harness, stack: Any, key: str, github_id: int, login: str) -> None:
     """Link a wallet to a GitHub account the way frontend and github-app do, over the bus."""
     address = Account.from_key(key).address
     frontend = f"127.0.0.1:{stack.ports['frontend']}"
     now = datetime.now(UTC)
     nonce = siwe.issue_nonce(stack.secrets.link_nonce_secret, ttl_s=900)
     message = siwe.build_link_message(
-        domain=frontend, uri=f"http://{frontend}/link", address=address, login=login,
-        chain_id=1, nonce=nonce,
-        issued_at=now, expires_at=now + timedelta(minutes=15))
+        domain=frontend,
+        uri=f"http://{frontend}/link",
+        address=address,
+        login=login,
+        chain_id=1,
+        nonce=nonce,
+        issued_at=now,
+        expires_at=now + timedelta(minutes=15),
+    )
     signature = Account.sign_message(encode_defunct(text=message), key).signature
     code = siwe.new_link_code()
-    await harness.publish(make_event("identity.link_requested", key=code, source="frontend", data={
-        "code": code, "address": address, "login": login, "message": message,
-        "signature": "0x" + bytes(signature).hex(), "nonce": nonce,
-        "expires_at": _now_text(900)}))
-    await harness.publish(make_event("identity.link_confirmed", key=code, source="github-app",
-                                     data={"code": code, "github_id": github_id, "login": login,
-                                           "comment_url": "https://github.com/o/r/issues/1",
-                                           "confirmed_at": _now_text()}))
+    await harness.publish(
+        make_event(
+            "identity.link_requested",
+            key=code,
+            source="frontend",
+            data={
+                "code": code,
+                "address": address,
+                "login": login,
+                "message": message,
+                "signature": "0x" + bytes(signature).hex(),
+                "nonce": nonce,
+                "expires_at": _now_text(900),
+            },
+        )
+    )
+    await harness.publish(
+        make_event(
+            "identity.link_confirmed",
+            key=code,
+            source="github-app",
+            data={
+                "code": code,
+                "github_id": github_id,
+                "login": login,
+                "comment_url": "https://github.com/o/r/issues/1",
+                "confirmed_at": _now_text(),
+            },
+        )
+    )
 
 
 async def test_the_authors_linked_wallet_is_the_verified_funder(
@@ -422,8 +485,14 @@ async def test_the_authors_linked_wallet_is_the_verified_funder(
     await harness.publish(signed(intent, harness.salt, key=author_key))
     await link_wallet(harness, stack, author_key, AUTHOR_ID, "octo-author")
     bounty = await harness.bounty_when(
-        intent["intent_id"], lambda b: b["funder"] is not None and b["funder"]["verified"])
-    assert bounty["funder"] == {"address": wallet(author_key), "github_id": AUTHOR_ID,
-                                "login": "octo-author", "verified": True}
+        intent["intent_id"], lambda b: b["funder"] is not None and b["funder"]["verified"]
+    )
+    assert bounty["funder"] == {
+        "address": wallet(author_key),
+        "github_id": AUTHOR_ID,
+        "login": "octo-author",
+        "verified": True,
+    }
     assert [(o["address"], o["login"], o["verified"]) for o in bounty["offers"]] == [
-        (wallet(OTHER_KEY), None, False)]
+        (wallet(OTHER_KEY), None, False)
+    ]

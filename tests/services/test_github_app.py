@@ -46,7 +46,11 @@ def send(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
 
 
 def deliver(
-    url: str, secret: str, payload: dict[str, Any], *, event: str = "issue_comment",
+    url: str,
+    secret: str,
+    payload: dict[str, Any],
+    *,
+    event: str = "issue_comment",
     delivery_id: str | None = None,
 ) -> httpx.Response:
     delivery = build_delivery(payload, secret, event=event)
@@ -92,8 +96,12 @@ async def _last_event(stack: Stack, subject: str) -> dict[str, Any]:
         msg = await nc.jetstream().get_last_msg("KDEMO", subject)
         assert msg.data is not None
         event = decode(msg.data, subject)  # validates the schema, as a consumer would
-        return {"id": event.id, "type": event.type, "data": event.data,
-                "msg_id": (msg.headers or {}).get("Nats-Msg-Id")}
+        return {
+            "id": event.id,
+            "type": event.type,
+            "data": event.data,
+            "msg_id": (msg.headers or {}).get("Nats-Msg-Id"),
+        }
     finally:
         await nc.close()
 
@@ -106,14 +114,20 @@ def user(login: str, uid: int | None = None, kind: str = "User") -> dict[str, An
     return {"login": login, "id": uid or github_user_id(login), "type": kind}
 
 
-def thread_payload(event: str, body: str, *, repo: str, number: int = 7,
-                   login: str = "octocat") -> dict[str, Any]:
+def thread_payload(
+    event: str, body: str, *, repo: str, number: int = 7, login: str = "octocat"
+) -> dict[str, Any]:
     """`issues.opened`, `pull_request.opened` or `pull_request_review_comment.created`."""
     kind = "issues" if event == "issues" else "pull"
     html = f"https://github.com/{repo}/{kind}/{number}"
     author = user(login)
-    thread = {"id": new_comment_id(), "number": number, "html_url": html, "body": body,
-              "user": author}
+    thread = {
+        "id": new_comment_id(),
+        "number": number,
+        "html_url": html,
+        "body": body,
+        "user": author,
+    }
     base = {"repository": {"full_name": repo}, "sender": author}
     if event == "issues":
         return base | {"action": "opened", "issue": thread}
@@ -121,8 +135,11 @@ def thread_payload(event: str, body: str, *, repo: str, number: int = 7,
         return base | {"action": "opened", "pull_request": thread}
     cid = new_comment_id()
     comment = {"id": cid, "html_url": f"{html}#discussion_r{cid}", "body": body, "user": author}
-    return base | {"action": "created", "pull_request": thread | {"body": "no bounty here"},
-                   "comment": comment}
+    return base | {
+        "action": "created",
+        "pull_request": thread | {"body": "no bounty here"},
+        "comment": comment,
+    }
 
 
 # -- the service under test -----------------------------------------------------------------
@@ -151,8 +168,9 @@ def test_comment_records_one_intent_and_publishes_it(
 ) -> None:
     """A signed `$USDC:50$` comment answers 200 with a signing URL, one row and one event."""
     repo = unique_repo()
-    payload = comment_payload("Fixing this is worth $USDC:50$ to me.", repo=repo, number=12,
-                              login="Alice")
+    payload = comment_payload(
+        "Fixing this is worth $USDC:50$ to me.", repo=repo, number=12, login="Alice"
+    )
     response = deliver(app.url, secret, payload)
 
     assert response.status_code == 200, response.text
@@ -161,15 +179,15 @@ def test_comment_records_one_intent_and_publishes_it(
     assert answer["links"] == []
     assert answer["rejected"] == []
     [intent] = answer["intents"]
-    expected_id = eip712.intent_id(repo.lower(), 12, "issue_comment",
-                                   payload["comment"]["id"], 0)
+    expected_id = eip712.intent_id(repo.lower(), 12, "issue_comment", payload["comment"]["id"], 0)
     assert intent["intent_id"] == expected_id
     assert (intent["denomination"], intent["amount"]) == ("USDC", "50")
     frontend = stack.env_for("github-app")["KDEMO_PUBLIC_URL_FRONTEND"]
     assert intent["signing_url"].startswith(f"{frontend}/sign?t=")
 
-    claims = verify_intent_token(intent["signing_url"].split("?t=", 1)[1],
-                                 stack.secrets.intent_verify_key)
+    claims = verify_intent_token(
+        intent["signing_url"].split("?t=", 1)[1], stack.secrets.intent_verify_key
+    )
     assert (claims.intent_id, claims.repository, claims.number) == (expected_id, repo.lower(), 12)
     assert (claims.kind, claims.source, claims.author_login) == ("issue", "issue_comment", "Alice")
     assert claims.author_id == github_user_id("Alice")
@@ -211,11 +229,17 @@ def test_every_create_action_is_a_source(
 
     assert response.status_code == 200, response.text
     [intent] = response.json()["intents"]
-    origin = payload["comment"] if source == "review_comment" else payload.get(
-        "issue", payload.get("pull_request"))
+    origin = (
+        payload["comment"]
+        if source == "review_comment"
+        else payload.get("issue", payload.get("pull_request"))
+    )
     assert intent["intent_id"] == eip712.intent_id(repo.lower(), 7, source, origin["id"], 0)
-    [row] = query(stack, "SELECT kind, source, source_url FROM intents WHERE intent_id = %s",
-                  (intent["intent_id"],))
+    [row] = query(
+        stack,
+        "SELECT kind, source, source_url FROM intents WHERE intent_id = %s",
+        (intent["intent_id"],),
+    )
     assert (row["kind"], row["source"], row["source_url"]) == (kind, source, origin["html_url"])
 
 
@@ -223,13 +247,15 @@ def test_comment_on_a_pull_request_is_of_kind_pull_request(
     app: RunningService, stack: Stack, secret: str
 ) -> None:
     """An `issue_comment` whose issue carries `pull_request` records a pull_request intent."""
-    payload = comment_payload("$ETH:1$", repo=unique_repo(), number=3, login="bob",
-                              pull_request=True)
+    payload = comment_payload(
+        "$ETH:1$", repo=unique_repo(), number=3, login="bob", pull_request=True
+    )
     response = deliver(app.url, secret, payload)
 
     [intent] = response.json()["intents"]
-    [row] = query(stack, "SELECT kind, source FROM intents WHERE intent_id = %s",
-                  (intent["intent_id"],))
+    [row] = query(
+        stack, "SELECT kind, source FROM intents WHERE intent_id = %s", (intent["intent_id"],)
+    )
     assert (row["kind"], row["source"]) == ("pull_request", "issue_comment")
 
 
@@ -242,9 +268,14 @@ def test_several_bounties_in_one_comment_are_separate_intents(
     answer = deliver(app.url, secret, payload).json()
 
     assert [(i["denomination"], i["amount"]) for i in answer["intents"]] == [
-        ("USDC", "5"), ("ETH", "2")]
-    rows = query(stack, "SELECT match_index, denomination FROM intents WHERE repository = %s "
-                 "ORDER BY match_index", (repo.lower(),))
+        ("USDC", "5"),
+        ("ETH", "2"),
+    ]
+    rows = query(
+        stack,
+        "SELECT match_index, denomination FROM intents WHERE repository = %s ORDER BY match_index",
+        (repo.lower(),),
+    )
     assert [(r["match_index"], r["denomination"]) for r in rows] == [(0, "USDC"), (1, "ETH")]
 
 
@@ -279,8 +310,11 @@ def test_same_comment_under_two_delivery_ids_is_one_intent(
     assert second["intents"] == first["intents"]
     intent_id = first["intents"][0]["intent_id"]
     assert len(query(stack, "SELECT 1 FROM intents WHERE intent_id = %s", (intent_id,))) == 1
-    deliveries = query(stack, "SELECT delivery_id FROM deliveries WHERE delivery_id IN (%s, %s)",
-                       (first["delivery"], second["delivery"]))
+    deliveries = query(
+        stack,
+        "SELECT delivery_id FROM deliveries WHERE delivery_id IN (%s, %s)",
+        (first["delivery"], second["delivery"]),
+    )
     assert len(deliveries) == 2
     assert wait_for_bus(stack, f"kdemo.bounty.requested.{intent_id}") == 1
 
@@ -293,11 +327,14 @@ def test_concurrent_redeliveries_record_one_intent(
     payload = comment_payload("$WBTC:3$", repo=unique_repo(), number=8, login="otto")
     delivery_id = str(uuid.uuid4())
     with ThreadPoolExecutor(max_workers=6) as pool:
-        answers = list(pool.map(
-            lambda _: deliver(app.url, secret, payload,
-                              delivery_id=delivery_id if same_delivery_id else None),
-            range(6),
-        ))
+        answers = list(
+            pool.map(
+                lambda _: deliver(
+                    app.url, secret, payload, delivery_id=delivery_id if same_delivery_id else None
+                ),
+                range(6),
+            )
+        )
 
     assert {a.status_code for a in answers} == {200}
     intents = {json.dumps(a.json()["intents"], sort_keys=True) for a in answers}
@@ -331,7 +368,10 @@ def test_link_pattern_publishes_a_confirmation_and_no_bounty(
     assert wait_for_bus(stack, subject) == 1
     data = last_event(stack, subject)["data"]
     assert (data["code"], data["github_id"], data["login"]) == (
-        code, github_user_id("erin"), "erin")
+        code,
+        github_user_id("erin"),
+        "erin",
+    )
     assert data["comment_url"] == payload["comment"]["html_url"]
 
 
@@ -367,8 +407,10 @@ def test_bad_signature_is_401_and_leaves_no_trace(
     assert error["field"] == "X-Hub-Signature-256"
     assert error["code"] in {"signature_missing", "signature_invalid"}
     assert "KDEMO_GITHUB_WEBHOOK_SECRET" in error["hint"]
-    assert query(stack, "SELECT 1 FROM deliveries WHERE delivery_id = %s",
-                 (delivery.delivery_id,)) == []
+    assert (
+        query(stack, "SELECT 1 FROM deliveries WHERE delivery_id = %s", (delivery.delivery_id,))
+        == []
+    )
     assert query(stack, "SELECT 1 FROM intents WHERE repository = %s", (repo.lower(),)) == []
     intent_id = eip712.intent_id(repo.lower(), 1, "issue_comment", payload["comment"]["id"], 0)
     time.sleep(0.3)
@@ -376,9 +418,12 @@ def test_bad_signature_is_401_and_leaves_no_trace(
 
 
 def _signed(secret: str, body: bytes, event: str = "issue_comment") -> dict[str, str]:
-    return {"Content-Type": "application/json", "X-GitHub-Event": event,
-            "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": signature_header(secret, body)}
+    return {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": signature_header(secret, body),
+    }
 
 
 @pytest.mark.parametrize(
@@ -424,8 +469,11 @@ def _with(payload: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         (lambda p: _without(p, "comment.body"), "comment.body", "missing"),
         (lambda p: _with(p, "comment.body", 5), "comment.body", "string"),
         (lambda p: _with(p, "repository.full_name", 17), "repository.full_name", "string"),
-        (lambda p: _with(p, "repository.full_name", "no-slash"), "repository.full_name",
-         "OWNER/NAME"),
+        (
+            lambda p: _with(p, "repository.full_name", "no-slash"),
+            "repository.full_name",
+            "OWNER/NAME",
+        ),
         (lambda p: _with(p, "action", 3), "action", "string"),
         (lambda p: _without(p, "sender"), "sender.login", "missing"),
         (lambda p: _with(p, "comment.html_url", "javascript:x"), "comment.html_url", "URL"),
@@ -451,8 +499,9 @@ def test_missing_or_mistyped_field_is_400_naming_it(
 @pytest.mark.parametrize("header", ["X-GitHub-Event", "X-GitHub-Delivery"])
 def test_missing_github_header_is_400(app: RunningService, secret: str, header: str) -> None:
     """A signed delivery without GitHub's event or delivery header is refused, naming it."""
-    body = json.dumps(comment_payload("$USDC:1$", repo=unique_repo(), number=1,
-                                      login="gina")).encode()
+    body = json.dumps(
+        comment_payload("$USDC:1$", repo=unique_repo(), number=1, login="gina")
+    ).encode()
     headers = _signed(secret, body)
     del headers[header]
     response = send(app.url, body, headers)
@@ -498,14 +547,26 @@ def _bot(payload: dict[str, Any]) -> dict[str, Any]:
         ("push", lambda p: p, "cannot announce a bounty"),
         ("issue_comment", _bot, "bot"),
         ("issue_comment", lambda p: _with(p, "sender", user("renovate[bot]", 98)), "bot"),
-        ("issue_comment", lambda p: _with(p, "comment.body", "thanks, no money"),
-         "no bounty or link pattern"),
-        ("issue_comment", lambda p: _with(p, "comment.body", "`$USDC:50$` in code"),
-         "no bounty or link pattern"),
-        ("issue_comment", lambda p: _with(p, "comment.body", "> $USDC:50$ quoted"),
-         "no bounty or link pattern"),
-        ("issue_comment", lambda p: _with(p, "comment.body", "```\n$USDC:50$\n```"),
-         "no bounty or link pattern"),
+        (
+            "issue_comment",
+            lambda p: _with(p, "comment.body", "thanks, no money"),
+            "no bounty or link pattern",
+        ),
+        (
+            "issue_comment",
+            lambda p: _with(p, "comment.body", "`$USDC:50$` in code"),
+            "no bounty or link pattern",
+        ),
+        (
+            "issue_comment",
+            lambda p: _with(p, "comment.body", "> $USDC:50$ quoted"),
+            "no bounty or link pattern",
+        ),
+        (
+            "issue_comment",
+            lambda p: _with(p, "comment.body", "```\n$USDC:50$\n```"),
+            "no bounty or link pattern",
+        ),
     ],
 )
 def test_non_bounty_deliveries_are_202_ignored(
@@ -520,8 +581,10 @@ def test_non_bounty_deliveries_are_202_ignored(
     assert response.status_code == 202, response.text
     assert reason in response.json()["ignored"]
     assert query(stack, "SELECT 1 FROM intents WHERE repository = %s", (repo.lower(),)) == []
-    assert query(stack, "SELECT 1 FROM deliveries WHERE delivery_id = %s",
-                 (delivery.delivery_id,)) == []
+    assert (
+        query(stack, "SELECT 1 FROM deliveries WHERE delivery_id = %s", (delivery.delivery_id,))
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -556,8 +619,9 @@ def test_near_misses_are_rejected_with_the_reason(
 
 def test_at_most_10_to_the_18_is_accepted(app: RunningService, secret: str) -> None:
     """The largest amount the grammar allows is recorded, as a decimal string."""
-    payload = comment_payload("$ETH:1000000000000000000$", repo=unique_repo(), number=1,
-                              login="jack")
+    payload = comment_payload(
+        "$ETH:1000000000000000000$", repo=unique_repo(), number=1, login="jack"
+    )
     [intent] = deliver(app.url, secret, payload).json()["intents"]
 
     assert intent["amount"] == "1000000000000000000"
@@ -568,17 +632,17 @@ def test_at_most_10_to_the_18_is_accepted(app: RunningService, secret: str) -> N
 
 def test_health_readiness_and_edge_metrics(app: RunningService, secret: str) -> None:
     """/healthz and /readyz answer 200; /metrics counts the webhook, SQL and NATS edges."""
-    deliver(app.url, secret, comment_payload("$USDC:3$", repo=unique_repo(), number=1,
-                                             login="kim"))
+    deliver(app.url, secret, comment_payload("$USDC:3$", repo=unique_repo(), number=1, login="kim"))
     time.sleep(0.3)
 
     assert httpx.get(f"{app.url}/healthz").status_code == 200
     assert httpx.get(f"{app.url}/readyz").status_code == 200
     metrics = httpx.get(f"{app.url}/metrics").text
-    for labels in ('from="github",protocol="HTTP",to="github-app"',
-                   'from="github-app",protocol="SQL",to="postgres"',
-                   'from="github-app",protocol="NATS",to="nats"'):
-        match = re.search(r"kdemo_edge_requests_total\{" + re.escape(labels) + r"\} (\S+)",
-                          metrics)
+    for labels in (
+        'from="github",protocol="HTTP",to="github-app"',
+        'from="github-app",protocol="SQL",to="postgres"',
+        'from="github-app",protocol="NATS",to="nats"',
+    ):
+        match = re.search(r"kdemo_edge_requests_total\{" + re.escape(labels) + r"\} (\S+)", metrics)
         assert match is not None, labels
         assert float(match.group(1)) >= 1

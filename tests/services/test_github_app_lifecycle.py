@@ -47,15 +47,24 @@ def _run_with(stack: Stack, overrides: dict[str, str | None]) -> subprocess.Comp
             env.pop(key, None)
         else:
             env[key] = value
-    return subprocess.run([sys.executable, "-m", "services.github_app"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "services.github_app"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(
     ("overrides", "words"),
     [
-        ({"KDEMO_GITHUB_WEBHOOK_SECRET": "too-short"},
-         "KDEMO_GITHUB_WEBHOOK_SECRET: too short: 9 bytes, at least 16"),
+        (
+            {"KDEMO_GITHUB_WEBHOOK_SECRET": "too-short"},
+            "KDEMO_GITHUB_WEBHOOK_SECRET: too short: 9 bytes, at least 16",
+        ),
         ({"KDEMO_GITHUB_WEBHOOK_SECRET": None}, "KDEMO_GITHUB_WEBHOOK_SECRET: missing"),
         ({"KDEMO_INTENT_SIGNING_KEY": "not a key"}, "KDEMO_INTENT_SIGNING_KEY: not a PEM"),
         ({"KDEMO_INTENT_TTL": "ten"}, "KDEMO_INTENT_TTL:"),

@@ -75,8 +75,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
         def _record(self) -> str:
             path = self.path.split("?", 1)[0]
             with fake.lock:
-                fake.requests.append((self.command, path,
-                                      self.headers.get("Authorization", "")))
+                fake.requests.append((self.command, path, self.headers.get("Authorization", "")))
             return path
 
         def do_GET(self) -> None:
@@ -124,11 +123,10 @@ def github() -> Iterator[FakeGitHub]:
 
 
 @pytest.fixture
-def app(
-    github: FakeGitHub, start_service: Callable[..., RunningService]
-) -> RunningService:
-    return start_service("github-app", {"KDEMO_GITHUB_TOKEN": TOKEN,
-                                        "KDEMO_GITHUB_API_URL": github.url})
+def app(github: FakeGitHub, start_service: Callable[..., RunningService]) -> RunningService:
+    return start_service(
+        "github-app", {"KDEMO_GITHUB_TOKEN": TOKEN, "KDEMO_GITHUB_API_URL": github.url}
+    )
 
 
 def _comments_path(repo: str, number: int) -> str:
@@ -156,11 +154,13 @@ def test_reply_is_posted_once_with_a_hidden_marker(
     assert (parsed.matches, parsed.links, parsed.rejected) == ([], [], [])
     assert github.posts(path) == 1
     assert {auth for _, _, auth in github.requests} == {f"Bearer {TOKEN}"}
-    [row] = query(stack, "SELECT posted_at FROM github_replies WHERE id = %s",
-                  (intent["intent_id"],))
+    [row] = query(
+        stack, "SELECT posted_at FROM github_replies WHERE id = %s", (intent["intent_id"],)
+    )
     assert row["posted_at"] is not None
-    assert 'from="github-app",protocol="HTTPS",to="github-api"' in httpx.get(
-        f"{app.url}/metrics").text
+    assert (
+        'from="github-app",protocol="HTTPS",to="github-api"' in httpx.get(f"{app.url}/metrics").text
+    )
 
 
 def test_lost_answer_is_not_posted_twice(
@@ -175,7 +175,8 @@ def test_lost_answer_is_not_posted_twice(
     path = _comments_path(repo, 4)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not query(
-        stack, "SELECT 1 FROM github_replies WHERE id = %s AND posted_at IS NOT NULL",
+        stack,
+        "SELECT 1 FROM github_replies WHERE id = %s AND posted_at IS NOT NULL",
         (intent["intent_id"],),
     ):
         time.sleep(0.1)
@@ -183,8 +184,11 @@ def test_lost_answer_is_not_posted_twice(
     assert len(github.wait_for_comments(path)) == 1
     assert github.posts(path) == 1
     assert github.lists(path) >= 1
-    [row] = query(stack, "SELECT attempts, posted_at FROM github_replies WHERE id = %s",
-                  (intent["intent_id"],))
+    [row] = query(
+        stack,
+        "SELECT attempts, posted_at FROM github_replies WHERE id = %s",
+        (intent["intent_id"],),
+    )
     assert row["posted_at"] is not None
     assert row["attempts"] == 2
 
@@ -193,8 +197,11 @@ def test_refused_post_is_retried(app: RunningService, github: FakeGitHub, stack:
     """A post GitHub refused is tried again after a delay and then posted once."""
     github.post_failures.append("refused")
     repo = unique_repo()
-    deliver(app.url, stack.secrets.webhook_secret,
-            comment_payload("$DAI:8$", repo=repo, number=5, login="olga"))
+    deliver(
+        app.url,
+        stack.secrets.webhook_secret,
+        comment_payload("$DAI:8$", repo=repo, number=5, login="olga"),
+    )
 
     path = _comments_path(repo, 5)
     assert len(github.wait_for_comments(path)) == 1
@@ -213,8 +220,11 @@ def test_rejections_and_links_get_replies_that_never_match(
 ) -> None:
     """Rejected text is explained (naming the supported denominations) and links acknowledged."""
     repo = unique_repo()
-    deliver(app.url, stack.secrets.webhook_secret,
-            comment_payload(body, repo=repo, number=6, login="pia"))
+    deliver(
+        app.url,
+        stack.secrets.webhook_secret,
+        comment_payload(body, repo=repo, number=6, login="pia"),
+    )
 
     [reply] = github.wait_for_comments(_comments_path(repo, 6))
     assert words in reply
@@ -230,8 +240,9 @@ def test_comments_by_the_apps_own_account_are_ignored(
     while time.monotonic() < deadline and not _own_account_known(app):
         time.sleep(0.05)
     repo = unique_repo()
-    payload = comment_payload("$USDC:50$", repo=repo, number=1, login=OWN["login"],
-                              user_id=OWN["id"])
+    payload = comment_payload(
+        "$USDC:50$", repo=repo, number=1, login=OWN["login"], user_id=OWN["id"]
+    )
     response = deliver(app.url, stack.secrets.webhook_secret, payload)
 
     assert response.status_code == 202
@@ -244,10 +255,14 @@ def test_github_outage_does_not_block_readiness(
 ) -> None:
     """With `GET /user` failing the service is ready and records bounties; it learns later."""
     github.user_status = 503
-    app = start_service("github-app", {"KDEMO_GITHUB_TOKEN": TOKEN,
-                                       "KDEMO_GITHUB_API_URL": github.url})
-    response = deliver(app.url, stack.secrets.webhook_secret,
-                       comment_payload("$USDC:1$", repo=unique_repo(), number=1, login="quinn"))
+    app = start_service(
+        "github-app", {"KDEMO_GITHUB_TOKEN": TOKEN, "KDEMO_GITHUB_API_URL": github.url}
+    )
+    response = deliver(
+        app.url,
+        stack.secrets.webhook_secret,
+        comment_payload("$USDC:1$", repo=unique_repo(), number=1, login="quinn"),
+    )
     assert response.status_code == 200
     assert not _own_account_known(app)
 

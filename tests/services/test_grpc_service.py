@@ -57,9 +57,14 @@ async def test_readiness_hooks_and_sigterm() -> None:
 
     task = asyncio.create_task(
         serve_grpc(
-            service_name="demo", servicers=lambda server: None, host="127.0.0.1",
-            grpc_port=grpc_port, metrics_port=metrics_port,
-            on_start=on_start, on_stop=on_stop, ready=lambda: is_ready,
+            service_name="demo",
+            servicers=lambda server: None,
+            host="127.0.0.1",
+            grpc_port=grpc_port,
+            metrics_port=metrics_port,
+            on_start=on_start,
+            on_stop=on_stop,
+            ready=lambda: is_ready,
         )
     )
     async with httpx.AsyncClient(base_url=base, timeout=2) as http:
@@ -101,8 +106,12 @@ async def test_busy_port_is_named(busy_one: str) -> None:
         with pytest.raises(OSError, match=busy_one):
             await asyncio.wait_for(
                 serve_grpc(
-                    service_name="demo", servicers=lambda server: None, host="127.0.0.1",
-                    grpc_port=grpc_port, metrics_port=metrics_port, ready=lambda: True,
+                    service_name="demo",
+                    servicers=lambda server: None,
+                    host="127.0.0.1",
+                    grpc_port=grpc_port,
+                    metrics_port=metrics_port,
+                    ready=lambda: True,
                 ),
                 timeout=15,
             )

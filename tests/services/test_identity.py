@@ -71,8 +71,14 @@ def link_requested(
     now = datetime.now(UTC)
     nonce = nonce or secrets.token_hex(20)
     message = build_link_message(
-        domain=DOMAIN, uri=f"http://{DOMAIN}/link", address=wallet.address, login=login,
-        chain_id=chain_id, nonce=nonce, issued_at=now, expires_at=now + timedelta(minutes=15),
+        domain=DOMAIN,
+        uri=f"http://{DOMAIN}/link",
+        address=wallet.address,
+        login=login,
+        chain_id=chain_id,
+        nonce=nonce,
+        issued_at=now,
+        expires_at=now + timedelta(minutes=15),
     )
     signed = Account.sign_message(encode_defunct(text=message), (signer or wallet).key)
     expires = now + timedelta(seconds=code_ttl_s)
@@ -108,8 +114,9 @@ class Harness:
         self.stub = stub
 
     async def publish(self, event: Event) -> None:
-        await self.js.publish(event.nats_subject, encode(event), stream=STREAM,
-                              headers={"Nats-Msg-Id": event.id})
+        await self.js.publish(
+            event.nats_subject, encode(event), stream=STREAM, headers={"Nats-Msg-Id": event.id}
+        )
 
     async def outcome(self, code: str) -> Event:
         """The first `identity.linked` or `identity.link_refused` for `code` (waits for it)."""
@@ -202,7 +209,10 @@ async def test_request_then_confirmation_links_the_wallet(harness: Harness) -> N
     status = await harness.status(code)
     assert status.state == identity_pb2.LINK_STATE_LINKED
     assert (status.address, status.github_id, status.reason) == (
-        wallet.address.lower(), github_id, "")
+        wallet.address.lower(),
+        github_id,
+        "",
+    )
     await asyncio.sleep(1.0)  # give a second publish the time it would need
     assert await harness.count(f"kdemo.identity.linked.{code}") == 1
 
@@ -253,7 +263,9 @@ async def test_comment_by_another_account_is_refused(harness: Harness) -> None:
     assert list(reply.accounts) == []
     status = await harness.status(code)
     assert (status.state, status.reason) == (
-        identity_pb2.LINK_STATE_REFUSED, outcome.data["reason"])
+        identity_pb2.LINK_STATE_REFUSED,
+        outcome.data["reason"],
+    )
 
 
 async def test_wallet_linked_to_another_account_is_refused(harness: Harness) -> None:
@@ -292,8 +304,9 @@ async def test_one_account_may_link_many_wallets(harness: Harness) -> None:
         assert (await harness.link(wallet, github_id, login)).name == "identity.linked"
 
     reply = await harness.stub.Lookup(
-        identity_pb2.LookupRequest(addresses=[w.address.upper().replace("0X", "0x")
-                                              for w in wallets])
+        identity_pb2.LookupRequest(
+            addresses=[w.address.upper().replace("0X", "0x") for w in wallets]
+        )
     )
 
     assert sorted(a.address for a in reply.accounts) == sorted(w.address.lower() for w in wallets)
@@ -336,10 +349,14 @@ async def test_expired_code_is_refused(harness: Harness) -> None:
 @pytest.mark.parametrize(
     ("case", "make"),
     [
-        ("signed by another wallet",
-         lambda w, login, code: link_requested(w, login, code, signer=new_wallet())),
-        ("signed for another chain",
-         lambda w, login, code: link_requested(w, login, code, chain_id=5)),
+        (
+            "signed by another wallet",
+            lambda w, login, code: link_requested(w, login, code, signer=new_wallet()),
+        ),
+        (
+            "signed for another chain",
+            lambda w, login, code: link_requested(w, login, code, chain_id=5),
+        ),
     ],
 )
 async def test_request_with_a_bad_signature_is_dead_lettered(
@@ -370,8 +387,12 @@ async def test_lookup_of_an_unknown_address_is_empty(harness: Harness) -> None:
     ("call", "field"),
     [
         (lambda s: s.Lookup(identity_pb2.LookupRequest(addresses=["0x1234"])), "addresses[0]"),
-        (lambda s: s.Lookup(identity_pb2.LookupRequest(
-            addresses=[new_wallet().address, "alice"])), "addresses[1]"),
+        (
+            lambda s: s.Lookup(
+                identity_pb2.LookupRequest(addresses=[new_wallet().address, "alice"])
+            ),
+            "addresses[1]",
+        ),
         (lambda s: s.LinkStatus(identity_pb2.LinkStatusRequest(code="ABC123")), "code"),
         (lambda s: s.LinkStatus(identity_pb2.LinkStatusRequest(code="")), "code"),
     ],

@@ -21,7 +21,9 @@ from services.common.grammar import MAX_AMOUNT
         ("usdc", "1", 0, Quote("USDC", 1, 6, 1_000_000, 0, 0, 1_000_000)),
         ("WBTC", "3", 10_000, Quote("WBTC", 3, 8, 300_000_000, 10_000, 300_000_000, 0)),
         (
-            "DAI", str(MAX_AMOUNT), 250,
+            "DAI",
+            str(MAX_AMOUNT),
+            250,
             Quote("DAI", MAX_AMOUNT, 18, 10**36, 250, 25 * 10**33, 10**36 - 25 * 10**33),
         ),
         ("ETH", "7", 3, Quote("ETH", 7, 18, 7 * 10**18, 3, 21 * 10**14, 7 * 10**18 - 21 * 10**14)),
@@ -70,9 +72,7 @@ def test_bad_input_names_the_field(
 
 def test_summarize_totals_per_denomination_sorted() -> None:
     """Totals group by upper-case denomination, sorted, each adding up the items' figures."""
-    totals = summarize(
-        [("USDC", "50"), ("dai", "1"), ("usdc", "25"), ("WBTC", "2")], fee_bps=250
-    )
+    totals = summarize([("USDC", "50"), ("dai", "1"), ("usdc", "25"), ("WBTC", "2")], fee_bps=250)
     assert totals == [
         Total("DAI", 18, 1, 1, 10**18, 25 * 10**15, 10**18 - 25 * 10**15),
         Total("USDC", 6, 2, 75, 75_000_000, 1_875_000, 73_125_000),

@@ -26,7 +26,13 @@ def test_file_lists_the_expected_denominations() -> None:
     loaded = denominations.load()
     assert loaded["USDC"] == Denomination("USDC", 6, "USD Coin")
     assert {code: d.decimals for code, d in loaded.items()} == {
-        "DAI": 18, "ETH": 18, "EURC": 6, "USDC": 6, "USDT": 6, "WBTC": 8, "WETH": 18,
+        "DAI": 18,
+        "ETH": 18,
+        "EURC": 6,
+        "USDC": 6,
+        "USDT": 6,
+        "WBTC": 8,
+        "WETH": 18,
     }
 
 
@@ -87,4 +93,3 @@ def test_bad_data_is_refused_with_the_entry_named(raw: dict[str, Any], message: 
     """A malformed data file fails loudly, naming the entry and what to fix."""
     with pytest.raises(ValueError, match=message):
         denominations.parse(raw, source="test.json")
-

@@ -16,13 +16,22 @@ CODE = "q" * 28
 
 def requested() -> dict[str, Any]:
     return {
-        "intent_id": INTENT, "repository": "acme/widgets", "number": 42, "kind": "issue",
-        "source": "issue_comment", "source_id": 1001, "match_index": 0,
-        "denomination": "USDC", "amount": "50", "author": {"id": 7, "login": "octocat"},
+        "intent_id": INTENT,
+        "repository": "acme/widgets",
+        "number": 42,
+        "kind": "issue",
+        "source": "issue_comment",
+        "source_id": 1001,
+        "match_index": 0,
+        "denomination": "USDC",
+        "amount": "50",
+        "author": {"id": 7, "login": "octocat"},
         "html_url": "https://github.com/acme/widgets/issues/42",
         "source_url": "https://github.com/acme/widgets/issues/42#issuecomment-1001",
-        "signing_url": "http://127.0.0.1:1/sign?t=x", "created_at": "2026-01-01T00:00:00Z",
-        "expires_at": "2026-01-02T00:00:00Z", "deadline": 1767312000,
+        "signing_url": "http://127.0.0.1:1/sign?t=x",
+        "created_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2026-01-02T00:00:00Z",
+        "deadline": 1767312000,
     }
 
 
@@ -43,25 +52,44 @@ def test_round_trip_keeps_id_subject_and_data() -> None:
 def test_per_wallet_ids_never_collide() -> None:
     """bounty.signed ids and subjects carry the wallet, so two wallets make two events."""
     data = {
-        "intent_id": INTENT, "address": WALLET, "signature": "0x" + "11" * 65,
-        "message": {"intentId": INTENT, "repository": "acme/widgets", "number": "42",
-                    "source": "issue_comment", "sourceId": "1001", "denomination": "USDC",
-                    "amount": "50", "deadline": "1767312000"},
-        "chain_id": "1", "author_id": 7, "html_url": "https://github.com/acme/widgets/issues/42",
+        "intent_id": INTENT,
+        "address": WALLET,
+        "signature": "0x" + "11" * 65,
+        "message": {
+            "intentId": INTENT,
+            "repository": "acme/widgets",
+            "number": "42",
+            "source": "issue_comment",
+            "sourceId": "1001",
+            "denomination": "USDC",
+            "amount": "50",
+            "deadline": "1767312000",
+        },
+        "chain_id": "1",
+        "author_id": 7,
+        "html_url": "https://github.com/acme/widgets/issues/42",
         "signed_at": "2026-01-01T00:00:00Z",
     }
     one = make_event("bounty.signed", key=INTENT, data=data, source="frontend", wallet=WALLET)
-    other = make_event("bounty.signed", key=INTENT, data=data, source="frontend",
-                       wallet="0x" + "ef" * 20)
+    other = make_event(
+        "bounty.signed", key=INTENT, data=data, source="frontend", wallet="0x" + "ef" * 20
+    )
     assert one.id == f"bounty.signed:{INTENT}:{WALLET.lower()}"
-    assert one.id != other.id and one.nats_subject != other.nats_subject
+    assert one.id != other.id
+    assert one.nats_subject != other.nats_subject
     assert decode(encode(one), one.nats_subject).id == one.id
 
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("amount", "050"), ("amount", "-5"), ("denomination", "usdc"), ("number", 0),
-     ("intent_id", "0x1234"), ("kind", "discussion")],
+    [
+        ("amount", "050"),
+        ("amount", "-5"),
+        ("denomination", "usdc"),
+        ("number", 0),
+        ("intent_id", "0x1234"),
+        ("kind", "discussion"),
+    ],
 )
 def test_schema_rejects_bad_data(field: str, value: object) -> None:
     """Data that breaks its schema is refused at publish time, naming the field."""
@@ -72,8 +100,13 @@ def test_schema_rejects_bad_data(field: str, value: object) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"not json", b"{}", json.dumps({"specversion": "1.0", "id": "x", "source": "/s",
-                                     "type": "com.example.other"}).encode()],
+    [
+        b"not json",
+        b"{}",
+        json.dumps(
+            {"specversion": "1.0", "id": "x", "source": "/s", "type": "com.example.other"}
+        ).encode(),
+    ],
 )
 def test_garbage_on_the_bus_is_poison(raw: bytes) -> None:
     """A message that is not a kdemo CloudEvent raises EventInvalid (it will be dead-lettered)."""
@@ -83,9 +116,17 @@ def test_garbage_on_the_bus_is_poison(raw: bytes) -> None:
 
 def test_subject_must_match_the_key() -> None:
     """An event published on another key's subject is refused."""
-    event = make_event("identity.link_confirmed", key=CODE, source="github-app", data={
-        "code": CODE, "github_id": 1, "login": "octocat",
-        "comment_url": "https://github.com/a/b/issues/1#issuecomment-2",
-        "confirmed_at": "2026-01-01T00:00:00Z"})
+    event = make_event(
+        "identity.link_confirmed",
+        key=CODE,
+        source="github-app",
+        data={
+            "code": CODE,
+            "github_id": 1,
+            "login": "octocat",
+            "comment_url": "https://github.com/a/b/issues/1#issuecomment-2",
+            "confirmed_at": "2026-01-01T00:00:00Z",
+        },
+    )
     with pytest.raises(EventInvalid, match="subject"):
         decode(encode(event), "kdemo.identity.link_confirmed." + "z" * 28)

@@ -19,7 +19,11 @@ def test_generated_code_is_fresh() -> None:
     difference from the committed modules."""
     done = subprocess.run(
         [sys.executable, "scripts/gen_protos.py", "--check"],
-        cwd=REPO, capture_output=True, text=True, check=False, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
 

@@ -25,11 +25,21 @@ def test_every_edge_joins_declared_nodes() -> None:
 def test_design_edges_are_all_declared() -> None:
     """The fifteen edges of the design table are exactly the declared ones."""
     expected = {
-        ("github", "github-app"), ("browser", "frontend"), ("browser", "gateway"),
-        ("github-app", "postgres"), ("github-app", "nats"), ("github-app", "github-api"),
-        ("frontend", "gateway"), ("frontend", "identity"), ("frontend", "nats"),
-        ("gateway", "nats"), ("gateway", "postgres"), ("gateway", "calc"),
-        ("gateway", "identity"), ("identity", "nats"), ("identity", "postgres"),
+        ("github", "github-app"),
+        ("browser", "frontend"),
+        ("browser", "gateway"),
+        ("github-app", "postgres"),
+        ("github-app", "nats"),
+        ("github-app", "github-api"),
+        ("frontend", "gateway"),
+        ("frontend", "identity"),
+        ("frontend", "nats"),
+        ("gateway", "nats"),
+        ("gateway", "postgres"),
+        ("gateway", "calc"),
+        ("gateway", "identity"),
+        ("identity", "nats"),
+        ("identity", "postgres"),
     }
     assert {(e.source, e.target) for e in topology.EDGES} == expected
 
@@ -37,7 +47,10 @@ def test_design_edges_are_all_declared() -> None:
 def test_exposed_and_internal_nodes() -> None:
     """github-app, frontend and gateway are public; calc, identity, nats, postgres internal."""
     assert {n.name for n in topology.runtime_nodes() if n.exposed} == {
-        "github-app", "frontend", "gateway"}
+        "github-app",
+        "frontend",
+        "gateway",
+    }
     assert {n.name for n in topology.internal_nodes()} == {"calc", "identity", "nats", "postgres"}
 
 
@@ -74,6 +87,9 @@ def test_readme_diagram_is_generated_from_the_topology() -> None:
     """README.md and docs/topology.md hold the diagram the topology generates today."""
     result = subprocess.run(
         [sys.executable, "scripts/gen_diagram.py", "--check"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr

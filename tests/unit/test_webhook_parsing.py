@@ -35,8 +35,7 @@ SECRET = b"unit-test-secret-0123456789"
 
 
 def _payload(body: str = "$USDC:50$", **kwargs: Any) -> dict[str, Any]:
-    return comment_payload(body, repo="Octo-Org/Hello.World", number=42, login="octocat",
-                           **kwargs)
+    return comment_payload(body, repo="Octo-Org/Hello.World", number=42, login="octocat", **kwargs)
 
 
 def test_genuine_signature_is_accepted() -> None:
@@ -76,8 +75,12 @@ def test_signature_of_other_bytes_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("body", "hint"),
-    [(b"{", "application/json"), (b"[]", "application/json"),
-     (b"payload=%7B%7D", "content type to application/json"), (b"[" * 200_000, "application/json")],
+    [
+        (b"{", "application/json"),
+        (b"[]", "application/json"),
+        (b"payload=%7B%7D", "content type to application/json"),
+        (b"[" * 200_000, "application/json"),
+    ],
 )
 def test_body_that_is_not_a_json_object_is_400(body: bytes, hint: str) -> None:
     """Malformed JSON, a non-object or a form-encoded payload is refused with a hint."""
@@ -104,11 +107,13 @@ def test_issue_comment_is_a_source_with_the_comment_author() -> None:
     source = classify("issue_comment", payload)
 
     assert isinstance(source, Source)
-    assert (source.repository, source.full_name) == ("octo-org/hello.world",
-                                                     "Octo-Org/Hello.World")
+    assert (source.repository, source.full_name) == ("octo-org/hello.world", "Octo-Org/Hello.World")
     assert (source.kind, source.source, source.number) == ("issue", "issue_comment", 42)
     assert (source.source_id, source.author_id, source.author_login) == (
-        payload["comment"]["id"], 7, "octocat")
+        payload["comment"]["id"],
+        7,
+        "octocat",
+    )
     assert source.source_url == payload["comment"]["html_url"]
     assert source.html_url == payload["issue"]["html_url"]
     assert source.body == "$USDC:50$"
@@ -122,16 +127,26 @@ def test_comment_on_a_pull_request_is_of_kind_pull_request() -> None:
     assert (source.kind, source.source) == ("pull_request", "issue_comment")
 
 
-@pytest.mark.parametrize(("event", "source"), [("issues", "issue"),
-                                               ("pull_request", "pull_request")])
+@pytest.mark.parametrize(
+    ("event", "source"), [("issues", "issue"), ("pull_request", "pull_request")]
+)
 def test_opened_thread_is_its_own_source_and_may_have_no_body(event: str, source: str) -> None:
     """An opened issue or pull request is the source; a null description is empty text."""
     author = {"login": "octocat", "id": 5, "type": "User"}
-    thread = {"id": 99, "number": 3, "html_url": "https://github.com/o/r/issues/3",
-              "body": None, "user": author}
+    thread = {
+        "id": 99,
+        "number": 3,
+        "html_url": "https://github.com/o/r/issues/3",
+        "body": None,
+        "user": author,
+    }
     key = "issue" if event == "issues" else "pull_request"
-    payload = {"action": "opened", key: thread, "repository": {"full_name": "o/r"},
-               "sender": author}
+    payload = {
+        "action": "opened",
+        key: thread,
+        "repository": {"full_name": "o/r"},
+        "sender": author,
+    }
     found = classify(event, payload)
 
     assert isinstance(found, Source)
@@ -143,16 +158,26 @@ def test_review_comment_is_on_a_pull_request() -> None:
     """A review comment's number and thread URL come from its pull request."""
     author = {"login": "octocat", "id": 5}
     payload = {
-        "action": "created", "repository": {"full_name": "o/r"}, "sender": author,
+        "action": "created",
+        "repository": {"full_name": "o/r"},
+        "sender": author,
         "pull_request": {"number": 8, "html_url": "https://github.com/o/r/pull/8"},
-        "comment": {"id": 31, "body": "$ETH:1$", "user": author,
-                    "html_url": "https://github.com/o/r/pull/8#discussion_r31"},
+        "comment": {
+            "id": 31,
+            "body": "$ETH:1$",
+            "user": author,
+            "html_url": "https://github.com/o/r/pull/8#discussion_r31",
+        },
     }
     found = classify("pull_request_review_comment", payload)
 
     assert isinstance(found, Source)
     assert (found.kind, found.source, found.number, found.source_id) == (
-        "pull_request", "review_comment", 8, 31)
+        "pull_request",
+        "review_comment",
+        8,
+        31,
+    )
 
 
 @pytest.mark.parametrize(
@@ -205,8 +230,7 @@ def test_bot_author_is_ignored_even_when_a_user_sent_it() -> None:
         ("action", ..., "action", "missing"),
     ],
 )
-def test_bad_fields_are_400_naming_the_field(path: str, value: Any, field: str,
-                                             words: str) -> None:
+def test_bad_fields_are_400_naming_the_field(path: str, value: Any, field: str, words: str) -> None:
     """Each field github-app reads is checked for presence and type, and named when wrong."""
     payload = copy.deepcopy(_payload())
     *parents, last = path.split(".")
@@ -230,11 +254,14 @@ def test_replies_never_carry_a_pattern_that_would_match() -> None:
     intent = "0x" + "ab" * 32
     match = BountyMatch(denomination="USDC", amount=50, index=0, text="$USDC:50$")
     replies = {
-        intent: intent_reply(intent, match, "https://f.example/sign?t=x",
-                             datetime(2030, 1, 2, 3, 4, tzinfo=UTC)),
+        intent: intent_reply(
+            intent, match, "https://f.example/sign?t=x", datetime(2030, 1, 2, 3, 4, tzinfo=UTC)
+        ),
         "link:" + "a" * 28: link_reply("a" * 28, "octocat"),
-        "rejected:x": rejected_reply("rejected:x", [Rejection("$USDC:050$", "leading zeros"),
-                                                    Rejection("$LINK:1$", "reserved")]),
+        "rejected:x": rejected_reply(
+            "rejected:x",
+            [Rejection("$USDC:050$", "leading zeros"), Rejection("$LINK:1$", "reserved")],
+        ),
     }
     for reply_id, text in replies.items():
         parsed = find_bounties(text)
@@ -280,8 +307,9 @@ def test_settings_read_the_environment() -> None:
         ("KDEMO_PUBLIC_URL_FRONTEND", "f.example", "http(s) URL"),
     ],
 )
-def test_bad_settings_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
-                                  words: str) -> None:
+def test_bad_settings_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, words: str
+) -> None:
     """A short secret, a broken key, a tiny TTL or a URL without scheme is refused."""
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError) as caught:

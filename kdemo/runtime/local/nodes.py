@@ -72,8 +72,7 @@ def node_url(node: str, ports: Mapping[str, int]) -> str:
 
 def http_ready(port: int, timeout: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(
-                f"http://{HOST}:{port}/readyz", timeout=timeout) as resp:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/readyz", timeout=timeout) as resp:
             return int(resp.status) == 200
     except (OSError, urllib.error.URLError):
         return False
@@ -85,12 +84,14 @@ def postgres_of(state_dir: Path, stack: Mapping[str, Any], secrets: Secrets) -> 
 
 def nats_of(state_dir: Path, stack: Mapping[str, Any], secrets: Secrets) -> NatsServer:
     ports = stack["ports"]
-    return nats_server(state_dir, int(ports["nats"]), int(ports["nats-monitor"]),
-                       secrets.nats_passwords)
+    return nats_server(
+        state_dir, int(ports["nats"]), int(ports["nats-monitor"]), secrets.nats_passwords
+    )
 
 
-def node_specs(state_dir: Path, stack: Mapping[str, Any], secrets: Secrets,
-               settings: Mapping[str, str]) -> dict[str, NodeSpec]:
+def node_specs(
+    state_dir: Path, stack: Mapping[str, Any], secrets: Secrets, settings: Mapping[str, str]
+) -> dict[str, NodeSpec]:
     """One spec per node the stack runs (`stack["nodes"]`, default all), by name.
 
     `stack["commands"]` may replace a service's command (argv list), e.g. to run a
@@ -103,22 +104,35 @@ def node_specs(state_dir: Path, stack: Mapping[str, Any], secrets: Secrets,
     specs: dict[str, NodeSpec] = {}
     if "postgres" in wanted:
         pg = postgres_of(state_dir, stack, secrets)
-        specs["postgres"] = NodeSpec("postgres", pg.argv(), {**pg.env(), **marker}, pg.ready,
-                                     cwd=pg.root, stop_signal=signal.SIGINT,
-                                     uid=pg.uid, gid=pg.gid)
+        specs["postgres"] = NodeSpec(
+            "postgres",
+            pg.argv(),
+            {**pg.env(), **marker},
+            pg.ready,
+            cwd=pg.root,
+            stop_signal=signal.SIGINT,
+            uid=pg.uid,
+            gid=pg.gid,
+        )
     if "nats" in wanted:
         bus = nats_of(state_dir, stack, secrets)
         specs["nats"] = NodeSpec("nats", bus.argv(), dict(marker), bus.ready, cwd=bus.root)
-    base_env = {k: v for k, v in settings.items()
-                if k in ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TZ")}
+    base_env = {
+        k: v
+        for k, v in settings.items()
+        if k in ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TZ")
+    }
     for n in topology.service_nodes():
         if n.name not in wanted:
             continue
         port = probe_port(n.name, ports)
         argv = list(commands.get(n.name) or [sys.executable, "-m", service_module(n.name)])
-        env = {**base_env, **service_env(n.name, ports=ports, secrets=secrets,
-                                         settings=settings), **marker,
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **base_env,
+            **service_env(n.name, ports=ports, secrets=secrets, settings=settings),
+            **marker,
+            "PYTHONUNBUFFERED": "1",
+        }
         specs[n.name] = NodeSpec(n.name, argv, env, _http_probe(port), cwd=state_dir)
     return specs
 

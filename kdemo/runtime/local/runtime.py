@@ -50,9 +50,11 @@ __all__ = ["READY_TIMEOUT_S", "LocalRuntime"]
 
 READY_TIMEOUT_S = 60.0
 DOWN_TIMEOUT_S = 10.0
-_KINDS: dict[topology.NodeKind, Any] = {topology.NodeKind.SERVICE: "service",
-                                        topology.NodeKind.BUS: "bus",
-                                        topology.NodeKind.DATABASE: "database"}
+_KINDS: dict[topology.NodeKind, Any] = {
+    topology.NodeKind.SERVICE: "service",
+    topology.NodeKind.BUS: "bus",
+    topology.NodeKind.DATABASE: "database",
+}
 
 
 class LocalRuntime(Runtime):
@@ -64,9 +66,14 @@ class LocalRuntime(Runtime):
 
     name = "local"
 
-    def __init__(self, state_dir: Path, *, nodes: Sequence[str] | None = None,
-                 commands: dict[str, list[str]] | None = None,
-                 ready_timeout: float = READY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        nodes: Sequence[str] | None = None,
+        commands: dict[str, list[str]] | None = None,
+        ready_timeout: float = READY_TIMEOUT_S,
+    ) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.nodes = list(nodes) if nodes is not None else None
         self.commands = commands
@@ -122,14 +129,19 @@ class LocalRuntime(Runtime):
         kill_owned(self._stack_id(), self._pg_dirs())
         old = read_json(self.state_dir / STACK_FILE) or {}
         if old.get("runtime", "local") != "local":
-            raise UsageError(f"the stack in {self.state_dir} uses the {old['runtime']} runtime",
-                             "run `kdemo down` first, or use another KDEMO_STATE_DIR")
+            raise UsageError(
+                f"the stack in {self.state_dir} uses the {old['runtime']} runtime",
+                "run `kdemo down` first, or use another KDEMO_STATE_DIR",
+            )
         ports = allocate_ports(old.get("ports"))
         check_ports_free(ports)
         progress("preparing the database")
         cluster = pg_cluster(self.state_dir, ports["postgres"], secrets.postgres_password)
         stack: dict[str, Any] = {
-            "runtime": "local", "context": None, "urls": public_urls(ports), "ports": ports,
+            "runtime": "local",
+            "context": None,
+            "urls": public_urls(ports),
+            "ports": ports,
             "postgres_dir": str(cluster.root),
             "nodes": self.nodes if self.nodes is not None else old.get("nodes"),
             "commands": self.commands if self.commands is not None else old.get("commands"),
@@ -144,21 +156,33 @@ class LocalRuntime(Runtime):
         env = {**os.environ, MARKER_ENV: self._stack_id()}
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "kdemo.runtime.local.supervisor",
-                 "--state-dir", str(self.state_dir), "--detach"],
-                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd=self.state_dir,
+                [
+                    sys.executable,
+                    "-m",
+                    "kdemo.runtime.local.supervisor",
+                    "--state-dir",
+                    str(self.state_dir),
+                    "--detach",
+                ],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.state_dir,
             )
             # The launcher forks the supervisor and exits at once; the supervisor lives on,
             # adopted by init, so no process of ours has to reap it.
             if proc.wait(timeout=30) != 0:
-                raise KdemoError("the supervisor could not start: " + self._tail("supervisor"),
-                                 f"see {log}")
+                raise KdemoError(
+                    "the supervisor could not start: " + self._tail("supervisor"), f"see {log}"
+                )
         deadline = time.monotonic() + 15
         while self._supervisor_pid() is None:
             if time.monotonic() > deadline:
-                raise KdemoError("the supervisor did not start: " + self._tail("supervisor"),
-                                 f"see {log}")
+                raise KdemoError(
+                    "the supervisor did not start: " + self._tail("supervisor"), f"see {log}"
+                )
             time.sleep(0.05)
 
     def _wanted(self) -> list[str]:
@@ -174,21 +198,24 @@ class LocalRuntime(Runtime):
             deadline = time.monotonic() + self.ready_timeout
             while not self._node_ready(name, specs[name].probe):
                 if self._supervisor_pid() is None:
-                    raise KdemoError("the supervisor stopped while starting the stack: "
-                                     + self._tail("supervisor"),
-                                     f"see {log_path(self.state_dir, 'supervisor')}")
+                    raise KdemoError(
+                        "the supervisor stopped while starting the stack: "
+                        + self._tail("supervisor"),
+                        f"see {log_path(self.state_dir, 'supervisor')}",
+                    )
                 if time.monotonic() > deadline:
                     raise NotReady(
-                        name, f"{name} did not become ready within {self.ready_timeout:.0f} s; "
+                        name,
+                        f"{name} did not become ready within {self.ready_timeout:.0f} s; "
                         f"last log lines:\n{self._tail(name)}",
-                        f"see `kdemo logs {name}`; `kdemo down` stops what is running")
+                        f"see `kdemo logs {name}`; `kdemo down` stops what is running",
+                    )
                 time.sleep(0.1)
 
     def _node_ready(self, name: str, probe: Any) -> bool:
         node = (self._supervisor_state().get("nodes") or {}).get(name) or {}
         # Databases and stream are prepared only after the probe: follow the supervisor.
-        return bool(node.get("state") == "running" and probe()
-                    and self._stage_passed(name))
+        return bool(node.get("state") == "running" and probe() and self._stage_passed(name))
 
     def _stage_passed(self, name: str) -> bool:
         if name not in ("postgres", "nats"):
@@ -235,8 +262,9 @@ class LocalRuntime(Runtime):
         ports = {k: int(v) for k, v in stack["ports"].items()}
         running = self._supervisor_pid() is not None
         nodes = self._supervisor_state().get("nodes") or {}
-        specs = node_specs(self.state_dir, stack, self._secrets(), dict(os.environ)) \
-            if running else {}
+        specs = (
+            node_specs(self.state_dir, stack, self._secrets(), dict(os.environ)) if running else {}
+        )
         rows = []
         for name in self._wanted():
             info = nodes.get(name) or {}
@@ -253,11 +281,18 @@ class LocalRuntime(Runtime):
                 state = "starting"
             started = info.get("started_at")
             uptime = max(0.0, time.time() - started) if started and state != "down" else 0.0
-            rows.append(NodeStatus(
-                name=name, kind=_KINDS[topology.node(name).kind], url=node_url(name, ports),
-                ready=ready, state=state, uptime_s=uptime, restarts=int(info.get("restarts", 0)),
-                pid=info.get("pid") if state != "down" else None,
-            ))
+            rows.append(
+                NodeStatus(
+                    name=name,
+                    kind=_KINDS[topology.node(name).kind],
+                    url=node_url(name, ports),
+                    ready=ready,
+                    state=state,
+                    uptime_s=uptime,
+                    restarts=int(info.get("restarts", 0)),
+                    pid=info.get("pid") if state != "down" else None,
+                )
+            )
         return rows
 
     def _check_node(self, node: str) -> None:
@@ -296,8 +331,10 @@ class LocalRuntime(Runtime):
         info = (self._supervisor_state().get("nodes") or {}).get(node) or {}
         pid = info.get("pid")
         if not isinstance(pid, int) or process_start_time(pid) != info.get("start_ticks"):
-            raise KdemoError(f"{node} is not running right now",
-                             "the supervisor is restarting it; see `kdemo status`")
+            raise KdemoError(
+                f"{node} is not running right now",
+                "the supervisor is restarting it; see `kdemo status`",
+            )
         # The whole process group: postgres' backends go with their postmaster.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
@@ -311,24 +348,27 @@ class LocalRuntime(Runtime):
 
     def scrape(self, service: str) -> str:
         if service not in [n.name for n in topology.service_nodes()]:
-            raise UsageError(f"{service!r} is not a service",
-                             "use one of: " + ", ".join(n.name for n in topology.service_nodes()))
+            raise UsageError(
+                f"{service!r} is not a service",
+                "use one of: " + ", ".join(n.name for n in topology.service_nodes()),
+            )
         port = probe_port(service, {k: int(v) for k, v in self._stack()["ports"].items()})
         try:
-            with urllib.request.urlopen(
-                    f"http://{HOST}:{port}/metrics", timeout=5) as resp:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=5) as resp:
                 body: bytes = resp.read()
         except OSError as exc:
-            raise KdemoError(f"cannot scrape {service} on {HOST}:{port}: {exc}",
-                             "see `kdemo status`") from exc
+            raise KdemoError(
+                f"cannot scrape {service} on {HOST}:{port}: {exc}", "see `kdemo status`"
+            ) from exc
         return body.decode()
 
     # -- bus -------------------------------------------------------------------------------
 
     def _access(self, user: str) -> busadmin.BusAccess:
         port = int(self._stack()["ports"]["nats"])
-        return busadmin.BusAccess(f"nats://{HOST}:{port}", user,
-                                  self._secrets().nats_passwords[user])
+        return busadmin.BusAccess(
+            f"nats://{HOST}:{port}", user, self._secrets().nats_passwords[user]
+        )
 
     def bus_tap(self, *, deliver_all: bool = True) -> AsyncIterator[TapEvent]:
         return busadmin.tap(self._access(TAP_USER), deliver_all=deliver_all)
@@ -349,4 +389,6 @@ class LocalRuntime(Runtime):
         """Credentialed URL of one service role (for tests and diagnostics)."""
         stack = self._stack()
         cluster = postgres_of(self.state_dir, stack, self._secrets())
-        return f"postgresql://{role}:{self._secrets().db_passwords[role]}@{HOST}:{cluster.port}/{role}"
+        return (
+            f"postgresql://{role}:{self._secrets().db_passwords[role]}@{HOST}:{cluster.port}/{role}"
+        )

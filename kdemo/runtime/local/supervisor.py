@@ -71,9 +71,15 @@ class Child:
 
     def to_json(self) -> dict[str, Any]:
         pid = self.proc.pid if self.proc is not None and self.alive() else None
-        return {"pid": pid, "pgid": pid, "state": self.state, "restarts": self.restarts,
-                "started_at": self.started_wall, "last_exit": self.last_exit,
-                "start_ticks": process_start_time(pid) if pid else None}
+        return {
+            "pid": pid,
+            "pgid": pid,
+            "state": self.state,
+            "restarts": self.restarts,
+            "started_at": self.started_wall,
+            "last_exit": self.last_exit,
+            "start_ticks": process_start_time(pid) if pid else None,
+        }
 
 
 class Supervisor:
@@ -85,11 +91,14 @@ class Supervisor:
         self.stack = stack
         self.secrets = secrets or load_secrets(state_dir)
         specs = node_specs(state_dir, stack, self.secrets, dict(os.environ))
-        self.children = {name: Child(spec, log_path(state_dir, name))
-                         for name, spec in specs.items()}
+        self.children = {
+            name: Child(spec, log_path(state_dir, name)) for name, spec in specs.items()
+        }
         self.stages = [[n for n in stage if n in self.children] for stage in stages()]
-        self.hooks: dict[str, Callable[[], None]] = {"postgres": self._prepare_databases,
-                                                     "nats": self._prepare_stream}
+        self.hooks: dict[str, Callable[[], None]] = {
+            "postgres": self._prepare_databases,
+            "nats": self._prepare_stream,
+        }
         self.stopping = False
         self.phase = "starting"
         self.started_wall = time.time()
@@ -97,8 +106,9 @@ class Supervisor:
     # -- hooks run once their node is ready -------------------------------------------
 
     def _prepare_databases(self) -> None:
-        ensure_roles(postgres_of(self.state_dir, self.stack, self.secrets),
-                     self.secrets.db_passwords)
+        ensure_roles(
+            postgres_of(self.state_dir, self.stack, self.secrets), self.secrets.db_passwords
+        )
 
     def _prepare_stream(self) -> None:
         url = nats_of(self.state_dir, self.stack, self.secrets).url
@@ -109,11 +119,18 @@ class Supervisor:
 
     def write_state(self) -> None:
         me = os.getpid()
-        write_json(self.state_dir / SUPERVISOR_FILE, {
-            "supervisor": {"pid": me, "start_ticks": process_start_time(me),
-                           "started_at": self.started_wall, "phase": self.phase},
-            "nodes": {name: child.to_json() for name, child in self.children.items()},
-        })
+        write_json(
+            self.state_dir / SUPERVISOR_FILE,
+            {
+                "supervisor": {
+                    "pid": me,
+                    "start_ticks": process_start_time(me),
+                    "started_at": self.started_wall,
+                    "phase": self.phase,
+                },
+                "nodes": {name: child.to_json() for name, child in self.children.items()},
+            },
+        )
 
     def start(self, child: Child) -> None:
         spec = child.spec
@@ -122,8 +139,9 @@ class Supervisor:
         if spec.name == "postgres":
             postgres_of(self.state_dir, self.stack, self.secrets).initdb()
         try:
-            child.proc = spawn(spec.argv, env=spec.env, log=child.log, cwd=spec.cwd,
-                               user=spec.uid, group=spec.gid)
+            child.proc = spawn(
+                spec.argv, env=spec.env, log=child.log, cwd=spec.cwd, user=spec.uid, group=spec.gid
+            )
         except OSError as exc:
             _log("cannot start", node=spec.name, error=str(exc))
             self._schedule_restart(child)
@@ -233,8 +251,11 @@ class Supervisor:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kdemo.runtime.local.supervisor")
     parser.add_argument("--state-dir", type=Path, required=True)
-    parser.add_argument("--detach", action="store_true",
-                        help="fork and return at once: the caller need not reap the supervisor")
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="fork and return at once: the caller need not reap the supervisor",
+    )
     args = parser.parse_args(argv)
     if args.detach and os.fork() > 0:
         os._exit(0)

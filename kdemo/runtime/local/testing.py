@@ -56,8 +56,12 @@ class TestBus:
 
     def connect_kwargs(self, user: str) -> dict[str, object]:
         """Keyword arguments for `nats.connect(**kwargs)` as `user`."""
-        return {"servers": [self.url], "user": user, "password": self.passwords[user],
-                "inbox_prefix": inbox_prefix(user).encode()}
+        return {
+            "servers": [self.url],
+            "user": user,
+            "password": self.passwords[user],
+            "inbox_prefix": inbox_prefix(user).encode(),
+        }
 
 
 def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
@@ -78,14 +82,25 @@ def start_postgres(tmpdir: Path, *, port: int | None = None) -> Iterator[TestPos
     cluster = pg_cluster(tmpdir, port, secrets.token_urlsafe(18))
     passwords = {role: secrets.token_urlsafe(18) for role in database_roles()}
     cluster.initdb()
-    proc = spawn(cluster.argv(), env=cluster.env(), log=tmpdir / "postgres.log",
-                 cwd=cluster.root, user=cluster.uid, group=cluster.gid)
+    proc = spawn(
+        cluster.argv(),
+        env=cluster.env(),
+        log=tmpdir / "postgres.log",
+        cwd=cluster.root,
+        user=cluster.uid,
+        group=cluster.gid,
+    )
     try:
         cluster.wait_ready()
         ensure_roles(cluster, passwords)
-        yield TestPostgres("127.0.0.1", port, cluster.superuser_url(),
-                           {r: role_url(port, r, p, r) for r, p in passwords.items()},
-                           passwords, cluster)
+        yield TestPostgres(
+            "127.0.0.1",
+            port,
+            cluster.superuser_url(),
+            {r: role_url(port, r, p, r) for r, p in passwords.items()},
+            passwords,
+            cluster,
+        )
     finally:
         _stop(proc, signal.SIGINT)  # fast shutdown
         if cluster.uid is not None:  # the data lives outside tmpdir when we are root
@@ -93,15 +108,17 @@ def start_postgres(tmpdir: Path, *, port: int | None = None) -> Iterator[TestPos
 
 
 @contextlib.contextmanager
-def start_nats(tmpdir: Path, *, port: int | None = None, ttl_s: int = 86400,
-               create_stream: bool = True) -> Iterator[TestBus]:
+def start_nats(
+    tmpdir: Path, *, port: int | None = None, ttl_s: int = 86400, create_stream: bool = True
+) -> Iterator[TestBus]:
     """nats-server with the stack's users and permissions, stream and durables created."""
     tmpdir = Path(tmpdir)
     ports = allocate_ports(env={})
     passwords = {user: secrets.token_urlsafe(18) for user in bus_users()}
     digest = hashlib.sha256(str(tmpdir).encode()).hexdigest()[:8]
-    server = nats_server(tmpdir / f"nats-{digest}", port or ports["nats"], ports["nats-monitor"],
-                         passwords)
+    server = nats_server(
+        tmpdir / f"nats-{digest}", port or ports["nats"], ports["nats-monitor"], passwords
+    )
     server.write_config()
     proc = spawn(server.argv(), env={}, log=tmpdir / "nats.log")
     try:
@@ -112,5 +129,3 @@ def start_nats(tmpdir: Path, *, port: int | None = None, ttl_s: int = 86400,
         yield bus
     finally:
         _stop(proc, signal.SIGTERM)
-
-
