@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from kdemo.cli import bounties, doctor, flow, smoke, stack
-from kdemo.cli.app import App, KdemoGroup
+from kdemo.cli.app import App, KdemoGroup, print_error
 from kdemo.cli.dlq import dlq_app
 
 __all__ = ["app", "main"]
@@ -79,5 +80,24 @@ app.command("dashboard")(stack.dashboard)
 
 
 def main() -> None:
-    """Console-script entry point (`kdemo`)."""
-    app(prog_name="kdemo")
+    """Console-script entry point (`kdemo`).
+
+    Runs Typer in non-standalone mode so a usage error (exit 2) is one red line with a
+    hint, like every other error, instead of a usage block and a boxed panel.
+    """
+    try:
+        result = app(prog_name="kdemo", standalone_mode=False)
+    except typer.Abort:
+        print_error(Console(stderr=True), "aborted")
+        raise SystemExit(1) from None
+    except Exception as exc:  # Click's usage errors carry exit_code and format_message
+        code, describe = getattr(exc, "exit_code", None), getattr(exc, "format_message", None)
+        if not isinstance(code, int) or describe is None:
+            raise
+        if not str(describe()):  # `kdemo` alone: the help was shown, nothing else to say
+            raise SystemExit(code) from None
+        context = getattr(exc, "ctx", None)
+        command = getattr(context, "command_path", "kdemo")
+        print_error(Console(stderr=True), str(describe()), f"see `{command} --help`")
+        raise SystemExit(code) from None
+    raise SystemExit(result if isinstance(result, int) else 0)

@@ -100,7 +100,7 @@ def print_error(console: Console, message: str, hint: str = "") -> None:
     line = f"[bold red]error:[/bold red] {escape(message)}"
     if hint:
         line += f" [dim](hint: {escape(hint)})[/dim]"
-    console.print(line)
+    console.print(line, soft_wrap=True)  # one line, however narrow the terminal
 
 
 class KdemoGroup(TyperGroup):

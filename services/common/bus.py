@@ -90,8 +90,16 @@ class Bus:
                     await asyncio.sleep(1.0)
                     continue
                 for msg in msgs:
-                    with observe_edge(self.service, "nats", "NATS"):
-                        await self._handle(msg, handler)
+                    try:
+                        with observe_edge(self.service, "nats", "NATS"):
+                            await self._handle(msg, handler)
+                    except Exception as exc:  # ack, nak or dead-letter failed: the bus is away
+                        # The message was not acked, so JetStream redelivers it after ack_wait;
+                        # the consumer itself must live on.
+                        log.warning(
+                            "message left for redelivery",
+                            extra={"subject": msg.subject, "error": str(exc)},
+                        )
         finally:
             # Without this, draining the connection waits on the pull subscription's queue.
             with contextlib.suppress(nats.errors.Error):

@@ -26,6 +26,7 @@ from services.common.grpc_service import grpc_channel
 from services.common.httpapp import install_common_routes
 from services.common.metrics import observe_edge
 from services.common.outbox import OutboxRelay
+from services.common.tasks import vital_task
 
 from .api import ApiDeps, router
 from .clients import CalcClient, IdentityClient
@@ -111,8 +112,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         stop = asyncio.Event()
         health.bus = bus
         health.tasks = [
-            asyncio.create_task(bus.consume(ledger.handle, stop), name="consumer"),
-            asyncio.create_task(relay.run(stop), name="outbox-relay"),
+            vital_task(bus.consume(ledger.handle, stop), "consumer"),
+            vital_task(relay.run(stop), "outbox-relay"),
             asyncio.create_task(_probe_database(pool, health, stop), name="db-probe"),
         ]
         for task in health.tasks:

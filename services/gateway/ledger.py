@@ -316,9 +316,12 @@ class Ledger:
     ) -> str | None:
         """Why this signature can never be recorded, or None after making sure a row exists."""
         deadline = int(message["deadline"])
-        if deadline <= self._clock():
+        # Judge the signature by when frontend accepted it, not by when we got to it: a
+        # signature made in time and delivered late (after an outage) still counts.
+        signed_at = datetime.fromisoformat(str(data["signed_at"]).replace("Z", "+00:00"))
+        if deadline <= signed_at.timestamp():
             return (
-                f"expired: the intent's deadline {deadline} has passed; "
+                f"expired: signed at {data['signed_at']}, after the intent's deadline {deadline}; "
                 "comment the bounty again for a new intent"
             )
         await conn.execute(

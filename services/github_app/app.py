@@ -73,12 +73,12 @@ class GithubApp:
         self._tasks: list[asyncio.Task[None]] = []
 
     def ready(self) -> bool:
-        return (
-            self.migrated
-            and self.recorder is not None
-            and self.bus is not None
-            and self.bus.nc.is_connected
-        )
+        """Ready once the database takes intents: the bus is not needed to answer a webhook.
+
+        Events wait in the outbox while nats is away; GitHub would not redeliver a
+        comment refused in that moment, so refusing it would lose it.
+        """
+        return self.migrated and self.recorder is not None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -149,8 +149,7 @@ class GithubApp:
             log.info("bus connected", extra={"url": s.nats_url})
 
         await self._retrying("database start-up", database)
-        await self._retrying("bus connection", bus)
-        if self.pool is None or self.bus is None:
+        if self.pool is None:
             return  # stopped while starting
         self.migrated = True
         self.recorder = Recorder(
@@ -162,14 +161,18 @@ class GithubApp:
                 replies=self.github is not None,
             ),
         )
+        if self.github is not None:
+            self.poster = ReplyPoster(self.pool, self.github)
+            self._spawn(self.poster.run(self._stop))
+        # Webhooks are taken from here on; events wait in the outbox until the bus answers.
+        await self._retrying("bus connection", bus)
+        if self.bus is None:
+            return  # stopped while connecting
         if self.settings.relay_enabled:
             self.relay = OutboxRelay(self.pool, self.bus)
             self._spawn(self.relay.run(self._stop))
         else:
             log.warning("outbox relay disabled (KDEMO_RELAY_ENABLED=false): events stay queued")
-        if self.github is not None:
-            self.poster = ReplyPoster(self.pool, self.github)
-            self._spawn(self.poster.run(self._stop))
         log.info("github-app ready")
 
     async def _learn_own_account(self, client: httpx.AsyncClient) -> None:
@@ -195,17 +198,17 @@ class GithubApp:
     # -- the webhook -----------------------------------------------------------------------
 
     async def handle_webhook(self, request: Request) -> Response:
+        _check_length(request.headers.get("content-length"))
+        signature = require_signature(request.headers.get("x-hub-signature-256"))
+        body = await _read_body(request)
+        verify_signature(self._secret, body, signature)  # before anything else is looked at
         if not self.ready() or self.recorder is None:
             raise ApiError(
                 503,
                 "starting",
-                "github-app is not ready yet (database or bus)",
+                "github-app is not ready yet (its database is not reachable)",
                 hint="retry in a few seconds; GitHub can redeliver from its UI",
             )
-        _check_length(request.headers.get("content-length"))
-        signature = require_signature(request.headers.get("x-hub-signature-256"))
-        body = await _read_body(request)
-        verify_signature(self._secret, body, signature)
 
         event = _header(request, "X-GitHub-Event")
         delivery = _header(request, "X-GitHub-Delivery")

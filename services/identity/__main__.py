@@ -15,6 +15,7 @@ from services.common.bus import Bus, connect
 from services.common.grpc_service import serve_grpc
 from services.common.logs import configure_logging
 from services.common.outbox import OutboxRelay
+from services.common.tasks import vital_task
 from services.protos import identity_pb2_grpc
 
 from .pairing import SERVICE, Pairing
@@ -67,9 +68,9 @@ class Identity:
         pairing = Pairing(pool, relay, chain_id=s.chain_id, grace_s=s.link_pair_grace)
         self.pool, self.bus, self.pairing = pool, bus, pairing
         self._tasks = [
-            asyncio.create_task(relay.run(self._stop), name="outbox-relay"),
-            asyncio.create_task(bus.consume(pairing.handle, self._stop), name="consumer"),
-            asyncio.create_task(pairing.run_sweeper(self._stop), name="sweeper"),
+            vital_task(relay.run(self._stop), "outbox-relay"),
+            vital_task(bus.consume(pairing.handle, self._stop), "consumer"),
+            vital_task(pairing.run_sweeper(self._stop), "sweeper"),
         ]
         log.info(
             "started",

@@ -4,6 +4,7 @@ PostgreSQL, asks a real calc (and identity) at read time, and answers the public
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -77,6 +78,7 @@ def signed(
     *,
     key: str = FUNDER_KEY,
     claimed: str | None = None,
+    signed_at: str | None = None,
     **changes: Any,
 ) -> Event:
     """A `bounty.signed` as frontend publishes it; `changes` alter the signed typed data."""
@@ -100,7 +102,7 @@ def signed(
         "chain_id": "1",
         "author_id": AUTHOR_ID,
         "html_url": intent["html_url"],
-        "signed_at": _now_text(),
+        "signed_at": signed_at or _now_text(),
     }
     return make_event(
         "bounty.signed", key=intent["intent_id"], wallet=address, data=data, source="frontend"
@@ -266,6 +268,33 @@ async def test_an_unrecordable_signature_is_dead_lettered(
     assert letter.headers["Kdemo-Dlq-Consumer"] == "gateway"
     bounty = (await harness.api.get(f"/api/bounties/{intent['intent_id']}")).json()["bounty"]
     assert (bounty["state"], bounty["funder"]) == ("pending", None)
+
+
+async def test_a_signature_made_in_time_counts_even_when_delivered_late(harness: Harness) -> None:
+    """A signature accepted before the deadline is recorded though it arrives after it."""
+    intent = new_intent(ttl_s=-60)
+    made = datetime.fromtimestamp(intent["deadline"] - 30, UTC).isoformat()
+    await harness.publish(requested(intent))
+    await harness.publish(signed(intent, harness.salt, signed_at=made.replace("+00:00", "Z")))
+    bounty = await harness.bounty_when(intent["intent_id"], lambda b: b["state"] == "signed")
+    assert bounty["funder"]["address"] == wallet(FUNDER_KEY)
+
+
+async def test_a_message_breaking_its_schema_is_dead_lettered_by_the_consumer(
+    harness: Harness,
+) -> None:
+    """Data that breaks its schema goes to the DLQ through the real consumer, unwritten."""
+    intent = new_intent()
+    event = signed(intent, harness.salt)
+    envelope = json.loads(encode(event))
+    envelope["data"]["message"]["amount"] = "050"  # leading zero: invalid by the schema
+    await harness.js.publish(
+        event.nats_subject, json.dumps(envelope).encode(), headers={"Nats-Msg-Id": event.id}
+    )
+    letter = await harness.dead_letter(event)
+    assert "message.amount" in letter.headers["Kdemo-Dlq-Reason"]
+    answer = await harness.api.get(f"/api/bounties/{intent['intent_id']}")
+    assert answer.status_code == 404
 
 
 async def test_a_signature_contradicting_a_later_intent_stops_counting(harness: Harness) -> None:

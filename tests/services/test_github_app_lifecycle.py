@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -81,3 +82,24 @@ def test_bad_settings_stop_the_start_with_the_reason(
     assert result.returncode == 2
     assert words in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_webhook_is_taken_while_the_bus_is_away(
+    stack: Stack, start_service: Callable[..., RunningService]
+) -> None:
+    """With nats unreachable the comment still gets its signing URL; the event follows later."""
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    away = start_service("github-app", {"KDEMO_NATS_URL": f"nats://127.0.0.1:{dead_port}"})
+    payload = comment_payload("$USDC:31$", repo=unique_repo(), number=4, login="lena")
+    response = deliver(away.url, stack.secrets.webhook_secret, payload)
+    assert response.status_code == 200
+    [intent] = response.json()["intents"]
+    assert "/sign?t=" in intent["signing_url"]
+    subject = f"kdemo.bounty.requested.{intent['intent_id']}"
+    assert bus_count(stack, subject) == 0
+
+    away.stop()
+    start_service("github-app")  # the bus is back: the outbox drains
+    assert wait_for_bus(stack, subject) == 1
