@@ -24,6 +24,7 @@ from services.common.events import Event, EventInvalid, decode, make_event
 from services.common.httpapp import ApiError
 from services.common.intent_tokens import (
     IntentClaims,
+    TokenError,
     TokenExpired,
     TokenInvalid,
     verify_intent_token,
@@ -144,11 +145,14 @@ async def sign_page(request: Request, frontend: FrontendDep, t: str = "") -> Res
     try:
         claims = verify_token(frontend, t)
     except ApiError as exc:
-        title = "Signing link expired" if exc.status == 410 else "Signing link not valid"
-        raise PageError(exc.status, title, exc.message, exc.hint) from exc
+        if exc.status == 410:
+            return _expired_page(request, frontend, t, exc)
+        raise PageError(exc.status, "Signing link not valid", exc.message, exc.hint) from exc
     issue = await fetch_issue_bounties(frontend, claims)
     bounties = [b for b in (issue or {}).get("bounties", []) if isinstance(b, dict)]
+    this_intent = [b for b in bounties if b.get("intent_id") == claims.intent_id]
     signing_url = f"{frontend.settings.public_url_frontend}/sign?{urlencode({'t': t})}"
+    signers = _signers(this_intent)
     return frontend.templates.TemplateResponse(
         request,
         "sign.html",
@@ -157,11 +161,55 @@ async def sign_page(request: Request, frontend: FrontendDep, t: str = "") -> Res
             "token": t,
             "thread": "pull request" if claims.kind == "pull_request" else "issue",
             "deadline": _describe_deadline(claims.expires_at),
+            "deadline_iso": _iso(claims.expires_at),
             "totals": None if issue is None else issue["totals"],
-            "this_intent": [b for b in bounties if b.get("intent_id") == claims.intent_id],
+            "this_intent": this_intent,
+            "signers": signers,
+            "signer_addresses": ",".join(s["address"].lower() for s in signers),
             "signing_url": signing_url,
             "chain_id": frontend.settings.chain_id,
         },
+    )
+
+
+def _signers(this_intent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every wallet gateway has seen sign this intent: the funder first, then the offers."""
+    out: list[dict[str, Any]] = []
+    for bounty in this_intent:
+        funder = bounty.get("funder")
+        parties = [funder] if isinstance(funder, dict) else []
+        parties += [o for o in bounty.get("offers") or [] if isinstance(o, dict)]
+        for index, party in enumerate(parties):
+            address = party.get("address")
+            if isinstance(address, str) and is_hex_address(address):
+                out.append(
+                    {
+                        "address": to_checksum_address(address),
+                        "login": party.get("login"),
+                        "verified": bool(party.get("verified")),
+                        "role": "funder" if index == 0 else "offer",
+                    }
+                )
+    return out
+
+
+def _expired_page(request: Request, frontend: Frontend, token: str, exc: ApiError) -> Response:
+    """410 with what the expired link was for, when the token is genuine but past its `exp`."""
+    try:
+        # judged at time 0: the signature and the claims are checked, only `exp` is not
+        claims = verify_intent_token(token, frontend.settings.intent_verify_key, now=0)
+    except TokenError:
+        raise PageError(410, "Signing link expired", exc.message, exc.hint) from exc
+    return frontend.templates.TemplateResponse(
+        request,
+        "expired.html",
+        {
+            "claims": claims,
+            "thread": "pull request" if claims.kind == "pull_request" else "issue",
+            "expired_at": f"{datetime.fromtimestamp(claims.expires_at, UTC):%Y-%m-%d %H:%M} UTC",
+            "hint": exc.hint,
+        },
+        status_code=410,
     )
 
 
