@@ -179,10 +179,8 @@ async def signature_to_ledger(urls: dict[str, str], secret: str, count: int) -> 
             posted.raise_for_status()
             accepted = time.perf_counter()
             for _ in range(1000):
-                bounty = (
-                    await client.get(f"{urls['gateway']}/api/bounties/{intent['intent_id']}")
-                ).json()
-                if bounty.get("state") == "signed":
+                answer = await client.get(f"{urls['gateway']}/api/bounties/{intent['intent_id']}")
+                if answer.status_code == 200 and answer.json()["bounty"]["state"] == "signed":
                     break
                 await asyncio.sleep(0.002)
             else:

@@ -44,13 +44,16 @@ class NodeSpec:
 
 
 def stages() -> list[list[str]]:
-    """Start order: database, bus, internal services, then the exposed ones."""
+    """Start order: database and bus together, then every service at once.
+
+    Services wait for their dependencies themselves (they must anyway, since any
+    node may restart at any time), so starting them together overlaps their slow
+    imports with the database's start-up; stopping runs the stages in reverse.
+    """
     nodes = topology.runtime_nodes()
     return [
-        [n.name for n in nodes if n.kind is topology.NodeKind.DATABASE],
-        [n.name for n in nodes if n.kind is topology.NodeKind.BUS],
-        [n.name for n in nodes if n.kind is topology.NodeKind.SERVICE and not n.exposed],
-        [n.name for n in nodes if n.kind is topology.NodeKind.SERVICE and n.exposed],
+        [n.name for n in nodes if n.kind is not topology.NodeKind.SERVICE],
+        [n.name for n in nodes if n.kind is topology.NodeKind.SERVICE],
     ]
 
 
