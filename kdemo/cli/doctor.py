@@ -111,22 +111,24 @@ def _tool(name: str, purpose: str, fix: str, version_args: tuple[str, ...] = ())
 
 
 def check_cluster_tools() -> list[Check]:
-    later = "needed only for --runtime kind or kubernetes (not available yet)"
-    return [
+    """kubectl, the docker daemon (answering) and kind >= 0.24, for --runtime kind/kubernetes."""
+    from kdemo.runtime.kube.tools import check_docker, check_kind
+
+    later = "needed only for --runtime kind or kubernetes"
+    checks = [
         _tool(
             "kubectl",
-            later,
+            later + " (renders manifests/, port-forwards)",
             "see https://kubernetes.io/docs/tasks/tools/",
             ("version", "--client=true"),
-        ),
-        _tool("docker", later, "apt-get install docker.io (or Docker Desktop)", ("--version",)),
-        _tool(
-            "kind",
-            "needed only for --runtime kind (not available yet)",
-            "go install sigs.k8s.io/kind@latest",
-            ("version",),
-        ),
+        )
     ]
+    for name, probe in (("docker", check_docker), ("kind", check_kind)):
+        try:
+            checks.append(Check(name, "ok", f"{probe()} ({shutil.which(name)})"))
+        except KdemoError as exc:  # the message names what the tool is needed for
+            checks.append(Check(name, "warn", exc.message, exc.hint))
+    return checks
 
 
 def check_node() -> Check:

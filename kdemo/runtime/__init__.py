@@ -8,7 +8,13 @@ from kdemo.errors import ConfigError
 from kdemo.runtime.base import Runtime
 from kdemo.runtime.local.state import STACK_FILE, default_state_dir, read_json
 
-__all__ = ["Runtime", "default_state_dir", "get_runtime", "stack_runtime_name"]
+__all__ = [
+    "Runtime",
+    "default_state_dir",
+    "get_runtime",
+    "new_runtime",
+    "stack_runtime_name",
+]
 
 
 def stack_runtime_name(state_dir: Path) -> str:
@@ -31,7 +37,29 @@ def get_runtime(state_dir: Path | None = None) -> Runtime:
         from kdemo.runtime.local import LocalRuntime
 
         return LocalRuntime(state_dir)
+    if name in ("kind", "kubernetes"):
+        return new_runtime(name, state_dir)
     raise ConfigError(
-        f"runtime {name!r} (from {state_dir / STACK_FILE}) is not available here",
-        "use `kdemo up --runtime local`, or install the kind/kubernetes runtime",
+        f"runtime {name!r} (from {state_dir / STACK_FILE}) is not known",
+        "use --runtime local, kind or kubernetes; `kdemo down --purge` starts over",
     )
+
+
+def new_runtime(
+    name: str,
+    state_dir: Path | None = None,
+    *,
+    context: str | None = None,
+    registry: str | None = None,
+) -> Runtime:
+    """The runtime `name` for `kdemo up` (kind/kubernetes take a context and a registry)."""
+    state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
+    if name == "local":
+        return get_runtime(state_dir)
+    from kdemo.runtime.kube import KindRuntime, KubernetesRuntime
+
+    if name == "kind":
+        return KindRuntime(state_dir)
+    if name == "kubernetes":
+        return KubernetesRuntime(state_dir, context=context, registry=registry)
+    raise ConfigError(f"unknown runtime {name!r}", "use --runtime local, kind or kubernetes")

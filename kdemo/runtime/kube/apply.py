@@ -1,0 +1,163 @@
+"""Applying rendered objects: in dependency order, by server-side apply, waiting for rollouts.
+
+Order: the namespace; then configuration, policies and Services; then the bus and the
+database (StatefulSets), waited for, so the stream can be created before any service
+binds to it; then the services (Deployments), waited for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client, dynamic
+from kubernetes.client.exceptions import ApiException
+
+from kdemo.errors import KdemoError, NotReady
+from kdemo.runtime.base import Progress
+from kdemo.runtime.kube.layout import FIELD_MANAGER
+
+__all__ = [
+    "ROLLOUT_TIMEOUT_S",
+    "Stage",
+    "apply_objects",
+    "object_key",
+    "plan",
+    "rollout_done",
+    "wait_rollouts",
+]
+
+ROLLOUT_TIMEOUT_S = 300.0
+Manifest = dict[str, Any]
+_WORKLOADS = ("StatefulSet", "Deployment")
+_STAGE_OF = {"Namespace": 0, "StatefulSet": 2, "Deployment": 3}
+_TITLES = ("namespace", "configuration, policies and services", "bus and database", "services")
+
+
+@dataclass
+class Stage:
+    """Objects applied together; `waits` are the rollouts awaited before the next stage."""
+
+    title: str
+    objects: list[Manifest] = field(default_factory=list)
+
+    @property
+    def waits(self) -> list[tuple[str, str]]:
+        return [object_key(o)[1:] for o in self.objects if o["kind"] in _WORKLOADS]
+
+
+def object_key(obj: Manifest) -> tuple[str, str, str]:
+    """(namespace, kind, name) of an object."""
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(obj["kind"]), str(meta["name"]))
+
+
+def plan(objects: Iterable[Manifest]) -> list[Stage]:
+    """Group objects into ordered stages (empty stages dropped; input order kept within)."""
+    stages = [Stage(title) for title in _TITLES]
+    for obj in objects:
+        if "kind" not in obj or "name" not in (obj.get("metadata") or {}):
+            raise KdemoError(
+                f"a rendered object has no kind or metadata.name: {str(obj)[:80]}",
+                "check the manifests with `kubectl kustomize manifests/overlays/kind`",
+            )
+        stages[_STAGE_OF.get(obj["kind"], 1)].objects.append(obj)
+    return [s for s in stages if s.objects]
+
+
+def apply_objects(api: client.ApiClient, objects: Sequence[Manifest]) -> None:
+    """Server-side apply each object with field manager `kdemo` (taking over conflicts)."""
+    dyn = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]  # untyped in the client
+    for obj in objects:
+        namespace, kind, name = object_key(obj)
+        resource = dyn.resources.get(api_version=obj["apiVersion"], kind=kind)
+        try:
+            resource.server_side_apply(
+                body=obj,
+                name=name,
+                namespace=namespace or None,
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+            )
+        except ApiException as exc:
+            raise KdemoError(
+                f"the cluster refused {kind} {name}: {exc.reason} ({exc.status})",
+                "see the API server's message with --debug; check your RBAC for namespace kdemo",
+            ) from exc
+
+
+def rollout_done(kind: str, obj: Manifest) -> tuple[bool, str]:
+    """Whether a Deployment/StatefulSet (as a dict) finished its rollout, and what it waits for."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    meta = obj.get("metadata") or {}
+    want = int(spec.get("replicas", 1))
+    if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
+        return False, "the controller to see the new spec"
+    updated = int(status.get("updatedReplicas") or 0)
+    ready = int(status.get("readyReplicas") or 0)
+    if updated < want:
+        return False, f"{updated}/{want} pods updated"
+    if kind == "Deployment":
+        total, available = (
+            int(status.get("replicas") or 0),
+            int(status.get("availableReplicas") or 0),
+        )
+        if total > updated:
+            return False, f"{total - updated} old pod(s) to terminate"
+        if available < updated:
+            return False, f"{available}/{want} pods available"
+        return True, "rolled out"
+    if status.get("updateRevision") and status.get("currentRevision") != status.get(
+        "updateRevision"
+    ):
+        return False, "pods to move to the new revision"
+    if ready < want:
+        return False, f"{ready}/{want} pods ready"
+    return True, "rolled out"
+
+
+def wait_rollouts(
+    api: client.ApiClient,
+    namespace: str,
+    workloads: Sequence[tuple[str, str]],
+    progress: Progress,
+    *,
+    timeout: float = ROLLOUT_TIMEOUT_S,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Wait until every (kind, name) rolled out, naming what is still awaited."""
+    apps = client.AppsV1Api(api)
+    read = {
+        "Deployment": apps.read_namespaced_deployment_status,
+        "StatefulSet": apps.read_namespaced_stateful_set_status,
+    }
+    pending = list(workloads)
+    deadline = clock() + timeout
+    last = ""
+    while pending:
+        waiting: list[str] = []
+        for kind, name in list(pending):
+            obj = api.sanitize_for_serialization(  # type: ignore[no-untyped-call]  # untyped
+                read[kind](name, namespace)
+            )
+            done, why = rollout_done(kind, obj)
+            if done:
+                pending.remove((kind, name))
+            else:
+                waiting.append(f"{name} ({why})")
+        if not pending:
+            return
+        message = "waiting for " + ", ".join(waiting)
+        if message != last:
+            progress(message)
+            last = message
+        if clock() > deadline:
+            kind, name = pending[0]
+            raise NotReady(
+                name,
+                f"{kind} {name} did not roll out within {timeout:.0f} s: {waiting[0]}",
+                f"see `kdemo status` and `kdemo logs {name}`",
+            )
+        time.sleep(2.0)  # polling interval of the API, not a synchronisation guess
