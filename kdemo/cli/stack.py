@@ -47,23 +47,23 @@ def up(
 ) -> None:
     """Bring the stack up (a no-op when it already runs) and print its public URLs."""
     app = app_of(ctx)
-    if runtime is RuntimeName.local:
+    if runtime is not RuntimeName.kubernetes:
         for option, value in (("--context", context), ("--registry", registry)):
             if value is not None:
                 raise UsageError(
-                    f"{option} applies to --runtime kubernetes, not to the local runtime",
-                    f"drop {option}, or add --runtime kubernetes",
+                    f"{option} applies to --runtime kubernetes, not to {runtime.value}",
+                    f"drop {option}, or use --runtime kubernetes",
                 )
+    if runtime is RuntimeName.local:
+        rt = app.runtime()
     else:
-        raise KdemoError(
-            f"the {runtime.value} runtime is not available yet",
-            "use --runtime local (the default) for now",
-        )
+        from kdemo.runtime import new_runtime  # imported late: the cluster client is heavy
+
+        rt = new_runtime(runtime.value, app.state_dir, context=context, registry=registry)
     if dashboard:
-        raise KdemoError(
-            "the dashboard is not available yet", "drop --dashboard; `kdemo status` shows the stack"
-        )
-    rt = app.runtime()
+        from kdemo.cli.dashboard import require_terminal  # late: only --dashboard needs it
+
+        require_terminal()  # before starting anything: a script must not get a stack by accident
     with app.err.status("starting the stack", spinner="dots") as spinner:
 
         def progress(message: str) -> None:
@@ -71,6 +71,11 @@ def up(
             app.err.print(f"[dim]· {escape(message)}[/dim]")
 
         urls = rt.up(progress=progress)
+    if dashboard:
+        from kdemo.cli.dashboard import open_dashboard  # late: only --dashboard needs Textual
+
+        open_dashboard(ctx, rt)
+        return
     if output is Output.json:
         print_json(app, {"runtime": rt.name, "urls": urls})
         return
@@ -176,11 +181,10 @@ def logs(
 
 
 def dashboard(ctx: typer.Context) -> None:
-    """Open the live terminal dashboard of the topology."""
-    raise KdemoError(
-        "the dashboard is not available yet",
-        "`kdemo status` and `kdemo logs NODE -f` show the stack meanwhile",
-    )
+    """Open the live terminal dashboard: topology, traffic, journeys, events (q quits)."""
+    from kdemo.cli.dashboard import open_dashboard  # late: only this command needs Textual
+
+    open_dashboard(ctx)
 
 
 def _duration(seconds: float) -> str:

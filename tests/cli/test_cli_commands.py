@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -77,20 +78,12 @@ def test_logs_of_an_unknown_node_exits_1_naming_the_known_ones() -> None:
         assert known in line
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (["up", "--runtime", "kind"], "the kind runtime is not available yet"),
-        (["up", "--runtime", "kubernetes", "--context", "c"], "kubernetes runtime is not"),
-        (["up", "--dashboard"], "the dashboard is not available yet"),
-        (["dashboard"], "the dashboard is not available yet"),
-    ],
-)
-def test_features_not_built_yet_say_so(args: list[str], expected: str) -> None:
-    """Runtimes and the dashboard that do not exist yet fail with exit 1 and a clear sentence."""
+@pytest.mark.parametrize("args", [["dashboard"], ["up", "--dashboard"]])
+def test_the_dashboard_needs_a_terminal(args: list[str]) -> None:
+    """Without an interactive terminal the dashboard refuses at once, before starting anything."""
     result = runner.invoke(app, args)
-    assert result.exit_code == 1
-    assert expected in result.stderr
+    assert result.exit_code == 2
+    assert "the dashboard needs an interactive terminal" in result.stderr
 
 
 def _frontend(server: LocalServer, *, signature_status: int = 200) -> None:
@@ -228,3 +221,32 @@ def test_commands_that_need_the_stack_say_it_is_not_up(tmp_path: Path, args: lis
     assert _error_lines(result.stderr)[-1] == (
         "error: the stack is not up (hint: run `kdemo up` first)"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["bounties", "--state", "paid"], "--state"),
+        (["nosuch"], "No such command"),
+        (["logs"], "Missing argument"),
+        (["simulate-comment", "$USDC:5$", "--number", "x"], "--number"),
+    ],
+)
+def test_usage_errors_are_one_line_with_a_hint_and_exit_2(
+    tmp_path: Path, args: list[str], words: str
+) -> None:
+    """A usage error prints exactly one line on stderr, naming the problem, and exits 2."""
+    result = subprocess.run(
+        [sys.executable, "-m", "kdemo", *args],
+        env={**os.environ, "KDEMO_STATE_DIR": str(tmp_path), "COLUMNS": "40"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert words in lines[0]
+    assert "hint:" in lines[0]
+    assert result.stdout == ""

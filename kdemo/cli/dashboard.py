@@ -1,0 +1,36 @@
+"""`kdemo dashboard`: the live terminal dashboard of the running stack."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from kdemo.cli.app import app_of
+from kdemo.errors import UsageError
+from kdemo.runtime.base import Runtime
+
+__all__ = ["dashboard", "open_dashboard", "require_terminal"]
+
+
+def require_terminal() -> None:
+    """A UsageError unless stdin and stdout are a terminal (checked before any work)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError(
+            "the dashboard needs an interactive terminal",
+            "run it in a terminal, or use `kdemo status` / `kdemo logs NODE -f` in scripts",
+        )
+
+
+def open_dashboard(ctx: typer.Context, runtime: Runtime | None = None) -> None:
+    """Run the dashboard on `runtime` (default: the state directory's) until the user quits."""
+    require_terminal()
+    from kdemo.tui import DashboardApp  # imported late: only this command needs Textual
+
+    # The app works whether or not the stack is up: it says so and offers to bring it up.
+    DashboardApp(runtime or app_of(ctx).runtime()).run()
+
+
+def dashboard(ctx: typer.Context) -> None:
+    """Open the live terminal dashboard: topology, traffic, journeys, events (q quits)."""
+    open_dashboard(ctx)

@@ -1,0 +1,158 @@
+"""Every dashboard action against a real running local stack (Pilot)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from kdemo import topology
+from kdemo.runtime.base import Runtime
+from kdemo.tui import DashboardApp
+from kdemo.tui.screens import HelpScreen, LinkIdentityScreen, SimulateCommentScreen
+from kdemo.tui.widgets import TopologyGraph
+from tests.tui.conftest import wait_until
+
+pytestmark = pytest.mark.stack
+
+RUNTIME_NODES = [n.name for n in topology.runtime_nodes()]
+_numbers = itertools.count(100)
+
+
+def _app(runtime: Runtime, opened: list[str] | None = None) -> DashboardApp:
+    return DashboardApp(
+        runtime,
+        poll_interval=0.1,
+        scrape_interval=0.5,
+        browser=(opened.append if opened is not None else lambda url: True),
+    )
+
+
+def _state(app: DashboardApp, node: str) -> str | None:
+    view = app.query_one(TopologyGraph).views.get(node)
+    return view.state if view is not None else None
+
+
+async def _all_ready(pilot: Pilot[None], app: DashboardApp) -> None:
+    await wait_until(
+        pilot, lambda: all(_state(app, n) == "ready" for n in RUNTIME_NODES), "every node ready"
+    )
+
+
+async def _simulate(pilot: Pilot[None], app: DashboardApp, repo: str, number: int) -> None:
+    await pilot.press("c")
+    await wait_until(pilot, lambda: isinstance(app.screen, SimulateCommentScreen), "the form")
+    app.screen.query_one("#repo", Input).value = repo
+    app.screen.query_one("#number", Input).value = str(number)
+    app.screen.query_one("#text", Input).value = "Funding this: $USDC:25$"
+    await pilot.click("#submit")
+
+
+def _journey(app: DashboardApp, repo: str, number: int) -> set[str]:
+    for journey in app.book.journeys.values():
+        if journey.repository == repo and journey.number == number:
+            return set(journey.times)
+    return set()
+
+
+async def test_graph_shows_every_node_ready(live_stack: Runtime) -> None:
+    """Once attached, every runtime node of the topology is drawn ready."""
+    app = _app(live_stack)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await _all_ready(pilot, app)
+        assert app.stack_up is True
+
+
+async def test_simulated_comment_becomes_a_journey(live_stack: Runtime) -> None:
+    """The comment form delivers a webhook and the new intent appears as a journey."""
+    app = _app(live_stack)
+    number = next(_numbers)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await _simulate(pilot, app, "tui/comment", number)
+        await wait_until(
+            pilot, lambda: "intent" in _journey(app, "tui/comment", number), "the intent"
+        )
+        assert app.last_signing_url is not None
+        assert "simulate comment" in app.message_text
+
+
+async def test_sign_then_link_attributes_the_bounty(live_stack: Runtime) -> None:
+    """Signing the newest intent records it; linking the signer's wallet attributes it."""
+    app = _app(live_stack)
+    number = next(_numbers)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await _simulate(pilot, app, "tui/sign", number)
+        await wait_until(pilot, lambda: "intent" in _journey(app, "tui/sign", number), "intent")
+        await pilot.press("s")
+        await wait_until(pilot, lambda: "recorded" in _journey(app, "tui/sign", number), "recorded")
+        await pilot.press("l")
+        await wait_until(pilot, lambda: isinstance(app.screen, LinkIdentityScreen), "link form")
+        app.screen.query_one("#login", Input).value = "tui-funder"
+        await pilot.click("#submit")
+        await wait_until(pilot, lambda: "linked" in app.message_text, "the link's outcome")
+        await wait_until(
+            pilot, lambda: "attributed" in _journey(app, "tui/sign", number), "attributed"
+        )
+
+
+async def test_open_url_hands_the_signing_url_to_the_browser(live_stack: Runtime) -> None:
+    """`o` opens the newest pending intent's signing URL in the browser."""
+    opened: list[str] = []
+    app = _app(live_stack, opened)
+    number = next(_numbers)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await _simulate(pilot, app, "tui/open", number)
+        await wait_until(pilot, lambda: app.book.newest_pending() is not None, "a pending intent")
+        await wait_until(pilot, lambda: "intent" in _journey(app, "tui/open", number), "intent")
+        await pilot.press("o")
+        await wait_until(pilot, lambda: bool(opened), "the browser call")
+        assert "/sign?t=" in opened[0]
+
+
+@pytest.mark.parametrize("node", ["calc", "nats", "postgres"])
+async def test_killed_node_is_shown_down_then_ready_again(live_stack: Runtime, node: str) -> None:
+    """Kill a node from the dashboard: it is shown not ready, then ready with one more restart."""
+    app = _app(live_stack)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await _all_ready(pilot, app)
+        before = app.rows[node].restarts
+        app.query_one(TopologyGraph).selected = node
+        await pilot.press("k")
+        await wait_until(pilot, lambda: _state(app, node) != "ready", f"{node} shown down")
+        await wait_until(
+            pilot,
+            lambda: _state(app, node) == "ready" and app.rows[node].restarts == before + 1,
+            f"{node} ready again",
+        )
+        await _all_ready(pilot, app)
+
+
+async def test_help_palette_and_quit(live_stack: Runtime) -> None:
+    """`?` shows the help, the palette runs a dashboard command, `q` quits."""
+    app = _app(live_stack)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Simulate a comment")
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, SimulateCommentScreen), "the palette's form"
+        )
+        await pilot.press("escape")
+        await pilot.press("q")
+        await wait_until(pilot, lambda: not app.is_running, "the app to quit")
+
+
+async def test_bringing_a_down_stack_up(down_stack: Runtime) -> None:
+    """A dashboard on a stack that is down says so, and `u` brings it up."""
+    app = _app(down_stack)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await wait_until(pilot, lambda: app.stack_up is False, "the stack shown down")
+        assert "press u" in app.message_text
+        await pilot.press("u")
+        await _all_ready(pilot, app)
+        assert down_stack.is_up()
