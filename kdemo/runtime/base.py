@@ -15,6 +15,8 @@ __all__ = [
     "DeadLetter",
     "NodeState",
     "NodeStatus",
+    "ObservedEdge",
+    "ObservedTopology",
     "Progress",
     "Runtime",
     "TapEvent",
@@ -90,6 +92,36 @@ class DeadLetter:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class ObservedEdge:
+    """Traffic one edge carried so far, as its client side counts it."""
+
+    source: str
+    target: str
+    requests: float
+    mean_latency_ms: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ObservedTopology:
+    """The stack as it is now: every node's status and the traffic on each edge."""
+
+    nodes: list[NodeStatus]
+    edges: list[ObservedEdge]
+    unobserved: list[str]
+    """Services whose metrics could not be read (down, or not answering)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nodes": [n.to_json() for n in self.nodes],
+            "edges": [e.to_json() for e in self.edges],
+            "unobserved": self.unobserved,
+        }
+
+
 class Runtime(abc.ABC):
     """Brings the stack up and down and reports on it."""
 
@@ -142,3 +174,32 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def dlq_replay(self, seqs: list[int] | None = None) -> int:
         """Republish dead letters (all when `seqs` is None) to their original subjects."""
+
+    def observed_topology(self) -> ObservedTopology:
+        """Status of every node plus the edge counters every service reports.
+
+        Built from `status()` and `scrape()`, so every runtime has it; a service that
+        does not answer is listed in `unobserved` rather than failing the whole view.
+        """
+        from kdemo.errors import KdemoError  # late: keeps this module free of CLI concerns
+        from kdemo.observe import parse_edges
+
+        nodes = self.status()
+        edges: list[ObservedEdge] = []
+        unobserved: list[str] = []
+        for node in nodes:
+            if node.kind != "service":
+                continue
+            try:
+                samples = parse_edges(self.scrape(node.name))
+            except (KdemoError, ValueError):
+                unobserved.append(node.name)
+                continue
+            for (source, target), sample in sorted(samples.items()):
+                mean = (
+                    sample.latency_sum / sample.latency_count * 1000
+                    if sample.latency_count
+                    else None
+                )
+                edges.append(ObservedEdge(source, target, sample.requests, mean))
+        return ObservedTopology(nodes, edges, unobserved)

@@ -32,6 +32,7 @@ from kdemo.flow.http import describe_transport_error, new_client
 from kdemo.flow.link import link_identity
 from kdemo.flow.wallet import Wallet, sign_intent
 from kdemo.flow.webhook import simulate_comment
+from kdemo.observe import EdgeSample, NodeTraffic, grown_edges, node_traffic, parse_edges
 from kdemo.runtime.base import NodeStatus, Runtime, TapEvent
 from kdemo.topology import Edge, Node
 from kdemo.tui.journeys import JourneyBook, event_name
@@ -45,7 +46,6 @@ from kdemo.tui.messages import (
     TapStateChanged,
     TrafficScraped,
 )
-from kdemo.tui.metrics import EdgeSample, NodeTraffic, grown_edges, node_traffic, parse_edges
 from kdemo.tui.screens import CommentForm, HelpScreen, LinkIdentityScreen, SimulateCommentScreen
 from kdemo.tui.widgets import DetailPane, EventFeed, JourneyTable, TopologyGraph
 

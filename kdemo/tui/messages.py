@@ -7,8 +7,8 @@ from typing import Any
 
 from textual.message import Message
 
+from kdemo.observe import NodeTraffic
 from kdemo.runtime.base import NodeStatus
-from kdemo.tui.metrics import NodeTraffic
 
 __all__ = [
     "ActionFinished",

@@ -97,25 +97,16 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
         cli.run("down", "--purge", ok=False)
 
 
-EDGE_SAMPLE = re.compile(r"^kdemo_edge_requests_total\{([^}]*)\} (\S+)$")
-LABEL = re.compile(r'(\w+)="([^"]*)"')
-
-
 def assert_edge_metrics_follow_the_topology(state_dir: Path) -> None:
     """Every edge a service counts is a declared edge, and the flow used every required one."""
-    runtime = get_runtime(state_dir)
-    declared = {(e.source, e.target, e.protocol.value) for e in topology.EDGES}
-    seen: set[tuple[str, str, str]] = set()
-    for service in topology.service_nodes():
-        for line in runtime.scrape(service.name).splitlines():
-            match = EDGE_SAMPLE.match(line)
-            if match and float(match[2]) > 0:
-                labels = dict(LABEL.findall(match[1]))
-                edge = (labels["from"], labels["to"], labels["protocol"])
-                assert edge in declared, line
-                seen.add(edge)
-    required = {(e.source, e.target, e.protocol.value) for e in topology.EDGES if not e.optional}
+    observed = get_runtime(state_dir).observed_topology()
+    assert observed.unobserved == []
+    declared = {(e.source, e.target) for e in topology.EDGES}
+    seen = {(e.source, e.target) for e in observed.edges if e.requests > 0}
+    assert seen - declared == set()
+    required = {(e.source, e.target) for e in topology.EDGES if not e.optional}
     assert required - seen == set()
+    assert all(e.mean_latency_ms is not None for e in observed.edges if e.requests > 0)
 
 
 def flow(cli: Cli, repo: str, number: int, login: str) -> None:

@@ -14,10 +14,10 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Static
 
 from kdemo import topology
+from kdemo.observe import NodeTraffic
 from kdemo.runtime.base import NodeStatus, TapEvent
 from kdemo.tui.journeys import Journey, event_name
 from kdemo.tui.layout import STATE_STYLES
-from kdemo.tui.metrics import NodeTraffic
 
 __all__ = ["DetailPane", "EventFeed", "JourneyTable"]
 

@@ -1,5 +1,7 @@
 """Per-edge traffic from the services' Prometheus text (`runtime.scrape(service)`).
 
+Core code (no Textual): the Runtime's observed topology and the dashboard both use it.
+
 `kdemo_edge_requests_total{from,to,protocol}` says which edges carried requests;
 `kdemo_edge_request_duration_seconds` how long they took. Comparing two scrapes
 gives what crossed each edge meanwhile (to light it) and the node's request rate
