@@ -35,3 +35,12 @@ diagram:
 # run the whole flow against the running stack
 smoke *args:
     uv run kdemo smoke {{args}}
+
+# regenerate the NetworkPolicies from the topology
+netpol:
+    uv run python scripts/gen_networkpolicies.py
+
+# run the benchmarks (figures go to docs/benchmarks.md by hand)
+bench:
+    uv run python scripts/bench_stack.py
+    uv run python scripts/bench_tui.py
