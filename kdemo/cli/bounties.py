@@ -55,12 +55,22 @@ def bounties(
             escape(str(b.get("denomination", ""))),
             escape(str(b.get("amount", ""))),
             "[green]signed[/green]" if b.get("state") == "signed" else escape(str(b.get("state"))),
-            escape(str(funder.get("login") or "unknown")),
-            "[green]yes[/green]" if funder.get("verified") else "no",
+            _funder_cell(funder),
+            "[green]yes[/green]" if funder.get("verified") else ("no" if funder else "-"),
         )
     app.out.print(table)
     if listing.totals:
         app.out.print(_totals_table(listing.totals))
+
+
+def _funder_cell(funder: dict[str, Any]) -> str:
+    """The funder's GitHub login; its address while identity does not know it; "-" if unsigned."""
+    if not funder:
+        return "-"
+    if funder.get("login"):
+        return escape(str(funder["login"]))
+    address = str(funder.get("address") or "")
+    return f"unknown ({escape(address[:6])}…{escape(address[-4:])})" if address else "unknown"
 
 
 def _totals_table(totals: Any) -> Table:

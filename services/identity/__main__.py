@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import grpc
 from psycopg_pool import AsyncConnectionPool
@@ -65,7 +66,13 @@ class Identity:
         pool = await db.open_pool(s.database_url)
         bus = await connect(SERVICE, s.nats_url, s.nats_user, s.nats_password, stream=s.nats_stream)
         relay = OutboxRelay(pool, bus)
-        pairing = Pairing(pool, relay, chain_id=s.chain_id, grace_s=s.link_pair_grace)
+        pairing = Pairing(
+            pool,
+            relay,
+            chain_id=s.chain_id,
+            grace_s=s.link_pair_grace,
+            expected_domain=urlsplit(s.public_url_frontend).netloc,
+        )
         self.pool, self.bus, self.pairing = pool, bus, pairing
         self._tasks = [
             vital_task(relay.run(self._stop), "outbox-relay"),

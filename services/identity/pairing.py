@@ -66,11 +66,14 @@ class Pairing:
         *,
         chain_id: int,
         grace_s: float,
+        expected_domain: str | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._pool = pool
         self._relay = relay
         self._chain_id = chain_id
+        self._domain = expected_domain
+        """frontend's public host: a SIWE message made for another site never links."""
         self._grace = timedelta(seconds=grace_s)
         self._clock = clock
         self.database_ok = False
@@ -93,7 +96,7 @@ class Pairing:
 
     def _verify(self, message: str, signature: str, now: datetime) -> SiweMessage:
         return verify_link_message(
-            message, signature, expected_domain=None, chain_id=self._chain_id, now=now
+            message, signature, expected_domain=self._domain, chain_id=self._chain_id, now=now
         )
 
     async def _on_requested(self, event: Event) -> None:

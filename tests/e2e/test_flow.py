@@ -109,7 +109,7 @@ def assert_edge_metrics_follow_the_topology(state_dir: Path) -> None:
     assert all(e.mean_latency_ms is not None for e in observed.edges if e.requests > 0)
 
 
-def flow(cli: Cli, repo: str, number: int, login: str) -> None:
+def flow(cli: Cli, repo: str, number: int, login: str, *, linked_before: bool) -> None:
     out = cli.run(
         "simulate-comment",
         "Happy to fund this: $USDC:50$",
@@ -141,6 +141,9 @@ def flow(cli: Cli, repo: str, number: int, login: str) -> None:
     )
     usdc = next(t for t in listing["totals"] if t["denomination"] == "USDC")
     assert usdc["base_units"] == str(signed_usdc * 10**6)  # calc: USDC has 6 decimals
+    if not linked_before:  # identity does not know the wallet yet
+        assert bounty["funder"]["login"] is None
+        assert bounty["funder"]["verified"] is False
 
     linked = cli.run("link-identity", "--github", login)
     assert re.search(r"linked", linked.stdout + linked.stderr, re.IGNORECASE)
@@ -166,8 +169,9 @@ def test_flow_twice_then_smoke_then_down_leaves_nothing(cli: Cli) -> None:
     }
     assert all(s["ready"] for s in status["services"]), status
 
-    flow(cli, "acme/widgets", 42, "octocat")
-    flow(cli, "acme/widgets", 42, "octocat")  # the same sequence again against the same stack
+    flow(cli, "acme/widgets", 42, "octocat", linked_before=False)
+    # The same sequence again against the same stack: relinking is a success.
+    flow(cli, "acme/widgets", 42, "octocat", linked_before=True)
 
     assert cli.run("up").returncode == 0  # up twice is a no-op
     assert_edge_metrics_follow_the_topology(Path(cli.env["KDEMO_STATE_DIR"]))

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.stack
 
 STREAM = "KDEMO"
 DOMAIN = "127.0.0.1:8080"
+FRONTEND_AT_DOMAIN = {"KDEMO_PUBLIC_URL_FRONTEND": f"http://{DOMAIN}"}
 WAIT_S = 15.0
 
 
@@ -66,13 +67,14 @@ def link_requested(
     code_ttl_s: float = 900,
     signer: Wallet | None = None,
     chain_id: int = 1,
+    domain: str = DOMAIN,
 ) -> Event:
     """The wallet's half, as frontend publishes it; `signer` forges the signature."""
     now = datetime.now(UTC)
     nonce = nonce or secrets.token_hex(20)
     message = build_link_message(
-        domain=DOMAIN,
-        uri=f"http://{DOMAIN}/link",
+        domain=domain,
+        uri=f"http://{domain}/link",
         address=wallet.address,
         login=login,
         chain_id=chain_id,
@@ -177,7 +179,7 @@ class Harness:
 @pytest.fixture
 def identity(stack: Any, start_service: Callable[..., Any]) -> Any:
     """A running identity process (the default pairing grace)."""
-    return start_service("identity")
+    return start_service("identity", FRONTEND_AT_DOMAIN)
 
 
 @pytest.fixture
@@ -357,6 +359,10 @@ async def test_expired_code_is_refused(harness: Harness) -> None:
             "signed for another chain",
             lambda w, login, code: link_requested(w, login, code, chain_id=5),
         ),
+        (
+            "made for another site",
+            lambda w, login, code: link_requested(w, login, code, domain="evil.example:443"),
+        ),
     ],
 )
 async def test_request_with_a_bad_signature_is_dead_lettered(
@@ -371,7 +377,8 @@ async def test_request_with_a_bad_signature_is_dead_lettered(
 
     assert body["id"] == event.id, case
     assert headers["Kdemo-Dlq-Consumer"] == "identity"
-    assert "signature" in headers["Kdemo-Dlq-Reason"] or "Chain ID" in headers["Kdemo-Dlq-Reason"]
+    reason = headers["Kdemo-Dlq-Reason"]
+    assert any(words in reason for words in ("signature", "Chain ID", "domain")), reason
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await harness.status(code)
     assert err.value.code() is grpc.StatusCode.NOT_FOUND
@@ -419,7 +426,7 @@ async def test_unpaired_confirmation_is_refused_after_the_grace(
 ) -> None:
     """A confirmation whose request never comes is refused as an unknown code after the grace,
     and a request arriving later does not revive it."""
-    svc = start_service("identity", {"KDEMO_LINK_PAIR_GRACE": "1"})
+    svc = start_service("identity", {"KDEMO_LINK_PAIR_GRACE": "1"} | FRONTEND_AT_DOMAIN)
     nc = await nats.connect(**stack.connect_kwargs("admin"))
     try:
         async with grpc.aio.insecure_channel(svc.grpc_addr) as channel:

@@ -41,7 +41,7 @@ def _payload(body: str = "$USDC:50$", **kwargs: Any) -> dict[str, Any]:
 def test_genuine_signature_is_accepted() -> None:
     """GitHub's `sha256=` HMAC of the exact bytes passes."""
     body = b'{"action": "created"}'
-    verify_signature(SECRET, body, signature_header(SECRET.decode(), body))
+    assert verify_signature(SECRET, body, signature_header(SECRET.decode(), body)) is None
 
 
 @pytest.mark.parametrize(
