@@ -48,8 +48,12 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-def rss_of_tree(root_pid: int) -> tuple[int, int]:
-    """(resident bytes, process count) of `root_pid` and all its descendants."""
+def memory_of_tree(root_pid: int) -> tuple[int, int, int]:
+    """(resident bytes, proportional bytes, process count) of `root_pid` and its descendants.
+
+    RSS counts pages shared between processes (PostgreSQL's shared buffers, the same
+    libraries) once per process; PSS splits them, so its sum is what the stack costs.
+    """
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -60,18 +64,20 @@ def rss_of_tree(root_pid: int) -> tuple[int, int]:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(ppid, []).append(int(entry.name))
-    total, count, todo = 0, 0, [root_pid]
-    page = os.sysconf("SC_PAGE_SIZE")
+    rss = pss = count = 0
+    todo = [root_pid]
     while todo:
         pid = todo.pop()
         try:
-            resident = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
         except OSError:
             continue
-        total += resident
+        fields = {line.split(":")[0]: line.split()[1] for line in rollup if ":" in line}
+        rss += int(fields.get("Rss", 0)) * 1024
+        pss += int(fields.get("Pss", 0)) * 1024
         count += 1
         todo.extend(children.get(pid, []))
-    return total, count
+    return rss, pss, count
 
 
 def comment_payload(repo: str, number: int, body: str, comment_id: int) -> bytes:
@@ -213,10 +219,11 @@ def main() -> int:
 
         status = json.loads(kdemo(env, "status", "-o", "json").stdout)
         supervisor = json.loads((state_dir / "supervisor.json").read_text())
-        rss, procs = rss_of_tree(int(supervisor["supervisor"]["pid"]))
+        rss, pss, procs = memory_of_tree(int(supervisor["supervisor"]["pid"]))
         print(
-            f"resident memory of the whole stack at rest: {rss / 2**20:.0f} MiB "
-            f"in {procs} processes ({len(status['services'])} nodes)"
+            f"memory of the whole stack at rest: PSS {pss / 2**20:.0f} MiB "
+            f"(RSS summed {rss / 2**20:.0f} MiB) in {procs} processes "
+            f"({len(status['services'])} nodes)"
         )
 
         stack = json.loads((state_dir / "stack.json").read_text())
@@ -228,8 +235,11 @@ def main() -> int:
             f"p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
             f"max {max(lat) * 1000:.1f} ms"
         )
-        rss, procs = rss_of_tree(int(supervisor["supervisor"]["pid"]))
-        print(f"resident memory of the whole stack after the load: {rss / 2**20:.0f} MiB")
+        rss, pss, procs = memory_of_tree(int(supervisor["supervisor"]["pid"]))
+        print(
+            f"memory of the whole stack after the load: PSS {pss / 2**20:.0f} MiB "
+            f"(RSS summed {rss / 2**20:.0f} MiB)"
+        )
 
         lat = asyncio.run(signature_to_ledger(urls, secret, args.signatures))
         print(

@@ -11,13 +11,21 @@ and turn them into integers before encoding.
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 from typing import Any, Final
 
 from eth_utils.crypto import keccak
 
 from ._eth import Account, SignableMessage, encode_typed_data
+from .intent_ids import (
+    MAX_AMOUNT,
+    SOURCES,
+    TypedDataError,
+    check_repository,
+    check_source,
+    check_uint,
+    intent_id,
+)
 
 __all__ = [
     "BOUNTY_TYPES",
@@ -37,11 +45,6 @@ __all__ = [
 
 DOMAIN_NAME: Final = "kdemo"
 DOMAIN_VERSION: Final = "1"
-SOURCES: Final = frozenset({"issue_comment", "issue", "pull_request", "review_comment"})
-"""Where a bounty was written: GitHub's kinds of text that can carry one."""
-MAX_AMOUNT: Final = 10**18
-"""The grammar's upper bound for an amount in whole units."""
-_UINT256_MAX: Final = 2**256 - 1
 
 BOUNTY_TYPES: Final[dict[str, list[dict[str, str]]]] = {
     "EIP712Domain": [
@@ -78,30 +81,11 @@ _BYTES32 = re.compile(r"0x[0-9a-fA-F]{64}")
 _SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _SIGNED_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")
-_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _DENOMINATION = re.compile(r"[A-Za-z][A-Za-z0-9]{1,9}")
-
-
-class TypedDataError(ValueError):
-    """Typed data (or a field meant for it) is malformed; the message names the field."""
 
 
 class SignatureError(ValueError):
     """A signature is malformed or cannot be recovered; the message says why."""
-
-
-def _uint(field: str, value: object, *, minimum: int = 0, maximum: int = _UINT256_MAX) -> int:
-    # bool is an int subclass; True must never sign as 1
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypedDataError(
-            f"{field}: expected an integer, got {type(value).__name__} {value!r}; "
-            f"pass a whole number between {minimum} and {maximum}"
-        )
-    if not minimum <= value <= maximum:
-        raise TypedDataError(
-            f"{field}: {value} is out of range; pass a whole number between {minimum} and {maximum}"
-        )
-    return value
 
 
 def _bytes32(field: str, value: object) -> str:
@@ -111,33 +95,6 @@ def _bytes32(field: str, value: object) -> str:
             "pass a 32-byte value in hex"
         )
     return value.lower()
-
-
-def _source(value: object) -> str:
-    if not isinstance(value, str) or value not in SOURCES:
-        raise TypedDataError(
-            f"source: {value!r} is not a bounty source; use one of {', '.join(sorted(SOURCES))}"
-        )
-    return value
-
-
-def _repository(value: object) -> str:
-    if not isinstance(value, str) or not _REPOSITORY.fullmatch(value):
-        raise TypedDataError(
-            f"repository: {value!r} is not a GitHub full name; pass it as OWNER/NAME"
-        )
-    return value.lower()
-
-
-def intent_id(repository: str, number: int, source: str, source_id: int, match_index: int) -> str:
-    """The intent id: 0x + sha256 of the bounty's place, so a redelivery finds the same intent."""
-    repo = _repository(repository)
-    _uint("number", number, minimum=1)
-    src = _source(source)
-    _uint("source_id", source_id, minimum=1)
-    _uint("match_index", match_index)
-    key = f"{repo}|{number}|{src}|{source_id}|{match_index}"
-    return "0x" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def bounty_typed_data(
@@ -162,18 +119,18 @@ def bounty_typed_data(
     domain = {
         "name": DOMAIN_NAME,
         "version": DOMAIN_VERSION,
-        "chainId": str(_uint("chain_id", chain_id, minimum=1)),
+        "chainId": str(check_uint("chain_id", chain_id, minimum=1)),
         "salt": _bytes32("salt", salt),
     }
     message = {
         "intentId": _bytes32("intent_id", intent_id),
-        "repository": _repository(repository),
-        "number": str(_uint("number", number, minimum=1)),
-        "source": _source(source),
-        "sourceId": str(_uint("source_id", source_id, minimum=1)),
+        "repository": check_repository(repository),
+        "number": str(check_uint("number", number, minimum=1)),
+        "source": check_source(source),
+        "sourceId": str(check_uint("source_id", source_id, minimum=1)),
         "denomination": denomination.upper(),
-        "amount": str(_uint("amount", amount, minimum=1, maximum=MAX_AMOUNT)),
-        "deadline": str(_uint("deadline", deadline, minimum=1)),
+        "amount": str(check_uint("amount", amount, minimum=1, maximum=MAX_AMOUNT)),
+        "deadline": str(check_uint("deadline", deadline, minimum=1)),
     }
     return {
         "types": copy.deepcopy(BOUNTY_TYPES),

@@ -20,7 +20,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from services.common.eip712 import MAX_AMOUNT, SOURCES
+from services.common.intent_ids import MAX_AMOUNT, SOURCES
 
 __all__ = [
     "AUDIENCE",

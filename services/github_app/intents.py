@@ -18,7 +18,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from services.common import eip712
+from services.common import intent_ids
 from services.common.events import make_event
 from services.common.grammar import BountyMatch, ParseResult
 from services.common.intent_tokens import IntentClaims, issue_intent_token
@@ -155,7 +155,7 @@ class Recorder:
         self, conn: AsyncConnection[Any], source: Source, match: BountyMatch, now: datetime
     ) -> tuple[dict[str, str], bool]:
         """The intent's answer entry, and whether it was recorded just now."""
-        intent_id = eip712.intent_id(
+        intent_id = intent_ids.intent_id(
             source.repository, source.number, source.source, source.source_id, match.index
         )
         expires = now + timedelta(seconds=self._config.ttl_s)

@@ -70,7 +70,10 @@ def test_up_reports_progress_and_returns_public_urls(stack: LocalRuntime) -> Non
     assert urls == stack.public_urls()
     assert set(urls) == {"frontend", "gateway", "github-app"}
     assert all(u.startswith("http://127.0.0.1:") for u in urls.values())
-    assert messages[0] == "waiting for postgres…"
+    # It names every node it waits for: the database and bus first, then the services.
+    waited = [m.removeprefix("waiting for ").removesuffix("…") for m in messages]
+    assert set(waited[:2]) == {"postgres", "nats"}
+    assert set(waited[2:]) == {"github-app", "frontend", "gateway", "calc", "identity"}
 
 
 def test_status_lists_every_node_ready_without_credentials(stack: LocalRuntime) -> None:
