@@ -39,7 +39,7 @@ def _progress(text: str) -> None:
     print(f"[stack] {text}", file=sys.stderr)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     """The whole local stack, up once for the page tests, purged afterwards."""
     if not CHROMIUM.exists():
@@ -61,7 +61,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             runtime.down(purge=True, progress=_progress)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless, with a fresh profile; Playwright downloads nothing."""
     if not CHROMIUM.exists():

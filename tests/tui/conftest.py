@@ -27,7 +27,7 @@ def _quiet(_message: str) -> None:
     return
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     """A real local stack (services, nats, postgres), up once, purged at the end."""
     state_dir: Path = tmp_path_factory.mktemp("tui-stack") / "state"

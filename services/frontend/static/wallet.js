@@ -521,6 +521,7 @@
     });
     setState("code", "Signed. Now comment the code on GitHub",
       "Post the comment below from the GitHub account you named; this page follows the link's status.");
+    codeState("pending", "checking…");
     poll(code, 0);
   }
 
