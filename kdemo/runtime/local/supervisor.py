@@ -187,9 +187,13 @@ class Supervisor:
             time.sleep(min(0.05, max(0.0, end - time.monotonic())))
 
     def bring_up(self) -> None:
+        # Start every process at once: the services' imports take longer than PostgreSQL's
+        # start-up, and they wait for their dependencies themselves. Readiness (and the
+        # preparation hooks) still go stage by stage.
         for stage in self.stages:
             for name in stage:
                 self.start(self.children[name])
+        for stage in self.stages:
             pending = set(stage)
             while pending and not self.stopping:
                 self.tick()
