@@ -218,16 +218,11 @@ class LocalRuntime(Runtime):
         return bool(node.get("state") == "running" and probe() and self._stage_passed(name))
 
     def _stage_passed(self, name: str) -> bool:
+        """PostgreSQL and nats count as ready once the supervisor prepared them too."""
         if name not in ("postgres", "nats"):
             return True
-        phase = (self._supervisor_state().get("supervisor") or {}).get("phase")
-        if phase == "running":
-            return True
-        # The supervisor moves to the next stage only after the hook: a later node started.
-        nodes = self._supervisor_state().get("nodes") or {}
-        stage_of = {n: i for i, stage in enumerate(stages()) for n in stage}
-        later = [n for n, i in stage_of.items() if i > stage_of[name]]
-        return any((nodes.get(n) or {}).get("state") not in (None, "pending") for n in later)
+        info = self._supervisor_state().get("supervisor") or {}
+        return info.get("phase") == "running" or name in (info.get("prepared") or [])
 
     def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
         say = progress or (lambda _msg: None)

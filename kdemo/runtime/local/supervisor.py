@@ -101,6 +101,8 @@ class Supervisor:
         }
         self.stopping = False
         self.phase = "starting"
+        self.prepared: set[str] = set()
+        """Nodes that are ready and whose preparation (roles, stream) is done."""
         self.started_wall = time.time()
 
     # -- hooks run once their node is ready -------------------------------------------
@@ -127,6 +129,7 @@ class Supervisor:
                     "start_ticks": process_start_time(me),
                     "started_at": self.started_wall,
                     "phase": self.phase,
+                    "prepared": sorted(self.prepared),
                 },
                 "nodes": {name: child.to_json() for name, child in self.children.items()},
             },
@@ -210,6 +213,8 @@ class Supervisor:
                         continue
                     _log("ready", node=name)
                     pending.discard(name)
+                    self.prepared.add(name)
+                    self.write_state()
                 self._sleep(0.1)
         self.phase = "running"
         self.write_state()
