@@ -136,20 +136,22 @@ def test_get_runtime_finds_the_local_stack(stack: LocalRuntime) -> None:
 def test_down_leaves_no_process_and_data_survives(tmp_path: Path) -> None:
     """After down no process of the stack is left; data and secrets are there at the next up."""
     rt = _runtime(tmp_path / "state")
-    urls = rt.up(_quiet)
-    with psycopg.connect(rt.database_url("ledger")) as conn:
-        conn.execute("CREATE TABLE kept (v int)")
-        conn.execute("INSERT INTO kept VALUES (42)")
-    pids = _recorded_pids(rt) + rt.owned_processes()
-    assert len(pids) > len(NODES)
-    rt.down()
-    assert _live(pids) == []
-    assert rt.owned_processes() == []
-    assert not rt.is_up()
-    assert rt.up(_quiet) == urls
-    with psycopg.connect(rt.database_url("ledger")) as conn:
-        assert conn.execute("SELECT v FROM kept").fetchall() == [(42,)]
-    rt.down(purge=True)
+    try:
+        urls = rt.up(_quiet)
+        with psycopg.connect(rt.database_url("ledger")) as conn:
+            conn.execute("CREATE TABLE kept (v int)")
+            conn.execute("INSERT INTO kept VALUES (42)")
+        pids = _recorded_pids(rt) + rt.owned_processes()
+        assert len(pids) > len(NODES)
+        rt.down()
+        assert _live(pids) == []
+        assert rt.owned_processes() == []
+        assert not rt.is_up()
+        assert rt.up(_quiet) == urls
+        with psycopg.connect(rt.database_url("ledger")) as conn:
+            assert conn.execute("SELECT v FROM kept").fetchall() == [(42,)]
+    finally:  # a failed assertion must not leave a stack running
+        rt.down(purge=True)
     assert not any((rt.state_dir / f).exists() for f in ("stack.json", "secrets.json"))
 
 
