@@ -272,7 +272,7 @@ def main() -> int:
         elapsed = time.perf_counter() - started
         print(
             f"webhook throughput at saturation (3000 offered at once): "
-            f"{len(saturated) / elapsed:.0f}/s, each stored, published and consumed"
+            f"{len(saturated) / elapsed:.0f}/s answered (each intent stored; publishing follows)"
         )
         rss, pss, procs = memory_of_tree(int(supervisor["supervisor"]["pid"]))
         print(

@@ -65,8 +65,13 @@ async def wait_for_database(database_url: str, *, within_s: float = 60.0) -> Non
 
 
 async def open_pool(
-    database_url: str, *, min_size: int = 1, max_size: int = 5
+    database_url: str, *, min_size: int = 4, max_size: int = 8
 ) -> AsyncConnectionPool:
+    """A pool that opens its connections up front.
+
+    Each new connection pays for scram-sha-256 (a deliberately slow key derivation),
+    so growing the pool under the first burst of load showed up as tail latency.
+    """
     pool: AsyncConnectionPool = AsyncConnectionPool(
         database_url,
         min_size=min_size,
