@@ -19,6 +19,7 @@ __all__ = [
     "EDGE_LATENCY",
     "EDGE_REQUESTS",
     "observe_edge",
+    "record_edge",
     "render_metrics",
 ]
 
@@ -52,6 +53,13 @@ def observe_edge(source: str, target: str, protocol: str) -> Iterator[None]:
     finally:
         EDGE_REQUESTS.labels(source, target, protocol).inc()
         EDGE_LATENCY.labels(source, target, protocol).observe(time.perf_counter() - started)
+
+
+def record_edge(source: str, target: str, protocol: str, seconds: float) -> None:
+    """Count one request that was timed by hand (for work that is counted only when it did
+    something, such as an outbox poll that found rows)."""
+    EDGE_REQUESTS.labels(source, target, protocol).inc()
+    EDGE_LATENCY.labels(source, target, protocol).observe(seconds)
 
 
 def render_metrics() -> bytes:
