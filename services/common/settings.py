@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import logging
+import sys
+from typing import TypeVar
+
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["BusSettings", "ServiceSettings"]
+__all__ = ["BusSettings", "ServiceSettings", "load_or_exit", "setting_problems"]
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+log = logging.getLogger(__name__)
 
 
 class ServiceSettings(BaseSettings):
@@ -25,3 +32,26 @@ class BusSettings(BaseSettings):
     nats_user: str | None = None
     nats_password: str | None = None
     nats_stream: str = "KDEMO"
+
+
+def setting_problems(exc: ValidationError) -> list[str]:
+    """One line per bad setting, naming its environment variable, the reason and the fix."""
+    lines = []
+    for error in exc.errors():
+        name = "KDEMO_" + "_".join(str(p) for p in error["loc"]).upper()
+        reason = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            reason = "missing; set it in the environment (the runtime normally does)"
+        lines.append(f"{name}: {reason}")
+    return lines
+
+
+def load_or_exit(settings_class: type[SettingsT], service: str) -> SettingsT:
+    """The service's settings; a bad one is named on stderr and in the log, then exit 2."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        for line in setting_problems(exc):
+            log.error("invalid setting", extra={"problem": line})
+            print(f"{service}: {line} (see docs/architecture.md)", file=sys.stderr)
+        raise SystemExit(2) from None

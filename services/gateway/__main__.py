@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from pydantic import ValidationError
-
 from services.common.httpapp import serve_http
 from services.common.logs import configure_logging
+from services.common.settings import load_or_exit
 
 from .app import create_app
 from .settings import GatewaySettings
@@ -18,17 +17,7 @@ __all__ = ["main"]
 
 def main() -> int:
     configure_logging("gateway")
-    try:
-        settings = GatewaySettings()  # read from the KDEMO_* environment
-    except ValidationError as exc:
-        for error in exc.errors():
-            name = "KDEMO_" + "_".join(str(p) for p in error["loc"]).upper()
-            reason = "not set" if error["type"] == "missing" else error["msg"]
-            print(
-                f"gateway: {name}: {reason}; the runtime passes it (see docs/architecture.md)",
-                file=sys.stderr,
-            )
-        return 2
+    settings = load_or_exit(GatewaySettings, "gateway")
     asyncio.run(serve_http(create_app(settings), settings.host, settings.http_port))
     return 0
 

@@ -9,13 +9,13 @@ from urllib.parse import urlsplit
 
 import grpc
 from psycopg_pool import AsyncConnectionPool
-from pydantic import ValidationError
 
 from services.common import db
 from services.common.bus import Bus, connect
 from services.common.grpc_service import serve_grpc
 from services.common.logs import configure_logging
 from services.common.outbox import OutboxRelay
+from services.common.settings import load_or_exit
 from services.common.tasks import vital_task
 from services.protos import identity_pb2_grpc
 
@@ -120,16 +120,7 @@ async def run(settings: IdentitySettings) -> None:
 
 def main() -> None:
     configure_logging(SERVICE)
-    try:
-        settings = IdentitySettings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            name = "KDEMO_" + "_".join(str(p) for p in error["loc"]).upper()
-            log.error(
-                "bad setting",
-                extra={"setting": name, "reason": error["msg"], "hint": "see docs/architecture.md"},
-            )
-        raise SystemExit(2) from None
+    settings = load_or_exit(IdentitySettings, SERVICE)
     asyncio.run(run(settings))
 
 
