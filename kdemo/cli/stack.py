@@ -144,7 +144,7 @@ def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
             f"[{style}]{r.state}[/{style}]",
             escape(r.url),
             pid,
-            _duration(r.uptime_s) if r.state != "down" else "-",
+            r.uptime_text if r.state != "down" else "-",
             str(r.restarts),
         )
     app.out.print(table)
@@ -185,12 +185,3 @@ def dashboard(ctx: typer.Context) -> None:
     from kdemo.cli.dashboard import open_dashboard  # late: only this command needs Textual
 
     open_dashboard(ctx)
-
-
-def _duration(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"

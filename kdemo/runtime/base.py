@@ -43,6 +43,16 @@ class NodeStatus:
     pid: int | None = None
     pods: list[dict[str, Any]] | None = None
 
+    @property
+    def uptime_text(self) -> str:
+        """The uptime as people read it: 42s, 3m07s, 2h05m."""
+        s = int(self.uptime_s)
+        if s < 60:
+            return f"{s}s"
+        if s < 3600:
+            return f"{s // 60}m{s % 60:02d}s"
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,

@@ -38,19 +38,10 @@ def node_view(row: NodeStatus, *, selected: bool = False) -> NodeView:
         first = f"{ready}/{len(row.pods)} pods"
     else:
         first = f"pid {row.pid}" if row.pid else "no process"
-    uptime = f"up {_uptime(row.uptime_s)}" if row.state != "down" else ""
+    uptime = f"up {row.uptime_text}" if row.state != "down" else ""
     restarts = f" ↻{row.restarts}" if row.restarts else ""
     facts = (first, (uptime + restarts).strip())
     return NodeView(row.state, facts, row.restarts, selected)
-
-
-def _uptime(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
 class TopologyGraph(ScrollView, can_focus=True):
