@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
-import nats.errors
 from eth_utils.address import is_hex_address, to_checksum_address
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -136,22 +135,7 @@ async def post_link(request: Request, frontend: FrontendDep) -> Response:
             "expires_at": _iso(expires),
         },
     )
-    if frontend.bus is None:
-        raise ApiError(
-            503,
-            "bus_unavailable",
-            "the event bus is not connected yet",
-            hint="try again in a moment",
-        )
-    try:
-        await frontend.bus.publish(event)
-    except (nats.errors.Error, TimeoutError) as exc:
-        raise ApiError(
-            503,
-            "bus_unavailable",
-            f"cannot publish the link request ({exc or type(exc).__name__})",
-            hint="try again in a moment; nothing was recorded",
-        ) from exc
+    await frontend.publish(event, "the link request")
     log.info(
         "link requested",
         extra={"code_prefix": code[:4], "address": parsed.address, "login": parsed.login},

@@ -273,22 +273,7 @@ async def _published_signature(frontend: Frontend, bus_subject: str) -> str:
 
 async def record_signature(frontend: Frontend, claims: IntentClaims, event: Event) -> SignOutcome:
     """Publish `bounty.signed` once per (intent, wallet); a repeat is fine, a change is 409."""
-    if frontend.bus is None:
-        raise ApiError(
-            503,
-            "bus_unavailable",
-            "the event bus is not connected yet",
-            hint="try again in a moment",
-        )
-    try:
-        ack = await frontend.bus.publish(event)
-    except (nats.errors.Error, TimeoutError) as exc:
-        raise ApiError(
-            503,
-            "bus_unavailable",
-            f"cannot publish the signature ({exc or type(exc).__name__})",
-            hint="try again in a moment; nothing was recorded",
-        ) from exc
+    ack = await frontend.publish(event, "the signature")
     if not ack.duplicate:
         return "signed"
     earlier = await _published_signature(frontend, event.nats_subject)

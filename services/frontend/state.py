@@ -9,10 +9,13 @@ from urllib.parse import parse_qs
 
 import grpc
 import httpx
+import nats.errors
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
+from nats.js.api import PubAck
 
 from services.common.bus import Bus
+from services.common.events import Event
 from services.common.httpapp import ApiError
 
 from .settings import FrontendSettings
@@ -46,6 +49,25 @@ class Frontend:
     @property
     def ready(self) -> bool:
         return self.bus is not None and bool(self.bus.nc.is_connected)
+
+    async def publish(self, event: Event, what: str) -> PubAck:
+        """Publish `event`; the bus away or failing is a 503 that says nothing was recorded."""
+        if self.bus is None:
+            raise ApiError(
+                503,
+                "bus_unavailable",
+                "the event bus is not connected yet",
+                hint="try again in a moment",
+            )
+        try:
+            return await self.bus.publish(event)
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise ApiError(
+                503,
+                "bus_unavailable",
+                f"cannot publish {what} ({exc or type(exc).__name__})",
+                hint="try again in a moment; nothing was recorded",
+            ) from exc
 
 
 def get_frontend(request: Request) -> Frontend:
