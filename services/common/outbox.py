@@ -7,8 +7,6 @@ duplicate window absorbs.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 
@@ -18,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from .bus import Bus
 from .events import Event, encode
 from .metrics import record_edge
+from .poller import Poller
 
 __all__ = ["OutboxRelay", "already_processed", "enqueue"]
 
@@ -42,30 +41,16 @@ async def already_processed(conn: AsyncConnection[object], event: Event) -> bool
     return cur.rowcount == 0
 
 
-class OutboxRelay:
+class OutboxRelay(Poller):
     """Publishes outbox rows; `kick()` after a commit wakes it at once."""
 
     def __init__(self, pool: AsyncConnectionPool, bus: Bus, *, poll_interval: float = 0.5) -> None:
+        super().__init__(poll_interval=poll_interval, name="outbox relay")
         self._pool = pool
         self._bus = bus
-        self._poll_interval = poll_interval
-        self._wake = asyncio.Event()
 
-    def kick(self) -> None:
-        self._wake.set()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                sent = await self.flush()
-            except Exception as exc:  # bus or database away: keep the rows, try again later
-                log.warning("outbox relay failed", extra={"error": str(exc)})
-                sent = 0
-            if sent:
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+    async def step(self) -> bool:
+        return await self.flush() > 0
 
     async def flush(self, limit: int = 100) -> int:
         """Publish up to `limit` rows; returns how many were published and deleted.

@@ -11,8 +11,6 @@ match again when GitHub delivers the reply itself.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from services.common.grammar import (
     describe_rejection_for_reply,
 )
 from services.common.metrics import observe_edge
+from services.common.poller import Poller
 
 __all__ = [
     "SERVICE",
@@ -115,7 +114,7 @@ async def fetch_own_account(client: httpx.AsyncClient) -> OwnAccount:
     return OwnAccount(id=data["id"], login=data["login"])
 
 
-class ReplyPoster:
+class ReplyPoster(Poller):
     """Posts due rows of `github_replies`; `kick()` after a commit wakes it at once."""
 
     def __init__(
@@ -125,26 +124,12 @@ class ReplyPoster:
         *,
         poll_interval: float = 1.0,
     ) -> None:
+        super().__init__(poll_interval=poll_interval, name="reply poster")
         self._pool = pool
         self._client = client
-        self._poll_interval = poll_interval
-        self._wake = asyncio.Event()
 
-    def kick(self) -> None:
-        self._wake.set()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                handled = await self.post_one()
-            except Exception as exc:  # database away: keep the rows, try again later
-                log.warning("reply poster failed", extra={"error": str(exc)})
-                handled = False
-            if handled:
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+    async def step(self) -> bool:
+        return await self.post_one()
 
     async def post_one(self) -> bool:
         """Claim one due reply and try it; False when none is due."""
