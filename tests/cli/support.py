@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.common.eip712 import bounty_typed_data
+
 
 @dataclass
 class Request:
@@ -52,36 +54,16 @@ class LocalServer:
         return None
 
 
-BOUNTY_TYPED: dict[str, Any] = {
-    "types": {
-        "EIP712Domain": [
-            {"name": "name", "type": "string"},
-            {"name": "version", "type": "string"},
-            {"name": "chainId", "type": "uint256"},
-            {"name": "salt", "type": "bytes32"},
-        ],
-        "Bounty": [
-            {"name": "intentId", "type": "bytes32"},
-            {"name": "repository", "type": "string"},
-            {"name": "number", "type": "uint256"},
-            {"name": "source", "type": "string"},
-            {"name": "sourceId", "type": "uint256"},
-            {"name": "denomination", "type": "string"},
-            {"name": "amount", "type": "uint256"},
-            {"name": "deadline", "type": "uint256"},
-        ],
-    },
-    "primaryType": "Bounty",
-    "domain": {"name": "kdemo", "version": "1", "chainId": "1", "salt": "0x" + "5a" * 32},
-    "message": {
-        "intentId": "0x" + "ab" * 32,
-        "repository": "octo/hello",
-        "number": "7",
-        "source": "issue_comment",
-        "sourceId": "123456789012",
-        "denomination": "USDC",
-        "amount": "50",
-        "deadline": "1900000000",
-    },
-}
+BOUNTY_TYPED: dict[str, Any] = bounty_typed_data(
+    intent_id="0x" + "ab" * 32,
+    repository="octo/hello",
+    number=7,
+    source="issue_comment",
+    source_id=123456789012,
+    denomination="USDC",
+    amount=50,
+    deadline=1900000000,
+    chain_id=1,
+    salt="0x" + "5a" * 32,
+)
 """An EIP-712 `Bounty` document as frontend sends it (every uint256 a decimal string)."""
