@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 import statistics
@@ -24,8 +22,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from eth_account import Account
-from eth_account.messages import encode_typed_data
+
+from kdemo.flow.payloads import comment_payload
+from kdemo.flow.wallet import Wallet
+from kdemo.flow.webhook import Delivery, build_delivery
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,33 +80,12 @@ def memory_of_tree(root_pid: int) -> tuple[int, int, int]:
     return rss, pss, count
 
 
-def comment_payload(repo: str, number: int, body: str, comment_id: int) -> bytes:
-    owner, name = repo.split("/")
-    user = {"login": "bench", "id": 4242, "type": "User"}
-    return json.dumps(
-        {
-            "action": "created",
-            "repository": {
-                "full_name": repo,
-                "name": name,
-                "owner": {"login": owner},
-                "html_url": f"https://github.com/{repo}",
-            },
-            "issue": {
-                "number": number,
-                "html_url": f"https://github.com/{repo}/issues/{number}",
-                "user": user,
-                "id": number,
-            },
-            "comment": {
-                "id": comment_id,
-                "body": body,
-                "user": user,
-                "html_url": f"https://github.com/{repo}/issues/{number}#issuecomment-{comment_id}",
-            },
-            "sender": user,
-        }
-    ).encode()
+def comment_delivery(secret: str, repo: str, number: int, body: str, comment_id: int) -> Delivery:
+    """A signed `issue_comment` delivery, built as `kdemo simulate-comment` builds it."""
+    payload = comment_payload(
+        body, repo=repo, number=number, login="bench", user_id=4242, comment_id=comment_id
+    )
+    return build_delivery(payload, secret)
 
 
 def signed_webhooks(app_url: str, secret: str, total: int) -> list[bytes]:
@@ -115,14 +94,12 @@ def signed_webhooks(app_url: str, secret: str, total: int) -> list[bytes]:
     host = urlsplit(app_url).netloc
     requests = []
     for i in range(total):
-        body = comment_payload(f"bench/load-{run}", i % 500 + 1, "Funding: $USDC:5$", 10**9 + i)
-        sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        head = (
-            f"POST /webhook HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"X-GitHub-Event: issue_comment\r\nX-GitHub-Delivery: {uuid.uuid4()}\r\n"
-            f"X-Hub-Signature-256: {sig}\r\nContent-Length: {len(body)}\r\n\r\n"
+        delivery = comment_delivery(
+            secret, f"bench/load-{run}", i % 500 + 1, "Funding: $USDC:5$", 10**9 + i
         )
-        requests.append(head.encode() + body)
+        headers = delivery.headers | {"Host": host, "Content-Length": str(len(delivery.body))}
+        head = "POST /webhook HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        requests.append(head.encode() + b"\r\n" + delivery.body)
     return requests
 
 
@@ -175,22 +152,16 @@ async def webhook_load(
 
 async def signature_to_ledger(urls: dict[str, str], secret: str, count: int) -> list[float]:
     """For `count` fresh intents: time from the signature's 200 to the bounty signed in gateway."""
-    key = Account.create()
+    wallet = Wallet.fresh()
     run = uuid.uuid4().hex[:8]
     latencies: list[float] = []
     async with httpx.AsyncClient(timeout=10) as client:
         for i in range(count):
-            body = comment_payload(f"bench/sig-{run}", i + 1, "Funding: $USDC:7$", 2 * 10**9 + i)
-            sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            delivery = comment_delivery(
+                secret, f"bench/sig-{run}", i + 1, "Funding: $USDC:7$", 2 * 10**9 + i
+            )
             answer = await client.post(
-                f"{urls['github-app']}/webhook",
-                content=body,
-                headers={
-                    "X-GitHub-Event": "issue_comment",
-                    "X-GitHub-Delivery": str(uuid.uuid4()),
-                    "X-Hub-Signature-256": sig,
-                    "Content-Type": "application/json",
-                },
+                f"{urls['github-app']}/webhook", content=delivery.body, headers=delivery.headers
             )
             answer.raise_for_status()
             intent = answer.json()["intents"][0]
@@ -204,14 +175,13 @@ async def signature_to_ledger(urls: dict[str, str], secret: str, count: int) -> 
                 await asyncio.sleep(0.01)
             intent_doc = await client.get(f"{urls['frontend']}/api/intents/{token}")
             typed = intent_doc.json()["typed_data"]
-            signed = key.sign_message(encode_typed_data(full_message=typed))
             posted = await client.post(
                 f"{urls['frontend']}/api/signatures",
                 headers={"Accept": "application/json"},
                 json={
                     "token": token,
-                    "address": key.address,
-                    "signature": signed.signature.to_0x_hex(),
+                    "address": wallet.address,
+                    "signature": wallet.sign_typed_data(typed),
                 },
             )
             posted.raise_for_status()
