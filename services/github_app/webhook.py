@@ -275,14 +275,11 @@ def _integer(payload: dict[str, Any], path: str) -> int:
 
 
 def _text(payload: dict[str, Any], path: str) -> str:
-    found, value = _lookup(payload, path)
-    if not found:
-        _fail(path, "missing")
-    if not isinstance(value, str):
-        _fail(path, f"expected a string, got {_describe(value)}")
+    """A string that must not be empty."""
+    value = _string(payload, path)
     if not value:
         _fail(path, "expected a non-empty string")
-    return str(value)
+    return value
 
 
 def _string(payload: dict[str, Any], path: str) -> str:
