@@ -36,6 +36,11 @@ diagram:
 smoke *args:
     uv run kdemo smoke {{args}}
 
+# build everything a kind cluster needs without a registry, start the private docker daemon,
+# print the settings to eval (`eval "$(just kind-offline)"`); `just kind-offline stop` stops it
+kind-offline *args:
+    python3 -m scripts.kind_offline {{args}}
+
 # regenerate the NetworkPolicies from the topology
 netpol:
     uv run python scripts/gen_networkpolicies.py

@@ -1,0 +1,100 @@
+"""Running commands and timing steps; everything said goes to stderr (stdout is for `eval`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ChainError", "Timings", "run", "say"]
+
+
+class ChainError(Exception):
+    """A step failed: the message names the step and the command's last lines."""
+
+
+def say(message: str) -> None:
+    print(f"kind-offline: {message}", file=sys.stderr, flush=True)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: bytes | None = None,
+    log: Path | None = None,
+    timeout: float = 3600,
+) -> str:
+    """Run a command; its output goes to `log` (or is captured); a failure raises ChainError."""
+    full_env = {**os.environ, **(env or {})}
+    try:
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "ab") as out:
+                out.write(f"\n$ {' '.join(argv)}\n".encode())
+                out.flush()
+                done = subprocess.run(
+                    list(argv),
+                    env=full_env,
+                    cwd=cwd,
+                    input=stdin,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                    check=False,
+                )
+            if done.returncode != 0:
+                tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+                raise ChainError(f"`{' '.join(argv[:4])}` failed; {log}:\n" + "\n".join(tail))
+            return ""
+        done = subprocess.run(
+            list(argv),
+            env=full_env,
+            cwd=cwd,
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise ChainError(f"{argv[0]} is not installed") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ChainError(f"`{' '.join(argv[:4])}` took longer than {timeout:.0f} s") from exc
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-15:]
+        raise ChainError(f"`{' '.join(argv[:4])}` failed:\n" + "\n".join(tail))
+    return str(done.stdout.decode(errors="replace"))
+
+
+@dataclass
+class Timings:
+    """How long each step took, and whether the cache already had it."""
+
+    rows: list[tuple[str, float, bool]] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def step(self, what: str, *, cached: bool) -> Iterator[None]:
+        if cached:
+            self.rows.append((what, 0.0, True))
+            say(f"{what}: cached")
+            yield
+            return
+        say(f"{what}…")
+        start = time.monotonic()
+        yield
+        took = time.monotonic() - start
+        self.rows.append((what, took, False))
+        say(f"{what}: done in {took:.0f} s")
+
+    def report(self) -> None:
+        total = sum(t for _, t, _ in self.rows)
+        say(f"{'step':<48} {'time':>8}")
+        for what, took, cached in self.rows:
+            say(f"{what:<48} {'cached' if cached else f'{took:.0f} s':>8}")
+        say(f"{'total':<48} {total:>6.0f} s")
