@@ -128,7 +128,21 @@ def check_cluster_tools() -> list[Check]:
             checks.append(Check(name, "ok", f"{probe()} ({shutil.which(name)})"))
         except KdemoError as exc:  # the message names what the tool is needed for
             checks.append(Check(name, "warn", exc.message, exc.hint))
+    checks.append(check_node_image())
     return checks
+
+
+def check_node_image() -> Check:
+    """Which node image a new kind cluster starts from (kind's own needs a registry)."""
+    image = os.environ.get("KDEMO_KIND_NODE_IMAGE")
+    if image:
+        return Check("kind node image", "ok", f"{image} (KDEMO_KIND_NODE_IMAGE)")
+    return Check(
+        "kind node image",
+        "info",
+        "kind's own (pulled from its registry)",
+        'no registry here? build one: eval "$(just kind-offline)" (docs/kind-offline.md)',
+    )
 
 
 def check_node() -> Check:

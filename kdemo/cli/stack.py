@@ -14,7 +14,7 @@ from kdemo.cli.app import Output, OutputOption, app_of, print_json
 from kdemo.errors import KdemoError, UsageError
 from kdemo.topology import runtime_nodes
 
-__all__ = ["RuntimeName", "dashboard", "down", "logs", "status", "up"]
+__all__ = ["RuntimeName", "dashboard", "down", "kill", "logs", "status", "up"]
 
 
 class RuntimeName(StrEnum):
@@ -40,6 +40,15 @@ def up(
         str | None,
         typer.Option("--registry", help="Registry to push images to (--runtime kubernetes)."),
     ] = None,
+    node_image: Annotated[
+        str | None,
+        typer.Option(
+            "--node-image",
+            envvar="KDEMO_KIND_NODE_IMAGE",
+            show_envvar=True,
+            help="Node image for a new kind cluster (--runtime kind); default: kind's own.",
+        ),
+    ] = None,
     dashboard: Annotated[
         bool, typer.Option("--dashboard", help="Open the live dashboard once the stack is up.")
     ] = False,
@@ -54,12 +63,22 @@ def up(
                     f"{option} applies to --runtime kubernetes, not to {runtime.value}",
                     f"drop {option}, or use --runtime kubernetes",
                 )
+    if runtime is not RuntimeName.kind:
+        source = ctx.get_parameter_source("node_image")
+        if source is not None and source.name == "COMMANDLINE":
+            raise UsageError(
+                f"--node-image applies to --runtime kind, not to {runtime.value}",
+                "drop --node-image, or use --runtime kind",
+            )
+        node_image = None  # KDEMO_KIND_NODE_IMAGE may be set for other runs: not for this one
     if runtime is RuntimeName.local:
         rt = app.runtime()
     else:
         from kdemo.runtime import new_runtime  # imported late: the cluster client is heavy
 
-        rt = new_runtime(runtime.value, app.state_dir, context=context, registry=registry)
+        rt = new_runtime(
+            runtime.value, app.state_dir, context=context, registry=registry, node_image=node_image
+        )
     if dashboard:
         from kdemo.cli.dashboard import require_terminal  # late: only --dashboard needs it
 
@@ -168,7 +187,7 @@ def logs(
     """Print a node's log lines (JSON lines for the services)."""
     known = [n.name for n in runtime_nodes()]
     if node not in known:
-        raise KdemoError(f"unknown node {node!r}", f"known nodes: {', '.join(known)}")
+        raise UsageError(f"unknown node {node!r}", f"choose one of: {', '.join(known)}")
     app = app_of(ctx)
     rt = app.runtime()
     try:
@@ -178,6 +197,26 @@ def logs(
             sys.stdout.flush()
     except KeyboardInterrupt:  # Ctrl-C ends `logs -f`; that is how it is meant to stop
         return
+
+
+def kill(
+    ctx: typer.Context,
+    node: Annotated[str, typer.Argument(help="A node of the topology, e.g. gateway or nats.")],
+    *,
+    output: OutputOption = Output.text,
+) -> None:
+    """Kill a node at once (SIGKILL, or its pods deleted); the runtime brings it back."""
+    known = [n.name for n in runtime_nodes()]
+    if node not in known:
+        raise UsageError(f"unknown node {node!r}", f"choose one of: {', '.join(known)}")
+    app = app_of(ctx)
+    rt = app.running_runtime()
+    killed = rt.kill(node)
+    if output is Output.json:
+        print_json(app, {"node": node, "killed": killed})
+        return
+    app.out.print(f"killed {node} ({killed})")
+    app.say("watch it come back: [bold]kdemo status[/bold]")
 
 
 def dashboard(ctx: typer.Context) -> None:

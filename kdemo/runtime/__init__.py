@@ -51,15 +51,17 @@ def new_runtime(
     *,
     context: str | None = None,
     registry: str | None = None,
+    node_image: str | None = None,
 ) -> Runtime:
-    """The runtime `name` for `kdemo up` (kind/kubernetes take a context and a registry)."""
+    """The runtime `name` for `kdemo up` (kubernetes takes a context and a registry, kind a
+    node image)."""
     state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
     if name == "local":
         return get_runtime(state_dir)
     from kdemo.runtime.kube import KindRuntime, KubernetesRuntime
 
     if name == "kind":
-        return KindRuntime(state_dir)
+        return KindRuntime(state_dir, node_image=node_image)
     if name == "kubernetes":
         return KubernetesRuntime(state_dir, context=context, registry=registry)
     raise ConfigError(f"unknown runtime {name!r}", "use --runtime local, kind or kubernetes")

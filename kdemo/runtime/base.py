@@ -158,8 +158,11 @@ class Runtime(abc.ABC):
         """The node's log lines, oldest first; `follow` keeps yielding new ones."""
 
     @abc.abstractmethod
-    def kill(self, node: str) -> None:
-        """Kill the node (SIGKILL); the runtime brings it back."""
+    def kill(self, node: str) -> str:
+        """Kill the node (SIGKILL, or its pods deleted at once); the runtime brings it back.
+
+        Returns what was killed, e.g. `pid 4242` or `pod gateway-5d9c-x2x7q`.
+        """
 
     @abc.abstractmethod
     def public_urls(self) -> dict[str, str]:

@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -218,7 +218,7 @@ async def dlq_replay(admin: BusAccess, seqs: list[int] | None = None) -> int:
         await nc.close()
 
 
-async def tap(tap_user: BusAccess, *, deliver_all: bool = True) -> AsyncIterator[TapEvent]:
+async def tap(tap_user: BusAccess, *, deliver_all: bool = True) -> AsyncGenerator[TapEvent, None]:
     """Every message on the bus (all retained ones first when `deliver_all`), read-only."""
     nc = await connect(tap_user)
     try:

@@ -256,13 +256,14 @@ class RecordedRuntime(Runtime):
         self._check(node)
         yield from self._logs.get(node, [])[-lines:]
 
-    def kill(self, node: str) -> None:
+    def kill(self, node: str) -> str:
         self._check(node)
         if not self._up:
             raise StackNotUp()
         row = self._rows[node]
         self._rows[node] = replace(row, restarts=row.restarts + 1, uptime_s=0.0)
         self.killed.append(node)
+        return f"pid {row.pid}" if row.pid is not None else f"node {node}"
 
     def public_urls(self) -> dict[str, str]:
         return dict(self._urls)

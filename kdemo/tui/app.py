@@ -544,12 +544,14 @@ class DashboardApp(App[None]):
     @work(thread=True, exclusive=True, group="action", exit_on_error=False)
     def kill_node(self, node: str) -> None:
         try:
-            self.runtime.kill(node)
+            killed = self.runtime.kill(node)
         except _IO_ERRORS as exc:
             self.post_message(ActionFinished(f"kill {node}", False, _describe(exc)))
             return
         self.post_message(
-            ActionFinished(f"kill {node}", True, "killed; watch the runtime bring it back")
+            ActionFinished(
+                f"kill {node}", True, f"killed {killed}; watch the runtime bring it back"
+            )
         )
 
     def action_up(self) -> None:

@@ -68,10 +68,12 @@ def test_sign_with_a_bad_url_exits_1_with_one_line(url: str) -> None:
     assert result.stdout == ""
 
 
-def test_logs_of_an_unknown_node_exits_1_naming_the_known_ones() -> None:
-    """`kdemo logs` refuses a node that is not in the topology and lists the real ones."""
-    result = runner.invoke(app, ["logs", "databse"])
-    assert result.exit_code == 1
+@pytest.mark.parametrize("command", ["logs", "kill"])
+def test_an_unknown_node_is_a_usage_error_naming_the_known_ones(command: str) -> None:
+    """`kdemo logs` and `kdemo kill` refuse a node not in the topology (exit 2), listing the
+    real ones, before looking for a stack."""
+    result = runner.invoke(app, [command, "databse"])
+    assert result.exit_code == 2
     line = _error_lines(result.stderr)[0]
     assert "unknown node 'databse'" in line
     for known in ("github-app", "frontend", "gateway", "calc", "identity", "nats", "postgres"):
@@ -175,7 +177,7 @@ def test_python_m_kdemo_runs_the_cli() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "kdemo", "logs", "nope"], capture_output=True, text=True, timeout=60
     )
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr.startswith("error: unknown node 'nope'")
 
 

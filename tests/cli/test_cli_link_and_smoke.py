@@ -180,7 +180,7 @@ class _StoppedRuntime(Runtime):
     def logs(self, node: str, *, follow: bool = False, lines: int = 200) -> Iterator[str]:
         return iter(())
 
-    def kill(self, node: str) -> None:
+    def kill(self, node: str) -> str:
         raise NotImplementedError
 
     def public_urls(self) -> dict[str, str]:

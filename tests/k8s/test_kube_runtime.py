@@ -270,6 +270,13 @@ def test_kind_config_binds_nodeports_to_loopback() -> None:
     assert host_ports_from_labels(node["labels"]) == ports
 
 
+@pytest.mark.parametrize("image", [None, "kdemo-kind/node:v1.34.4-abc"])
+def test_kind_config_uses_the_node_image_given(image: str | None) -> None:
+    """A node image given (--node-image) is the node's; without one, kind picks its own."""
+    (node,) = kind_config("kdemo-x", {"gateway": 41002}, image)["nodes"]
+    assert node.get("image") == image
+
+
 def test_kind_config_refuses_an_unexposed_service() -> None:
     """Only the public services have NodePorts."""
     with pytest.raises(UsageError, match="calc"):
@@ -314,32 +321,33 @@ def test_port_forward_command_and_answer() -> None:
 
 
 def test_set_image_rewrites_only_the_kdemo_image() -> None:
-    """The built image replaces `kdemo:*`; postgres and nats keep theirs."""
+    """The built image replaces `kdemo:*` everywhere: the database and the bus run from it too."""
     objects = set_image([dict(o) for o in rendered("kind")], "kdemo", "kdemo:abc123")
     images = {
         o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0]["image"]
         for o in objects
         if o["kind"] in ("Deployment", "StatefulSet")
     }
-    assert {images[n.name] for n in topology.service_nodes()} == {"kdemo:abc123"}
-    assert images["postgres"].startswith("postgres:")
-    assert images["nats"].startswith("nats:")
+    assert {images[n.name] for n in topology.runtime_nodes()} == {"kdemo:abc123"}
 
 
 @pytest.mark.parametrize(
     ("args", "named"),
     [
         (["--runtime", "kubernetes", "--registry", "r.example/x"], "--context"),
-        (["--runtime", "kubernetes", "--context", "c"], "--registry"),
+        (["--runtime", "kubernetes", "--context", "c"], "KDEMO_PUBLIC_URL_FRONTEND"),
         (["--runtime", "kind", "--context", "c"], "--context"),
         (["--runtime", "local", "--registry", "r"], "--registry"),
+        (["--runtime", "local", "--node-image", "n:1"], "--node-image"),
+        (["--runtime", "kubernetes", "--node-image", "n:1"], "--node-image"),
     ],
 )
 def test_up_refuses_wrong_cluster_options(tmp_path: Path, args: list[str], named: str) -> None:
-    """A missing or misplaced --context/--registry is a usage error (exit 2) naming the option."""
+    """A missing or misplaced cluster option is a usage error (exit 2) naming it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KDEMO_PUBLIC_URL_")}
     done = subprocess.run(
         [sys.executable, "-m", "kdemo", "up", *args],
-        env={**os.environ, "KDEMO_STATE_DIR": str(tmp_path)},
+        env={**env, "KDEMO_STATE_DIR": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=60,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from kdemo.runtime.kube.kubernetes import KindRuntime, KubernetesRuntime, KubeRuntime
+from kdemo.runtime.kube.kind_runtime import KindRuntime
+from kdemo.runtime.kube.kubernetes import KubernetesRuntime, KubeRuntime
 
 __all__ = ["KindRuntime", "KubeRuntime", "KubernetesRuntime"]

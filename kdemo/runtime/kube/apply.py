@@ -7,6 +7,7 @@ binds to it; then the services (Deployments), waited for.
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ from kdemo.runtime.kube.layout import FIELD_MANAGER
 __all__ = [
     "ROLLOUT_TIMEOUT_S",
     "Stage",
+    "StageKind",
     "apply_objects",
+    "image_pull_failure",
     "object_key",
     "plan",
     "rollout_done",
@@ -32,16 +35,38 @@ __all__ = [
 ROLLOUT_TIMEOUT_S = 300.0
 Manifest = dict[str, Any]
 _WORKLOADS = ("StatefulSet", "Deployment")
-_STAGE_OF = {"Namespace": 0, "StatefulSet": 2, "Deployment": 3}
-_TITLES = ("namespace", "configuration, policies and services", "bus and database", "services")
+PULL_FAILURES = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
+)
+"""Waiting reasons that no amount of waiting fixes: the node cannot get the image."""
+
+
+class StageKind(enum.Enum):
+    """What a stage holds, in the order stages are applied (the value is its title)."""
+
+    NAMESPACE = "namespace"
+    CONFIGURATION = "configuration, policies and services"
+    STATEFUL = "bus and database"
+    SERVICES = "services"
+
+
+_STAGE_OF = {
+    "Namespace": StageKind.NAMESPACE,
+    "StatefulSet": StageKind.STATEFUL,
+    "Deployment": StageKind.SERVICES,
+}
 
 
 @dataclass
 class Stage:
     """Objects applied together; `waits` are the rollouts awaited before the next stage."""
 
-    title: str
+    kind: StageKind
     objects: list[Manifest] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return self.kind.value
 
     @property
     def waits(self) -> list[tuple[str, str]]:
@@ -56,15 +81,15 @@ def object_key(obj: Manifest) -> tuple[str, str, str]:
 
 def plan(objects: Iterable[Manifest]) -> list[Stage]:
     """Group objects into ordered stages (empty stages dropped; input order kept within)."""
-    stages = [Stage(title) for title in _TITLES]
+    stages = {kind: Stage(kind) for kind in StageKind}
     for obj in objects:
         if "kind" not in obj or "name" not in (obj.get("metadata") or {}):
             raise KdemoError(
                 f"a rendered object has no kind or metadata.name: {str(obj)[:80]}",
                 "check the manifests with `kubectl kustomize manifests/overlays/kind`",
             )
-        stages[_STAGE_OF.get(obj["kind"], 1)].objects.append(obj)
-    return [s for s in stages if s.objects]
+        stages[_STAGE_OF.get(obj["kind"], StageKind.CONFIGURATION)].objects.append(obj)
+    return [s for s in stages.values() if s.objects]
 
 
 def apply_objects(api: client.ApiClient, objects: Sequence[Manifest]) -> None:
@@ -118,6 +143,16 @@ def rollout_done(kind: str, obj: Manifest) -> tuple[bool, str]:
     return True, "rolled out"
 
 
+def image_pull_failure(pods: Iterable[Any]) -> str:
+    """`<reason>: <message>` of the first container that cannot get its image, else ''."""
+    for pod in pods:
+        for status in (pod.status and pod.status.container_statuses) or []:
+            waiting = status.state and status.state.waiting
+            if waiting and waiting.reason in PULL_FAILURES:
+                return f"{waiting.reason}: {waiting.message or status.image}"
+    return ""
+
+
 def wait_rollouts(
     api: client.ApiClient,
     namespace: str,
@@ -128,7 +163,7 @@ def wait_rollouts(
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Wait until every (kind, name) rolled out, naming what is still awaited."""
-    apps = client.AppsV1Api(api)
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     read = {
         "Deployment": apps.read_namespaced_deployment_status,
         "StatefulSet": apps.read_namespaced_stateful_set_status,
@@ -145,8 +180,19 @@ def wait_rollouts(
             done, why = rollout_done(kind, obj)
             if done:
                 pending.remove((kind, name))
-            else:
-                waiting.append(f"{name} ({why})")
+                continue
+            waiting.append(f"{name} ({why})")
+            pods = core.list_namespaced_pod(
+                namespace, label_selector=f"app.kubernetes.io/name={name}"
+            ).items
+            stuck = image_pull_failure(pods)
+            if stuck:
+                raise NotReady(
+                    name,
+                    f"{kind} {name} cannot start: {stuck}",
+                    "the cluster's nodes cannot get the image: push it with --registry, "
+                    "or load it onto the nodes (kind load docker-image, minikube image load)",
+                )
         if not pending:
             return
         message = "waiting for " + ", ".join(waiting)

@@ -36,8 +36,14 @@ def context_name(cluster: str) -> str:
     return f"kind-{cluster}"
 
 
-def kind_config(cluster: str, host_ports: Mapping[str, int]) -> dict[str, Any]:
-    """A kind cluster of one node whose public NodePorts listen on 127.0.0.1 of the host."""
+def kind_config(
+    cluster: str, host_ports: Mapping[str, int], node_image: str | None = None
+) -> dict[str, Any]:
+    """A kind cluster of one node whose public NodePorts listen on 127.0.0.1 of the host.
+
+    `node_image` replaces kind's default node image (e.g. one built offline, see
+    docs/kind-offline.md); without it kind uses the image its release pins.
+    """
     unknown = sorted(set(host_ports) - set(NODE_PORTS))
     if unknown:
         raise UsageError(
@@ -46,13 +52,16 @@ def kind_config(cluster: str, host_ports: Mapping[str, int]) -> dict[str, Any]:
         )
     labels = {CLUSTER_LABEL: cluster}
     labels.update({PORT_LABEL_PREFIX + name: str(port) for name, port in host_ports.items()})
+    node: dict[str, Any] = {"role": "control-plane"}
+    if node_image:
+        node["image"] = node_image
     return {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
         "name": cluster,
         "nodes": [
             {
-                "role": "control-plane",
+                **node,
                 "labels": labels,
                 "extraPortMappings": [
                     {
@@ -82,11 +91,14 @@ def cluster_exists(cluster: str) -> bool:
     return cluster in out.split()
 
 
-def create_cluster(cluster: str, host_ports: Mapping[str, int]) -> None:
+def create_cluster(
+    cluster: str, host_ports: Mapping[str, int], node_image: str | None = None
+) -> None:
     """Create the cluster; on failure nothing is left behind."""
     with tempfile.TemporaryDirectory(prefix="kdemo-kind-") as tmp:
         path = Path(tmp) / "kind.yaml"
-        path.write_text(yaml.safe_dump(kind_config(cluster, host_ports), sort_keys=False))
+        config = kind_config(cluster, host_ports, node_image)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
         try:
             run_tool(
                 ["kind", "create", "cluster", "--config", str(path), "--wait", "120s"],

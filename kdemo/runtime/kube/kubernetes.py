@@ -1,19 +1,23 @@
-"""The cluster runtimes: `KubeRuntime` (any cluster by context) and `KindRuntime`.
+"""The cluster runtimes' shared part (`KubeRuntime`) and any existing cluster (`KubernetesRuntime`).
 
 Everything goes through the Kubernetes API with the official client, except rendering
-(`kubectl kustomize`) and reaching pods from this machine (`kubectl port-forward`).
+(`kubectl kustomize`) and reaching pods from this machine (`kubectl port-forward`, kept
+open between calls). Every method raises only `KdemoError`; none blocks an event loop
+(the bus tap does its blocking set-up in a thread).
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import functools
 import os
-import shutil
+import time
+import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -24,10 +28,10 @@ from kdemo import topology
 from kdemo.errors import ConfigError, KdemoError, StackNotUp, UsageError
 from kdemo.runtime import busadmin
 from kdemo.runtime.base import DeadLetter, NodeStatus, Progress, Runtime, TapEvent
-from kdemo.runtime.kube import kind as kindtool
-from kdemo.runtime.kube.apply import apply_objects, plan, wait_rollouts
+from kdemo.runtime.kube.apply import StageKind, apply_objects, plan, wait_rollouts
+from kdemo.runtime.kube.image import build_image, image_reference
 from kdemo.runtime.kube.layout import IMAGE_NAME, NAMESPACE, container_ports, metrics_port
-from kdemo.runtime.kube.portforward import port_forward
+from kdemo.runtime.kube.portforward import Forwards
 from kdemo.runtime.kube.render import MANIFESTS_DIR, render, set_image
 from kdemo.runtime.kube.secrets import (
     config_hash,
@@ -38,25 +42,37 @@ from kdemo.runtime.kube.secrets import (
     urls_configmap,
 )
 from kdemo.runtime.kube.status import node_status, pod_ready
-from kdemo.runtime.kube.tools import check_docker, check_kind, image_tag, run_tool
-from kdemo.runtime.local.ports import HOST, allocate_ports
+from kdemo.runtime.kube.tools import check_docker, run_tool
+from kdemo.runtime.local.ports import HOST
 from kdemo.runtime.local.state import STACK_FILE, read_json, write_json
 from kdemo.runtime.natsconfig import ADMIN_USER, TAP_USER
 
-__all__ = ["DEFAULT_CLUSTER", "KindRuntime", "KubeRuntime", "KubernetesRuntime", "public_env"]
+__all__ = ["PUBLIC", "KubeRuntime", "KubernetesRuntime", "public_env"]
 
-DEFAULT_CLUSTER = "kdemo"
-_ROOT = MANIFESTS_DIR.parent
-_PUBLIC = tuple(n.name for n in topology.NODES if n.exposed)
-_BUILD_HINT = "see `kdemo doctor`; the build's whole output: `docker build .` in the repository"
+PUBLIC = tuple(n.name for n in topology.NODES if n.exposed)
+_CLUSTER_ERRORS = (ApiException, HTTPError, OSError, ConfigException)
+"""What the Kubernetes client raises when the cluster cannot answer."""
+_NAMESPACE_GONE_TIMEOUT_S = 180.0
+_T = TypeVar("_T")
 
 
 def public_env(name: str) -> str:
     return f"KDEMO_PUBLIC_URL_{name.upper().replace('-', '_')}"
 
 
+def _cluster_error(what: str, exc: Exception) -> KdemoError:
+    reason = f"{exc.status} {exc.reason}" if isinstance(exc, ApiException) else str(exc)
+    return KdemoError(
+        f"the cluster did not answer while {what} ({reason})",
+        "check the cluster with `kdemo status`; `kdemo doctor` checks the tools",
+    )
+
+
 class KubeRuntime(Runtime):
-    """The stack in namespace `kdemo` of a cluster, reached through kube context `context`."""
+    """The stack in namespace `kdemo` of a cluster, reached through kube context `context`.
+
+    `up` is left to the subclasses: they differ in where the cluster and the image come from.
+    """
 
     name = "kubernetes"
 
@@ -65,6 +81,7 @@ class KubeRuntime(Runtime):
         stack = read_json(self.state_dir / STACK_FILE) or {}
         self.context: str | None = context or stack.get("context")
         self._api: client.ApiClient | None = None
+        self._forwards: Forwards | None = None
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -90,17 +107,31 @@ class KubeRuntime(Runtime):
     def core(self) -> client.CoreV1Api:
         return client.CoreV1Api(self.api())
 
+    def _call(self, what: str, call: Callable[[], _T]) -> _T:
+        """One API call; the client's own errors become a KdemoError naming `what`."""
+        try:
+            return call()
+        except KdemoError:
+            raise
+        except _CLUSTER_ERRORS as exc:
+            raise _cluster_error(what, exc) from exc
+
+    @property
+    def forwards(self) -> Forwards:
+        if self._forwards is None:
+            self._forwards = Forwards(context=self.context, namespace=NAMESPACE)
+        return self._forwards
+
+    def close(self) -> None:
+        """Stop the port-forwards this runtime keeps open."""
+        if self._forwards is not None:
+            self._forwards.close()
+
     def _overlay(self) -> Path:
         return MANIFESTS_DIR / "base"
 
     def _components(self, env: Mapping[str, str]) -> list[str]:
         return ["github-egress"] if env.get("KDEMO_GITHUB_TOKEN") else []
-
-    def _image(self, progress: Progress) -> str:
-        raise NotImplementedError
-
-    def _urls(self) -> dict[str, str]:
-        raise NotImplementedError
 
     # -- deploy ----------------------------------------------------------------------------
 
@@ -109,44 +140,52 @@ class KubeRuntime(Runtime):
         env = os.environ
         progress("rendering manifests/ with kubectl kustomize")
         objects = set_image(render(self._overlay(), self._components(env)), IMAGE_NAME, image)
-        stages = plan(objects)
         api = self.api()
-        for stage in stages:
-            if stage.title == "configuration, policies and services":
-                secrets = ensure_cluster_secrets(self.core(), NAMESPACE, env)
+        for stage in plan(objects):
+            if stage.kind is StageKind.CONFIGURATION:
+                secrets = self._call(
+                    "creating the Secret",
+                    lambda: ensure_cluster_secrets(self.core(), NAMESPACE, env),
+                )
                 nats_conf = nats_config_secret(secrets)
                 stage.objects += [nats_conf, urls_configmap(urls), settings_secret(env)]
                 _annotate(objects, "nats", config_hash(nats_conf))
             progress(f"applying {stage.title} ({len(stage.objects)} objects)")
             apply_objects(api, stage.objects)
             if stage.waits:
-                wait_rollouts(api, NAMESPACE, stage.waits, progress)
-            if stage.title == "bus and database":
+                self._call(
+                    "waiting for rollouts",
+                    functools.partial(wait_rollouts, api, NAMESPACE, stage.waits, progress),
+                )
+            if stage.kind is StageKind.STATEFUL:
                 progress("creating the stream and the durable consumers")
-                with self._bus(ADMIN_USER) as admin:
-                    busadmin.run_sync(busadmin.ensure_stream(admin))
+                self._with_bus(ADMIN_USER, busadmin.ensure_stream)
 
-    @contextlib.contextmanager
-    def _bus(self, user: str) -> Iterator[busadmin.BusAccess]:
-        password = read_cluster_secrets(self.core(), NAMESPACE).nats_passwords[user]
-        with port_forward(
-            context=self.context, namespace=NAMESPACE, target="svc/nats", remote_port=4222
-        ) as port:
-            yield busadmin.BusAccess(f"nats://{HOST}:{port}", user, password)
+    # -- the bus, through a port-forward ---------------------------------------------------
+
+    def _bus_access(self, user: str) -> busadmin.BusAccess:
+        password = self._call(
+            "reading the Secret", lambda: read_cluster_secrets(self.core(), NAMESPACE)
+        ).nats_passwords[user]
+        port = self.forwards.port("svc/nats", container_ports("nats")[0].port)
+        return busadmin.BusAccess(f"nats://{HOST}:{port}", user, password)
+
+    def _with_bus(self, user: str, use: Callable[[busadmin.BusAccess], Any]) -> Any:
+        """Run `use(access)` on the bus; a forward that stopped answering is renewed once."""
+        try:
+            return busadmin.run_sync(use(self._bus_access(user)))
+        except KdemoError:
+            self.forwards.reset("svc/nats", container_ports("nats")[0].port)
+            return busadmin.run_sync(use(self._bus_access(user)))
 
     # -- Runtime ---------------------------------------------------------------------------
-
-    def up(self, progress: Progress) -> dict[str, str]:
-        raise NotImplementedError
 
     def is_up(self) -> bool:
         if not (self.state_dir / STACK_FILE).exists():
             return False
         try:
             self.core().read_namespace(NAMESPACE, _request_timeout=5)
-        except (ApiException, KdemoError, OSError):
-            return False
-        except Exception:
+        except (KdemoError, *_CLUSTER_ERRORS):
             return False
         return True
 
@@ -157,15 +196,37 @@ class KubeRuntime(Runtime):
             self.core().delete_namespace(NAMESPACE)
         except ApiException as exc:
             if exc.status != 404:
-                raise
+                raise _cluster_error(f"deleting namespace {NAMESPACE}", exc) from exc
+            return
+        except _CLUSTER_ERRORS as exc:
+            raise _cluster_error(f"deleting namespace {NAMESPACE}", exc) from exc
+        # Wait until it is gone: an `up` into a terminating namespace would be refused.
+        deadline = time.monotonic() + _NAMESPACE_GONE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                self.core().read_namespace(NAMESPACE, _request_timeout=5)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+            except _CLUSTER_ERRORS:
+                pass  # a slow answer: ask again
+            time.sleep(1.0)  # polling the API until the namespace is gone
+        raise KdemoError(
+            f"namespace {NAMESPACE} is still terminating after {_NAMESPACE_GONE_TIMEOUT_S:.0f} s",
+            f"see `kubectl get namespace {NAMESPACE} -o yaml` for what holds it",
+        )
 
     def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
+        self.close()
         self._delete_namespace(progress)
         (self.state_dir / STACK_FILE).unlink(missing_ok=True)
 
     def _pods(self, node: str) -> list[Any]:
-        pods = self.core().list_namespaced_pod(
-            NAMESPACE, label_selector=f"app.kubernetes.io/name={node}"
+        pods = self._call(
+            f"listing the pods of {node}",
+            lambda: self.core().list_namespaced_pod(
+                NAMESPACE, label_selector=f"app.kubernetes.io/name={node}", _request_timeout=10
+            ),
         )
         return sorted(pods.items, key=lambda p: p.metadata.name)
 
@@ -177,17 +238,18 @@ class KubeRuntime(Runtime):
             url = urls.get(n.name) or f"{n.name}.{NAMESPACE}.svc:{container_ports(n.name)[0].port}"
             try:
                 pods = self._pods(n.name)
-            except (ApiException, KdemoError, OSError, HTTPError):
+            except KdemoError:
                 pods = []  # the cluster does not answer: every node shows as down
             rows.append(node_status(n.name, pods, url=url, now=now))
         return rows
 
+    def _check_node(self, node: str) -> None:
+        names = [n.name for n in topology.runtime_nodes()]
+        if node not in names:
+            raise UsageError(f"unknown node {node!r}", f"choose one of: {', '.join(names)}")
+
     def _pod(self, node: str) -> str:
-        if node not in {n.name for n in topology.runtime_nodes()}:
-            raise UsageError(
-                f"unknown node {node!r}",
-                f"choose one of: {', '.join(n.name for n in topology.runtime_nodes())}",
-            )
+        self._check_node(node)
         pods = self._pods(node)
         if not pods:
             raise KdemoError(f"{node} has no pod", "see `kdemo status`")
@@ -197,8 +259,11 @@ class KubeRuntime(Runtime):
     def logs(self, node: str, *, follow: bool = False, lines: int = 200) -> Iterator[str]:
         name = self._pod(node)
         # Without preloading the client returns the raw urllib3 response (typed as str).
-        response: Any = self.core().read_namespaced_pod_log(
-            name, NAMESPACE, follow=follow, tail_lines=lines, _preload_content=False
+        response: Any = self._call(
+            f"reading the log of {name}",
+            lambda: self.core().read_namespaced_pod_log(
+                name, NAMESPACE, follow=follow, tail_lines=lines, _preload_content=False
+            ),
         )
         try:
             buffer = b""
@@ -209,47 +274,82 @@ class KubeRuntime(Runtime):
                     yield line.decode(errors="replace")
             if buffer:
                 yield buffer.decode(errors="replace")
+        except _CLUSTER_ERRORS as exc:
+            raise _cluster_error(f"reading the log of {name}", exc) from exc
         finally:
             response.release_conn()
 
-    def kill(self, node: str) -> None:
-        for pod in self._pods(node) if self._pod(node) else []:
-            self.core().delete_namespaced_pod(pod.metadata.name, NAMESPACE, grace_period_seconds=0)
+    def kill(self, node: str) -> str:
+        """Delete the node's pods at once (no grace period): its controller makes new ones."""
+        self._check_node(node)
+        pods = [p.metadata.name for p in self._pods(node)]
+        if not pods:
+            raise KdemoError(f"{node} has no pod to kill", "see `kdemo status`")
+        for pod in pods:
+            self._call(
+                f"deleting pod {pod}",
+                functools.partial(
+                    self.core().delete_namespaced_pod, pod, NAMESPACE, grace_period_seconds=0
+                ),
+            )
+        return "pod " + ", ".join(pods)
 
     def public_urls(self) -> dict[str, str]:
         return dict(self._stack().get("urls") or {})
 
     def webhook_secret(self) -> str:
-        return read_cluster_secrets(self.core(), NAMESPACE).webhook_secret
+        return self._call(
+            "reading the Secret", lambda: read_cluster_secrets(self.core(), NAMESPACE)
+        ).webhook_secret
 
     async def bus_tap(self, *, deliver_all: bool = True) -> AsyncIterator[TapEvent]:
-        with self._bus(TAP_USER) as access:
-            async for event in busadmin.tap(access, deliver_all=deliver_all):
+        # Reading the Secret and starting kubectl block: a thread keeps the event loop free.
+        access = await asyncio.to_thread(self._bus_access, TAP_USER)
+        try:
+            stream = busadmin.tap(access, deliver_all=deliver_all)
+            first = await anext(stream)
+        except KdemoError:
+            await asyncio.to_thread(
+                self.forwards.reset, "svc/nats", container_ports("nats")[0].port
+            )
+            access = await asyncio.to_thread(self._bus_access, TAP_USER)
+            stream = busadmin.tap(access, deliver_all=deliver_all)
+            first = await anext(stream)
+        except StopAsyncIteration:
+            return
+        try:
+            yield first
+            async for event in stream:
                 yield event
+        finally:
+            await stream.aclose()
 
     def scrape(self, service: str) -> str:
-        if topology.node(service).kind is not topology.NodeKind.SERVICE:
-            raise UsageError(f"{service} has no metrics", "scrape one of the five services")
-        port = metrics_port(service).port
-        with port_forward(
-            context=self.context,
-            namespace=NAMESPACE,
-            target=f"deploy/{service}",
-            remote_port=port,
-        ) as local:
-            url = f"http://{HOST}:{local}/metrics"
-            with urllib.request.urlopen(url, timeout=10) as r:
-                return str(r.read().decode())
+        if service not in [n.name for n in topology.service_nodes()]:
+            raise UsageError(f"{service!r} has no metrics", "scrape one of the five services")
+        target, remote = f"deploy/{service}", metrics_port(service).port
+        for attempt in (1, 2):
+            url = f"http://{HOST}:{self.forwards.port(target, remote)}/metrics"
+            try:
+                with urllib.request.urlopen(url, timeout=5) as answer:
+                    return str(answer.read().decode())
+            except (urllib.error.URLError, OSError) as exc:
+                self.forwards.reset(target, remote)  # the pod behind it may be gone
+                if attempt == 2:
+                    raise KdemoError(
+                        f"cannot read the metrics of {service}: {exc}",
+                        f"see `kdemo status` and `kdemo logs {service}`",
+                    ) from exc
+        raise AssertionError("unreachable")
 
     def dlq_list(self) -> list[DeadLetter]:
-        with self._bus(ADMIN_USER) as admin:
-            return busadmin.run_sync(busadmin.dlq_list(admin))
+        result: list[DeadLetter] = self._with_bus(ADMIN_USER, busadmin.dlq_list)
+        return result
 
     def dlq_replay(self, seqs: list[int] | None = None) -> int:
-        with self._bus(ADMIN_USER) as admin:
-            return busadmin.run_sync(busadmin.dlq_replay(admin, seqs))
+        return int(self._with_bus(ADMIN_USER, lambda admin: busadmin.dlq_replay(admin, seqs)))
 
-    def database_url(self, role: str) -> str:  # pragma: no cover - needs a cluster
+    def database_url(self, role: str) -> str:
         raise KdemoError("database URLs are not exposed on clusters", "use `kdemo logs postgres`")
 
 
@@ -261,97 +361,14 @@ def _annotate(objects: list[dict[str, Any]], workload: str, value: str) -> None:
             meta.setdefault("annotations", {})["kdemo.dev/config-hash"] = value
 
 
-def _build_image(tag: str, progress: Progress) -> None:
-    progress(f"building the image {tag} (docker build)")
-    run_tool(
-        ["docker", "build", "--tag", tag, str(_ROOT)],
-        what=f"building {tag}",
-        hint=_BUILD_HINT,
-        timeout=1800,
-    )
-
-
-class KindRuntime(KubeRuntime):
-    """A kind cluster on this machine; public services on 127.0.0.1 host ports."""
-
-    name = "kind"
-
-    def __init__(self, state_dir: Path, *, cluster: str | None = None) -> None:
-        super().__init__(state_dir)
-        stack = read_json(self.state_dir / STACK_FILE) or {}
-        self.cluster = (
-            cluster or stack.get("cluster") or os.environ.get("KDEMO_KIND_CLUSTER", DEFAULT_CLUSTER)
-        )
-        self.context = kindtool.context_name(self.cluster)
-
-    def _overlay(self) -> Path:
-        return MANIFESTS_DIR / "overlays" / "kind"
-
-    def _cluster_ports(self) -> dict[str, int]:
-        """The host ports of an existing cluster; an error when it is not kdemo's."""
-        nodes = self.core().list_node().items
-        labels = dict((nodes[0].metadata and nodes[0].metadata.labels) or {}) if nodes else {}
-        if labels.get(kindtool.CLUSTER_LABEL) != self.cluster:
-            raise UsageError(
-                f"a kind cluster named {self.cluster} exists and was not created by kdemo",
-                "set KDEMO_KIND_CLUSTER to another name, or delete it: "
-                f"kind delete cluster --name {self.cluster}",
-            )
-        return kindtool.host_ports_from_labels(labels)
-
-    def up(self, progress: Progress) -> dict[str, str]:
-        old = read_json(self.state_dir / STACK_FILE) or {}
-        if old.get("runtime", "kind") != "kind":
-            raise UsageError(
-                f"the stack in {self.state_dir} uses the {old['runtime']} runtime",
-                "run `kdemo down` first, or use another KDEMO_STATE_DIR",
-            )
-        progress("checking docker and kind")
-        check_docker()
-        check_kind()
-        if shutil.which("kubectl") is None:
-            raise KdemoError("kubectl is not installed", "see `kdemo doctor`")
-        if kindtool.cluster_exists(self.cluster):
-            progress(f"reusing the kind cluster {self.cluster}")
-            ports = self._cluster_ports()
-        else:
-            wanted = {k: v for k, v in allocate_ports(old.get("ports")).items() if k in _PUBLIC}
-            progress(f"creating the kind cluster {self.cluster} (a minute or two)")
-            kindtool.create_cluster(self.cluster, wanted)
-            ports = wanted
-        urls = {name: f"http://{HOST}:{ports[name]}" for name in _PUBLIC}
-        image = f"{IMAGE_NAME}:{image_tag(_ROOT)}"
-        _build_image(image, progress)
-        progress(f"loading {image} into the cluster (kind load)")
-        kindtool.load_image(self.cluster, image)
-        write_json(
-            self.state_dir / STACK_FILE,
-            {
-                "runtime": "kind",
-                "context": self.context,
-                "cluster": self.cluster,
-                "urls": urls,
-                "ports": ports,
-                "image": image,
-            },
-        )
-        self.deploy(progress, image, urls)
-        return urls
-
-    def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
-        if progress:
-            progress(f"deleting the kind cluster {self.cluster} (its data goes with it)")
-        if kindtool.cluster_exists(self.cluster):
-            self._cluster_ports()  # never delete a cluster that is not kdemo's
-            kindtool.delete_cluster(self.cluster)
-        (self.state_dir / STACK_FILE).unlink(missing_ok=True)
-
-
 class KubernetesRuntime(KubeRuntime):
-    """An existing cluster (`--context`), images pushed to `--registry`.
+    """An existing cluster (`--context`), the image pushed to `--registry`.
 
-    The public URLs are the user's (an Ingress, e.g. `manifests/components/ingress`, or a
-    load balancer): `KDEMO_PUBLIC_URL_FRONTEND`, `..._GATEWAY`, `..._GITHUB_APP`.
+    Without `--registry` the image is built here and the cluster must find it on its
+    nodes (Docker Desktop shares this machine's images; kind and minikube load them:
+    `kind load docker-image`, `minikube image load`). The public URLs are the user's (an
+    Ingress, e.g. `manifests/components/ingress`, a load balancer or port-forwards):
+    `KDEMO_PUBLIC_URL_FRONTEND`, `..._GATEWAY`, `..._GITHUB_APP`.
     """
 
     name = "kubernetes"
@@ -366,25 +383,23 @@ class KubernetesRuntime(KubeRuntime):
     def up(self, progress: Progress) -> dict[str, str]:
         if not self.context:
             raise UsageError("--context is required with --runtime kubernetes", _CONTEXT_HINT)
-        if not self.registry:
-            raise UsageError(
-                "--registry is required with --runtime kubernetes",
-                "pass the registry the cluster pulls from, e.g. --registry ghcr.io/you",
-            )
-        missing = [public_env(n) for n in _PUBLIC if not os.environ.get(public_env(n))]
+        missing = [public_env(n) for n in PUBLIC if not os.environ.get(public_env(n))]
         if missing:
             raise UsageError(
                 f"{', '.join(missing)} not set: the cluster's public URLs are yours to give",
                 "expose frontend, gateway and github-app (manifests/components/ingress) "
                 "and set these variables to their URLs",
             )
-        urls = {n: os.environ[public_env(n)].rstrip("/") for n in _PUBLIC}
+        urls = {n: os.environ[public_env(n)].rstrip("/") for n in PUBLIC}
         check_docker()
-        self.api()  # fail on a bad context before building anything
-        image = f"{self.registry.rstrip('/')}/{IMAGE_NAME}:{image_tag(_ROOT)}"
-        _build_image(image, progress)
-        progress(f"pushing {image}")
-        run_tool(["docker", "push", image], what=f"pushing {image}", hint=_PUSH_HINT)
+        self._call("reading the namespaces", lambda: self.core().list_namespace(limit=1))
+        image = image_reference(self.registry)
+        build_image(image, progress)
+        if self.registry:
+            progress(f"pushing {image}")
+            run_tool(["docker", "push", image], what=f"pushing {image}", hint=_PUSH_HINT)
+        else:
+            progress(f"no --registry: the cluster's nodes must already hold {image}")
         write_json(
             self.state_dir / STACK_FILE,
             {

@@ -5,12 +5,10 @@ Each check returns a clear error with the fix; `kdemo doctor` shows the same che
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import subprocess
 from collections.abc import Sequence
-from pathlib import Path
 
 from kdemo.errors import KdemoError
 
@@ -18,7 +16,6 @@ __all__ = [
     "KIND_MIN_VERSION",
     "check_docker",
     "check_kind",
-    "image_tag",
     "parse_kind_version",
     "run_tool",
 ]
@@ -26,7 +23,6 @@ __all__ = [
 KIND_MIN_VERSION = (0, 24, 0)
 """Earlier kind releases do not enforce NetworkPolicies."""
 _KIND_VERSION = re.compile(r"kind v(\d+)\.(\d+)\.(\d+)")
-_IMAGE_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "services")
 
 
 def run_tool(argv: Sequence[str], *, what: str, hint: str, timeout: float = 600) -> str:
@@ -82,15 +78,3 @@ def check_kind() -> str:
             f"upgrade kind to {wanted} or newer: go install sigs.k8s.io/kind@latest",
         )
     return ".".join(map(str, version))
-
-
-def image_tag(root: Path) -> str:
-    """A tag that changes whenever anything the image is built from changes."""
-    digest = hashlib.sha256()
-    for name in _IMAGE_INPUTS:
-        path = root / name
-        files = sorted(path.rglob("*")) if path.is_dir() else [path]
-        for f in files:
-            if f.is_file() and "__pycache__" not in f.parts:
-                digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
-    return digest.hexdigest()[:12]

@@ -319,7 +319,7 @@ class LocalRuntime(Runtime):
                 else:
                     time.sleep(0.2)
 
-    def kill(self, node: str) -> None:
+    def kill(self, node: str) -> str:
         self._check_node(node)
         if self._supervisor_pid() is None:
             raise StackNotUp()
@@ -333,6 +333,7 @@ class LocalRuntime(Runtime):
         # The whole process group: postgres' backends go with their postmaster.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+        return f"pid {pid}"
 
     def public_urls(self) -> dict[str, str]:
         urls: dict[str, str] = self._stack()["urls"]

@@ -1,0 +1,71 @@
+"""The one kdemo image: its tag, and building it with docker (only when it is missing).
+
+The tag is a hash of everything the image is made from (Dockerfile, lock file, services,
+base image), so an unchanged checkout never rebuilds and a changed one never reuses a
+stale image. `KDEMO_BASE_IMAGE` replaces the default base (the official slim Python
+image) with any Debian-like image that has python3 and venv — on a machine that cannot
+pull, one built locally (see docs/kubernetes.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from kdemo.runtime.base import Progress
+from kdemo.runtime.kube.layout import IMAGE_NAME
+from kdemo.runtime.kube.render import MANIFESTS_DIR
+from kdemo.runtime.kube.tools import run_tool
+
+__all__ = ["BASE_IMAGE_ENV", "build_image", "image_reference", "image_tag"]
+
+BASE_IMAGE_ENV = "KDEMO_BASE_IMAGE"
+ROOT = MANIFESTS_DIR.parent
+_IMAGE_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "services")
+_BUILD_HINT = "see `kdemo doctor`; the build's whole output: `docker build .` in the repository"
+
+
+def _base_image() -> str | None:
+    return os.environ.get(BASE_IMAGE_ENV) or None
+
+
+def image_tag(root: Path = ROOT, base: str | None = None) -> str:
+    """A tag that changes whenever anything the image is built from changes."""
+    digest = hashlib.sha256((base or "").encode() + b"\0")
+    for name in _IMAGE_INPUTS:
+        path = root / name
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for f in files:
+            if f.is_file() and "__pycache__" not in f.parts:
+                digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def image_reference(repository: str | None = None) -> str:
+    """`[repository/]kdemo:<tag>` for this checkout and the configured base image."""
+    name = f"{repository.rstrip('/')}/{IMAGE_NAME}" if repository else IMAGE_NAME
+    return f"{name}:{image_tag(ROOT, _base_image())}"
+
+
+def _exists(reference: str) -> bool:
+    done = subprocess.run(
+        ["docker", "image", "inspect", reference], capture_output=True, timeout=30, check=False
+    )
+    return done.returncode == 0
+
+
+def build_image(reference: str, progress: Progress) -> None:
+    """Build the image unless docker already has this exact tag."""
+    if _exists(reference):
+        progress(f"the image {reference} is already built")
+        return
+    base = _base_image()
+    progress(f"building the image {reference} (docker build{', on ' + base if base else ''})")
+    # The host's network: apt and pip inside the build reach the registries the way this
+    # machine does, also with a daemon that routes no traffic for its containers.
+    argv = ["docker", "build", "--network", "host", "--tag", reference]
+    if base:
+        argv += ["--build-arg", f"BASE_IMAGE={base}"]
+    run_tool([*argv, str(ROOT)], what=f"building {reference}", hint=_BUILD_HINT, timeout=1800)

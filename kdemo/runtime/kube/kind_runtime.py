@@ -1,0 +1,108 @@
+"""`KindRuntime`: a kind cluster on this machine, the public services on 127.0.0.1 ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from kdemo.errors import KdemoError, UsageError
+from kdemo.runtime.base import Progress
+from kdemo.runtime.kube import kind as kindtool
+from kdemo.runtime.kube.image import build_image, image_reference
+from kdemo.runtime.kube.kubernetes import PUBLIC, KubeRuntime
+from kdemo.runtime.kube.render import MANIFESTS_DIR
+from kdemo.runtime.kube.tools import check_docker, check_kind
+from kdemo.runtime.local.ports import HOST, allocate_ports
+from kdemo.runtime.local.state import STACK_FILE, read_json, write_json
+
+__all__ = ["CLUSTER_ENV", "DEFAULT_CLUSTER", "NODE_IMAGE_ENV", "KindRuntime"]
+
+DEFAULT_CLUSTER = "kdemo"
+CLUSTER_ENV = "KDEMO_KIND_CLUSTER"
+NODE_IMAGE_ENV = "KDEMO_KIND_NODE_IMAGE"
+
+
+class KindRuntime(KubeRuntime):
+    """The stack on the kind cluster `cluster` (default `kdemo`), which kdemo creates.
+
+    `node_image` (or `KDEMO_KIND_NODE_IMAGE`) is the node image a new cluster starts from;
+    by default kind's own. `down` deletes the cluster — only one kdemo created.
+    """
+
+    name = "kind"
+
+    def __init__(
+        self, state_dir: Path, *, cluster: str | None = None, node_image: str | None = None
+    ) -> None:
+        super().__init__(state_dir)
+        stack = read_json(self.state_dir / STACK_FILE) or {}
+        self.cluster: str = (
+            cluster or stack.get("cluster") or os.environ.get(CLUSTER_ENV) or DEFAULT_CLUSTER
+        )
+        self.node_image = node_image or os.environ.get(NODE_IMAGE_ENV) or None
+        self.context = kindtool.context_name(self.cluster)
+
+    def _overlay(self) -> Path:
+        return MANIFESTS_DIR / "overlays" / "kind"
+
+    def _cluster_ports(self) -> dict[str, int]:
+        """The host ports of an existing cluster; an error when it is not kdemo's."""
+        nodes = self._call("listing the nodes", lambda: self.core().list_node().items)
+        labels = dict((nodes[0].metadata and nodes[0].metadata.labels) or {}) if nodes else {}
+        if labels.get(kindtool.CLUSTER_LABEL) != self.cluster:
+            raise UsageError(
+                f"a kind cluster named {self.cluster} exists and was not created by kdemo",
+                f"set {CLUSTER_ENV} to another name, or delete it yourself: "
+                f"kind delete cluster --name {self.cluster}",
+            )
+        return kindtool.host_ports_from_labels(labels)
+
+    def up(self, progress: Progress) -> dict[str, str]:
+        old = read_json(self.state_dir / STACK_FILE) or {}
+        if old.get("runtime", "kind") != "kind":
+            raise UsageError(
+                f"the stack in {self.state_dir} uses the {old['runtime']} runtime",
+                "run `kdemo down` first, or use another KDEMO_STATE_DIR",
+            )
+        progress("checking docker, kind and kubectl")
+        check_docker()
+        check_kind()
+        if shutil.which("kubectl") is None:
+            raise KdemoError("kubectl is not installed", "see `kdemo doctor`")
+        if kindtool.cluster_exists(self.cluster):
+            progress(f"reusing the kind cluster {self.cluster}")
+            ports = self._cluster_ports()
+        else:
+            wanted = {k: v for k, v in allocate_ports(old.get("ports")).items() if k in PUBLIC}
+            image = f" from {self.node_image}" if self.node_image else ""
+            progress(f"creating the kind cluster {self.cluster}{image} (a minute or two)")
+            kindtool.create_cluster(self.cluster, wanted, self.node_image)
+            ports = wanted
+        urls = {name: f"http://{HOST}:{ports[name]}" for name in PUBLIC}
+        image = image_reference()
+        build_image(image, progress)
+        progress(f"loading {image} into the cluster (kind load)")
+        kindtool.load_image(self.cluster, image)
+        write_json(
+            self.state_dir / STACK_FILE,
+            {
+                "runtime": "kind",
+                "context": self.context,
+                "cluster": self.cluster,
+                "urls": urls,
+                "ports": ports,
+                "image": image,
+            },
+        )
+        self.deploy(progress, image, urls)
+        return urls
+
+    def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
+        self.close()
+        if kindtool.cluster_exists(self.cluster):
+            self._cluster_ports()  # never delete a cluster that is not kdemo's
+            if progress:
+                progress(f"deleting the kind cluster {self.cluster} (its data goes with it)")
+            kindtool.delete_cluster(self.cluster)
+        (self.state_dir / STACK_FILE).unlink(missing_ok=True)
