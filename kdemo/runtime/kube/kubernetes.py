@@ -14,7 +14,7 @@ import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,6 +50,7 @@ from kdemo.runtime.natsconfig import ADMIN_USER, TAP_USER
 __all__ = ["PUBLIC", "KubeRuntime", "KubernetesRuntime", "public_env"]
 
 PUBLIC = tuple(n.name for n in topology.NODES if n.exposed)
+_SERVICES = tuple(n.name for n in topology.service_nodes())
 _CLUSTER_ERRORS = (ApiException, HTTPError, OSError, ConfigException)
 """What the Kubernetes client raises when the cluster cannot answer."""
 _NAMESPACE_GONE_TIMEOUT_S = 180.0
@@ -148,8 +149,11 @@ class KubeRuntime(Runtime):
                     lambda: ensure_cluster_secrets(self.core(), NAMESPACE, env),
                 )
                 nats_conf = nats_config_secret(secrets)
-                stage.objects += [nats_conf, urls_configmap(urls), settings_secret(env)]
-                _annotate(objects, "nats", config_hash(nats_conf))
+                settings = [urls_configmap(urls), settings_secret(env)]
+                stage.objects += [nats_conf, *settings]
+                # Pods read these at start: a changed one must restart what reads it.
+                _annotate(objects, ["nats"], config_hash(nats_conf))
+                _annotate(objects, _SERVICES, config_hash(*settings))
             progress(f"applying {stage.title} ({len(stage.objects)} objects)")
             apply_objects(api, stage.objects)
             if stage.waits:
@@ -353,10 +357,10 @@ class KubeRuntime(Runtime):
         raise KdemoError("database URLs are not exposed on clusters", "use `kdemo logs postgres`")
 
 
-def _annotate(objects: list[dict[str, Any]], workload: str, value: str) -> None:
-    """Put the config hash on a workload's pod template, so a changed config restarts it."""
+def _annotate(objects: list[dict[str, Any]], workloads: Sequence[str], value: str) -> None:
+    """Put the config hash on workloads' pod templates, so a changed config restarts them."""
     for obj in objects:
-        if obj["kind"] in ("Deployment", "StatefulSet") and obj["metadata"]["name"] == workload:
+        if obj["kind"] in ("Deployment", "StatefulSet") and obj["metadata"]["name"] in workloads:
             meta = obj["spec"]["template"].setdefault("metadata", {})
             meta.setdefault("annotations", {})["kdemo.dev/config-hash"] = value
 

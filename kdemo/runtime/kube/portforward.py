@@ -79,8 +79,10 @@ def _start(
         if time.monotonic() > deadline:
             break
     if not found:
-        _stop(proc)
+        proc.kill()
+        proc.wait()
         err = proc.stderr.read().strip() if proc.stderr else ""
+        _stop(proc)
         raise KdemoError(
             f"cannot port-forward to {target} in namespace {namespace}: "
             f"{err or 'kubectl gave no answer in time'}",
@@ -96,6 +98,9 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 @contextlib.contextmanager
