@@ -1,17 +1,24 @@
 """Pytest fixtures for your own tests against a kdemo stack on kind.
 
-Use them with `pytest_plugins = ["kdemo.testing"]` in your conftest.py, then ask for
-`kind_stack` (a deployed stack: its `public_urls()`, `status()`, `webhook_secret()`...)
-or just `kind_cluster`. Both skip the test, with the reason, where docker or kind is
-missing. A cluster the fixture created is deleted at the end of the session unless
-`KDEMO_KEEP_CLUSTER=1`; a cluster that already existed is reused and kept.
+Use them with `pytest_plugins = ["kdemo.testing"]` in your top-level conftest.py, then ask
+for `kind_stack` (the stack brought up with `kdemo up --runtime kind`: its `runtime`, its
+`kdemo(...)` to run the CLI against it) or just `kind_cluster`. Both are made once per
+test session and skip the test, with the reason, where docker or kind is missing.
+
+Override `kind_environment` to prepare the machine first: it returns the settings (e.g.
+`DOCKER_HOST`, `KDEMO_KIND_NODE_IMAGE`) the fixtures put in the environment. A cluster the
+session created is deleted at its end unless `KDEMO_KEEP_CLUSTER=1`; one that already
+existed is reused and kept.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +27,12 @@ import pytest
 from kdemo.errors import KdemoError
 from kdemo.runtime.kube import KindRuntime
 from kdemo.runtime.kube import kind as kindtool
-from kdemo.runtime.kube.kubernetes import DEFAULT_CLUSTER
+from kdemo.runtime.kube.kind_runtime import CLUSTER_ENV, DEFAULT_CLUSTER
 from kdemo.runtime.kube.tools import check_docker, check_kind
 
-__all__ = ["KindCluster", "kind_cluster", "kind_stack"]
+__all__ = ["KindCluster", "KindStack", "kind_cluster", "kind_environment", "kind_stack"]
+
+UP_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -31,36 +40,88 @@ class KindCluster:
     name: str
     context: str
     created: bool
-    """True when this session created it (and so deletes it)."""
+    """True when this session creates it (and so deletes it)."""
 
 
-def _progress(message: str) -> None:
-    print(f"kdemo: {message}", file=sys.stderr)
+@dataclass
+class KindStack:
+    """A stack on kind, brought up by the CLI exactly as a user does."""
+
+    cluster: KindCluster
+    state_dir: Path
+    runtime: KindRuntime
+    up: subprocess.CompletedProcess[str]
+    """The `kdemo up --runtime kind -o json` that brought it up (stdout, progress on stderr)."""
+    up_seconds: float
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KDEMO_STATE_DIR": str(self.state_dir)}
+
+    def kdemo(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run `kdemo ARGS` against this stack; the result, whatever the exit code."""
+        return run_kdemo(*args, env=self.env, timeout=timeout)
+
+
+def run_kdemo(
+    *args: str, env: Mapping[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kdemo", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")
-def kind_cluster() -> KindCluster:
-    """The kind cluster `KDEMO_KIND_CLUSTER` (default `kdemo`): reused if there, else created."""
+def kind_environment() -> dict[str, str]:
+    """Settings put into the environment before any kind fixture runs (none by default)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def kind_cluster(kind_environment: dict[str, str]) -> Iterator[KindCluster]:
+    """The kind cluster `KDEMO_KIND_CLUSTER` (default `kdemo`): reused if there, else created
+    by `kind_stack`."""
+    saved = {key: os.environ.get(key) for key in kind_environment}
+    os.environ.update(kind_environment)
     try:
-        check_docker()
-        check_kind()
-    except KdemoError as exc:
-        pytest.skip(f"{exc.message} ({exc.hint})")
-    name = os.environ.get("KDEMO_KIND_CLUSTER", DEFAULT_CLUSTER)
-    created = not kindtool.cluster_exists(name)
-    return KindCluster(name, kindtool.context_name(name), created)
+        try:
+            check_docker()
+            check_kind()
+        except KdemoError as exc:
+            pytest.skip(f"{exc.message} ({exc.hint})")
+        name = os.environ.get(CLUSTER_ENV, DEFAULT_CLUSTER)
+        created = not kindtool.cluster_exists(name)
+        yield KindCluster(name, kindtool.context_name(name), created)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
 def kind_stack(
     kind_cluster: KindCluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[KindRuntime]:
-    """The whole stack deployed on `kind_cluster` and ready (`kdemo up --runtime kind`)."""
+) -> Iterator[KindStack]:
+    """The whole stack deployed on `kind_cluster` by `kdemo up --runtime kind`, and ready."""
     state_dir: Path = tmp_path_factory.mktemp("kdemo-kind-state")
+    env = {**os.environ, "KDEMO_STATE_DIR": str(state_dir), CLUSTER_ENV: kind_cluster.name}
+    start = time.monotonic()
+    done = run_kdemo("up", "--runtime", "kind", "-o", "json", env=env, timeout=UP_TIMEOUT_S)
+    took = time.monotonic() - start
     runtime = KindRuntime(state_dir, cluster=kind_cluster.name)
-    runtime.up(_progress)
     try:
-        yield runtime
+        if done.returncode != 0:
+            pytest.fail(f"kdemo up --runtime kind failed:\n{done.stderr[-4000:]}")
+        json.loads(done.stdout)  # the answer is the JSON the command promises
+        yield KindStack(kind_cluster, state_dir, runtime, done, took)
     finally:
+        runtime.close()
         if kind_cluster.created and os.environ.get("KDEMO_KEEP_CLUSTER") != "1":
-            runtime.down(progress=_progress)
+            run_kdemo("down", env=env, timeout=600)

@@ -25,9 +25,18 @@ from kdemo.runtime.local.secrets import Secrets
 from kdemo.runtime.local.testing import TestBus, TestPostgres, start_nats, start_postgres
 from kdemo.runtime.natsconfig import inbox_prefix
 from services.common.intent_tokens import generate_ed25519_keypair
+from tests.offline_kind import offline_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+
+pytest_plugins = ["kdemo.testing"]
+
+
+@pytest.fixture(scope="session")
+def kind_environment() -> Iterator[dict[str, str]]:
+    """kdemo.testing's hook: on our machines, the offline chain's daemon and node image."""
+    yield from offline_environment()
 
 
 @dataclass

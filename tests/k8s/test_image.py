@@ -2,11 +2,14 @@
 
 The containers use the host network (only 127.0.0.1 is used) and run the way the
 manifests run them: uid 10001, read-only root filesystem, no capabilities, /tmp a tmpfs.
+The docker daemon is the one the kind fixtures use (on our machines: the offline chain's
+private daemon, with a base image built from Debian's packages).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import time
 import urllib.request
@@ -19,11 +22,12 @@ from kdemo import topology
 from kdemo.errors import KdemoError
 from kdemo.flow.smoke import run_smoke
 from kdemo.runtime.base import DeadLetter, NodeStatus, Progress, Runtime, TapEvent
+from kdemo.runtime.kube.image import build_image, image_reference
 from kdemo.runtime.kube.secrets import new_secrets
 from kdemo.runtime.local.env import public_urls, service_env, service_module
 from kdemo.runtime.local.ports import allocate_ports, grpc_services
 from kdemo.runtime.local.testing import start_nats, start_postgres
-from tests.k8s.dockerd import base_image, build_image, dockerd
+from tests.offline_kind import docker_and_kind_work
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 READY_TIMEOUT_S = 90.0
@@ -31,14 +35,21 @@ SERVICES = [n.name for n in topology.service_nodes()]
 
 
 @pytest.fixture(scope="module")
-def docker_env() -> Iterator[dict[str, str]]:
-    with dockerd() as env:
-        yield env
+def docker_env(kind_environment: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The environment of the session's docker daemon (the kind fixtures' one)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in kind_environment.items():
+            patch.setenv(key, value)
+        if not docker_and_kind_work():
+            pytest.skip("no docker daemon answers here (and none could be prepared)")
+        yield dict(os.environ)
 
 
 @pytest.fixture(scope="module")
 def image(docker_env: dict[str, str]) -> str:
-    return build_image(docker_env, base_image(docker_env))
+    reference = image_reference()
+    build_image(reference, lambda message: None)
+    return reference
 
 
 def _docker(env: dict[str, str], *args: str) -> str:
@@ -89,7 +100,7 @@ class ContainerStack(Runtime):
     def logs(self, node: str, *, follow: bool = False, lines: int = 200) -> Iterator[str]:
         raise KdemoError("not kept here", "docker logs")
 
-    def kill(self, node: str) -> None:
+    def kill(self, node: str) -> str:
         raise KdemoError("not supported here", "")
 
     def public_urls(self) -> dict[str, str]:

@@ -1,0 +1,126 @@
+"""The dashboard on the kind runtime (Pilot): topology from the API, a kill, the bus tap, the
+edge counters from the services' metrics — and an event loop that never stalls."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from pathlib import Path
+
+import pytest
+from textual import on
+from textual.pilot import Pilot
+
+from kdemo import topology
+from kdemo.runtime.base import Runtime
+from kdemo.testing import KindStack
+from kdemo.tui import DashboardApp
+from kdemo.tui import app as tui_app
+from kdemo.tui.messages import ActionFinished
+from kdemo.tui.widgets import TopologyGraph
+
+pytestmark = [pytest.mark.kind, pytest.mark.timeout(900)]
+
+RUNTIME_NODES = [n.name for n in topology.runtime_nodes()]
+WAIT_S = 180.0
+STALL_LIMIT_S = 1.0
+"""The longest the UI loop may go without running: blocking I/O on it shows up as seconds."""
+
+
+class StallMeter:
+    """Measures how late a 20 ms timer on the app's event loop fires."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.02)
+            self.worst = max(self.worst, time.monotonic() - before - 0.02)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+async def wait_until(pilot: Pilot[None], condition: object, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.1)
+
+
+def _state(app: DashboardApp, node: str) -> str | None:
+    view = app.query_one(TopologyGraph).views.get(node)
+    return view.state if view is not None else None
+
+
+class RecordingApp(DashboardApp):
+    """The dashboard, keeping every action's outcome (the banner shows only the latest)."""
+
+    CSS_PATH = str(Path(tui_app.__file__).with_name("app.tcss"))  # relative to kdemo/tui
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime, poll_interval=0.5, scrape_interval=1.0, browser=lambda url: True)
+        self.finished: list[ActionFinished] = []
+
+    @on(ActionFinished)
+    def _record(self, message: ActionFinished) -> None:
+        self.finished.append(message)
+
+
+async def test_dashboard_follows_the_kind_stack(kind_stack: KindStack) -> None:
+    """Every node ready from the API; a comment's events arrive on the tap; the edges'
+    counters grow from the metrics; a killed node goes down and comes back; the UI loop
+    never stalls while it connects, scrapes and reconnects through port-forwards."""
+    runtime = kind_stack.runtime
+    app = RecordingApp(runtime)
+    meter = StallMeter()
+    repo, number = f"dash/{secrets.token_hex(3)}", 11
+    async with app.run_test(size=(120, 35)) as pilot:
+        meter.start()
+        await wait_until(
+            pilot, lambda: all(_state(app, n) == "ready" for n in RUNTIME_NODES), "every node"
+        )
+        await wait_until(pilot, lambda: app.tap_connected, "the bus tap")
+        done = await asyncio.to_thread(
+            kind_stack.kdemo,
+            "simulate-comment", "Dashboard: $USDC:5$", "--repo", repo, "--number", str(number),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        url = next(line for line in done.stdout.splitlines() if "/sign?t=" in line)
+        signed = await asyncio.to_thread(kind_stack.kdemo, "sign", url)
+        assert signed.returncode == 0, signed.stderr
+
+        def journey() -> set[str]:
+            for j in app.book.journeys.values():
+                if j.repository == repo and j.number == number:
+                    return set(j.times)
+            return set()
+
+        await wait_until(pilot, lambda: {"intent", "recorded"} <= journey(), "the journey")
+        await wait_until(
+            pilot,
+            lambda: all(
+                app.traffic.get(s) is not None and app.traffic[s].total > 0
+                for s in ("github-app", "frontend", "gateway")
+            ),
+            "edge counters from every service's metrics",
+        )
+        assert set(app.traffic["gateway"].per_edge) >= {"calc", "nats", "postgres"}
+
+        app.query_one(TopologyGraph).selected = "calc"
+        await pilot.press("k")
+        await wait_until(pilot, lambda: bool(app.finished), "the kill's outcome")
+        assert app.finished[0].ok, app.finished[0]
+        assert app.finished[0].detail.startswith("killed pod calc-"), app.finished[0]
+        await wait_until(pilot, lambda: _state(app, "calc") != "ready", "calc shown down")
+        await wait_until(pilot, lambda: _state(app, "calc") == "ready", "calc ready again")
+        meter.stop()
+    assert meter.worst < STALL_LIMIT_S, f"the UI loop stalled {meter.worst:.2f} s"

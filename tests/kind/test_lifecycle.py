@@ -1,0 +1,138 @@
+"""Run last (see conftest.py): another runtime on the same cluster, a cluster kdemo did not
+create, and `down` then `up` again."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kdemo.runtime.kube.layout import NAMESPACE
+from kdemo.runtime.kube.render import find_kubectl
+from kdemo.testing import KindStack, run_kdemo
+from tests.kind.conftest import wait_for
+
+pytestmark = [pytest.mark.kind, pytest.mark.timeout(1800)]
+
+PUBLIC = ("frontend", "gateway", "github-app")
+"""The public services: each serves HTTP on its Service's port 8080."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _kind(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["kind", *args], capture_output=True, text=True, timeout=600, check=False)
+
+
+def _clusters() -> list[str]:
+    return _kind("get", "clusters").stdout.split()
+
+
+def test_the_kubernetes_runtime_on_the_same_cluster(kind_stack: KindStack, tmp_path: Path) -> None:
+    """`kdemo up --runtime kubernetes --context kind-…` as an existing-cluster user: the image
+    already on the node (no registry), public URLs given (port-forwards), smoke passes, down
+    deletes the namespace."""
+    image = json.loads((kind_stack.state_dir / "stack.json").read_text())["image"]
+    loaded = _kind("load", "docker-image", "--name", kind_stack.cluster.name, image)
+    assert loaded.returncode == 0, loaded.stderr
+    ports = {name: _free_port() for name in PUBLIC}
+    env = {
+        **os.environ,
+        "KDEMO_STATE_DIR": str(tmp_path),
+        **{
+            f"KDEMO_PUBLIC_URL_{name.upper().replace('-', '_')}": f"http://127.0.0.1:{port}"
+            for name, port in ports.items()
+        },
+    }
+    up = run_kdemo(
+        "up", "--runtime", "kubernetes", "--context", kind_stack.cluster.context, env=env,
+        timeout=900,
+    )  # fmt: skip
+    assert up.returncode == 0, up.stderr
+    assert "no --registry" in up.stderr
+    kubectl = [find_kubectl(), "--context", kind_stack.cluster.context, "--namespace", NAMESPACE]
+    forwards = [
+        subprocess.Popen(
+            [*kubectl, "port-forward", "--address", "127.0.0.1", f"svc/{name}", f"{port}:8080"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, port in ports.items()
+    ]
+    try:
+        status = json.loads(run_kdemo("status", "-o", "json", env=env).stdout)
+        assert status["runtime"] == "kubernetes"
+        assert all(row["ready"] for row in status["services"]), status
+        smoke = run_kdemo("smoke", env=env)
+        assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    finally:
+        for proc in forwards:
+            proc.terminate()
+            proc.wait(timeout=10)
+    down = run_kdemo("down", env=env)
+    assert down.returncode == 0, down.stderr
+    namespaces = kind_stack.runtime.core().list_namespace().items
+    assert NAMESPACE not in [ns.metadata.name for ns in namespaces]
+    assert kind_stack.cluster.name in _clusters()  # an existing cluster is never deleted
+
+
+def test_a_cluster_kdemo_did_not_create_is_refused(kind_stack: KindStack, tmp_path: Path) -> None:
+    """`up` into, and `down` of, a kind cluster of the same name that kdemo did not create
+    are refused (exit 2), and the cluster is left alone."""
+    foreign = "kdemo-foreign"
+    argv = ["create", "cluster", "--name", foreign, "--wait", "120s"]
+    if os.environ.get("KDEMO_KIND_NODE_IMAGE"):
+        argv += ["--image", os.environ["KDEMO_KIND_NODE_IMAGE"]]
+    created = _kind(*argv)
+    assert created.returncode == 0, created.stderr
+    try:
+        env = {**os.environ, "KDEMO_STATE_DIR": str(tmp_path), "KDEMO_KIND_CLUSTER": foreign}
+        up = run_kdemo("up", "--runtime", "kind", env=env, timeout=900)
+        assert up.returncode == 2, up.stderr
+        assert f"a kind cluster named {foreign} exists and was not created by kdemo" in up.stderr
+        (tmp_path / "stack.json").write_text(
+            json.dumps({"runtime": "kind", "cluster": foreign, "context": f"kind-{foreign}"})
+        )
+        down = run_kdemo("down", env=env)
+        assert down.returncode == 2, down.stderr
+        assert "was not created by kdemo" in down.stderr
+        assert foreign in _clusters()
+    finally:
+        _kind("delete", "cluster", "--name", foreign)
+
+
+def _docker_names() -> set[str]:
+    done = subprocess.run(
+        ["docker", "ps", "--all", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+def test_down_removes_the_cluster_and_up_brings_it_back(kind_stack: KindStack) -> None:
+    """`down` deletes kdemo's cluster and nothing else; `up` then starts from nothing and the
+    flow works again."""
+    name = kind_stack.cluster.name
+    before = _docker_names()
+    down = kind_stack.kdemo("down")
+    assert down.returncode == 0, down.stderr
+    assert name not in _clusters()
+    assert _docker_names() == {c for c in before if not c.startswith(f"{name}-")}
+    assert not (kind_stack.state_dir / "stack.json").exists()
+    up = kind_stack.kdemo("up", "--runtime", "kind", timeout=1800)
+    assert up.returncode == 0, up.stderr
+    assert f"creating the kind cluster {name}" in up.stderr
+    wait_for(
+        lambda: kind_stack.kdemo("smoke").returncode == 0, "smoke on the new cluster", timeout=120
+    )
