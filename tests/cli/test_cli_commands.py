@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -252,3 +253,24 @@ def test_usage_errors_are_one_line_with_a_hint_and_exit_2(
     assert words in lines[0]
     assert "hint:" in lines[0]
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("image", [None, "kdemo-kind/node:v1.34.4-0123456789ab"])
+def test_doctor_names_the_kind_node_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, image: str | None
+) -> None:
+    """`doctor -o json` says which node image a new kind cluster starts from, and how to
+    build one where kind's own cannot be pulled."""
+    monkeypatch.setenv("KDEMO_STATE_DIR", str(tmp_path))
+    if image:
+        monkeypatch.setenv("KDEMO_KIND_NODE_IMAGE", image)
+    else:
+        monkeypatch.delenv("KDEMO_KIND_NODE_IMAGE", raising=False)
+    result = runner.invoke(app, ["doctor", "-o", "json"])
+    report = json.loads(result.stdout)
+    [check] = [c for c in report["checks"] if c["name"] == "kind node image"]
+    if image:
+        assert (check["level"], check["detail"]) == ("ok", f"{image} (KDEMO_KIND_NODE_IMAGE)")
+    else:
+        assert check["level"] == "info"
+        assert "kind-offline" in check["fix"]
