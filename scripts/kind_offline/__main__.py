@@ -1,8 +1,10 @@
-"""`python3 -m scripts.kind_offline [build|stop]` — see the package's docstring.
+"""`python3 -m scripts.kind_offline [build [--cached-only] | running | stop]`.
 
 build (the default) makes sure everything exists and the private daemon runs, then prints
 on stdout the settings a shell can `eval`; the last two lines are always `DOCKER_HOST=…`
-and `KDEMO_KIND_NODE_IMAGE=…`. stop stops the private daemon (and with it any cluster).
+and `KDEMO_KIND_NODE_IMAGE=…`. With --cached-only it builds and installs nothing and exits
+3 when anything is missing. running exits 0 when the private daemon answers, 1 when not.
+stop stops the private daemon (and with it any cluster on it).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from . import versions
 from .binaries import GoBuild, build_all
 from .docker_daemon import PrivateDocker
 from .images import REPOSITORY, ImageBuilder, sandbox_image, storage_manifest
-from .shell import ChainError, Timings, run, say
+from .shell import ChainError, NotCached, Timings, run, say
 
 _FILES = Path(__file__).resolve().parent / "files"
 HOST_PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap", "jq": "jq", "ip": "iproute2"}
-KIND_ON_PATH = Path("/usr/local/bin/kind")
+TOOLS_DIR = Path("/usr/local/bin")
+NOT_CACHED_EXIT = 3
 
 
 def locations() -> tuple[Path, PrivateDocker]:
@@ -47,16 +50,17 @@ def _host_packages(timings: Timings) -> None:
             )
 
 
-def _install_kind(kind: Path) -> None:
-    """Put the built kind on PATH unless the user has one; warn when theirs differs."""
-    found = shutil.which("kind")
-    if found is None:
-        shutil.copy2(kind, KIND_ON_PATH)
-        say(f"installed kind {versions.KIND} as {KIND_ON_PATH}")
-        return
-    have = run([found, "version"]).split()[1:2]
+def _install_tools(programs: dict[str, Path]) -> None:
+    """Put the built kind and kubectl on PATH where there are none; warn when kind differs."""
+    for tool in ("kind", "kubectl"):
+        found = shutil.which(tool)
+        if found is None:
+            shutil.copy2(programs[tool], TOOLS_DIR / tool)
+            say(f"installed {tool} as {TOOLS_DIR / tool}")
+    kind = shutil.which("kind") or str(TOOLS_DIR / "kind")
+    have = run([kind, "version"]).split()[1:2]
     if have != [versions.KIND]:
-        say(f"warning: {found} is kind {have}, the node image was built for {versions.KIND}")
+        say(f"warning: {kind} is kind {have}, the node image was built for {versions.KIND}")
 
 
 def _kubeadm_images(kubeadm: Path) -> list[str]:
@@ -107,7 +111,7 @@ def _node_images(
     return wanted, {"default-cni.yaml": cni, "default-storage.yaml": storage}
 
 
-def build() -> int:
+def build(*, cached_only: bool = False) -> int:
     if os.geteuid() != 0:
         raise ChainError("run as root: debootstrap, dockerd and the bridge need it")
     if shutil.which("go") is None:
@@ -117,10 +121,9 @@ def build() -> int:
     with open(cache / "lock", "w") as lock:
         say(f"cache {cache} (waiting for any other run to finish)")
         fcntl.flock(lock, fcntl.LOCK_EX)
-        timings = Timings()
+        timings = Timings(cached_only=cached_only)
         _host_packages(timings)
-        with timings.step("private dockerd", cached=daemon.running()):
-            daemon.start()
+        daemon.start()  # not a build: allowed with --cached-only too
         builder = ImageBuilder(cache, daemon.env, timings)
         debian = builder.debian()
         python = builder.from_recipe(
@@ -131,7 +134,8 @@ def build() -> int:
         )
         go = GoBuild(cache)
         programs = build_all(go, timings)
-        _install_kind(programs["kind"])
+        if not timings.cached_only:
+            _install_tools(programs)
         images, manifests = _node_images(builder, programs, debian, go)
         kindbase = builder.kind_base(go, debian)
         node = builder.node(kindbase, programs, images, manifests)
@@ -144,19 +148,27 @@ def build() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python3 -m scripts.kind_offline", description=__doc__)
-    parser.add_argument("command", nargs="?", default="build", choices=("build", "stop"))
+    parser.add_argument("command", nargs="?", default="build", choices=("build", "running", "stop"))
+    parser.add_argument(
+        "--cached-only", action="store_true", help="build nothing; exit 3 when anything is missing"
+    )
     args = parser.parse_args()
+    cache, daemon = locations()
     try:
+        if args.command == "running":
+            return 0 if daemon.running() else 1
         if args.command == "stop":
-            _, daemon = locations()
-            daemon.stop()
+            cache.mkdir(parents=True, exist_ok=True)
+            with open(cache / "lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # never under a build that is using it
+                daemon.stop()
             return 0
-        return build()
-    except ChainError as exc:
-        say(f"error: {exc}")
-        return 1
-    except subprocess.TimeoutExpired as exc:
-        say(f"error: {exc}")
+        return build(cached_only=args.cached_only)
+    except NotCached as exc:
+        say(f"not cached: {exc}")
+        return NOT_CACHED_EXIT
+    except (ChainError, OSError, KeyError, subprocess.TimeoutExpired) as exc:
+        say(f"error: {type(exc).__name__}: {exc}")
         return 1
 
 

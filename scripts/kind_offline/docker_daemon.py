@@ -76,13 +76,19 @@ class PrivateDocker:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.data_root.mkdir(parents=True, exist_ok=True)
         _ensure_bridge()
+        config = self.run_dir / "daemon.json"
+        config.write_text("{}\n")  # never the host's /etc/docker/daemon.json
         argv = [
             "dockerd",
+            "--config-file", str(config),
             "--data-root", str(self.data_root),
             "--exec-root", str(self.run_dir / "exec"),
             "--pidfile", str(self.pidfile),
             "--host", self.host,
             "--bridge", BRIDGE,
+            # Its own namespaces, should it share a system containerd with another dockerd.
+            "--containerd-namespace", "kdemo-kind",
+            "--containerd-plugins-namespace", "kdemo-kind-plugins",
             # Nothing to route or masquerade: containers reach each other on their own
             # networks and the host publishes kind's ports on 127.0.0.1 with docker-proxy.
             "--iptables=false",
@@ -108,8 +114,11 @@ class PrivateDocker:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.running():
             if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-10:])
-                raise ChainError(f"dockerd did not start; {log}:\n{tail}")
+                self.stop()  # the bridge and anything it mounted
+                raise ChainError(f"dockerd did not start:\n{tail}")
             time.sleep(0.2)
         say(f"started a private dockerd (pid {proc.pid}) on {self.host}")
         return True
@@ -117,7 +126,7 @@ class PrivateDocker:
     def stop(self) -> None:
         """Stop the daemon (its containers stop with it), unmount its leftovers, drop the bridge."""
         pid = _read_pid(self.pidfile)
-        if pid is not None:
+        if pid is not None and _command(pid) == "dockerd":  # not a stale pid of another program
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_TIMEOUT_S
@@ -165,6 +174,13 @@ def _read_pid(pidfile: Path) -> int | None:
         return int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _alive(pid: int) -> bool:

@@ -75,13 +75,7 @@ class ImageBuilder:
         return run(["docker", *args], env=self.docker_env, stdin=stdin, timeout=timeout)
 
     def exists(self, tag: str) -> bool:
-        done = subprocess.run(
-            ["docker", "image", "inspect", tag],
-            env={**os.environ, **self.docker_env},
-            capture_output=True,
-            check=False,
-        )
-        return done.returncode == 0
+        return self.docker_code("image", "inspect", tag) == 0
 
     def image_id(self, tag: str) -> str:
         return self.docker("image", "inspect", "--format", "{{.Id}}", tag).strip()
@@ -168,6 +162,7 @@ class ImageBuilder:
         with tempfile.TemporaryDirectory(prefix="kdemo-kind-ctx-") as tmp:
             context = Path(tmp)
             shutil.copyfile(_FILES / "node.Dockerfile", context / "Dockerfile")
+            shutil.copy2(_FILES / "node-setup.sh", context / "node-setup.sh")
             _stage_tree(kind_files, context / "kind-files", skip=("LICENSES",))
             _stage_tree(_FILES / "node", context / "kdemo-files")
             (context / "packages").write_text(" ".join(versions.NODE_PACKAGES) + "\n")
@@ -227,7 +222,7 @@ class ImageBuilder:
             missing = [n for n in images if _normalise(n) not in listed.split()]
             if missing:
                 raise ChainError(f"not imported into the node: {', '.join(missing)}")
-            self.docker("exec", container, "pkill", "containerd")
+            self._stop_containerd(container)
             self.docker(
                 "commit",
                 "--change", 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]',
@@ -259,6 +254,25 @@ class ImageBuilder:
             f'mkdir -p "$(dirname {path})" && cat > {path}',
             stdin=text.encode(),
         )  # fmt: skip
+
+    def _stop_containerd(self, container: str) -> None:
+        """Stop containerd and wait until it is gone: the commit must not catch it mid-write."""
+        self.docker("exec", container, "pkill", "-x", "containerd")
+        deadline = time.monotonic() + 60
+        while self.docker_code("exec", container, "pgrep", "-x", "containerd") == 0:
+            if time.monotonic() > deadline:
+                raise ChainError("containerd did not stop in the node image's build container")
+            time.sleep(0.2)
+
+    def docker_code(self, *args: str) -> int:
+        """A docker command's exit code (for questions like `is it still running`)."""
+        return subprocess.run(
+            ["docker", *args],
+            env={**os.environ, **self.docker_env},
+            capture_output=True,
+            timeout=60,
+            check=False,
+        ).returncode
 
     def _wait_containerd(self, container: str) -> None:
         deadline = time.monotonic() + 60

@@ -11,11 +11,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ChainError", "Timings", "run", "say"]
+__all__ = ["ChainError", "NotCached", "Timings", "run", "say"]
 
 
 class ChainError(Exception):
     """A step failed: the message names the step and the command's last lines."""
+
+
+class NotCached(ChainError):
+    """`--cached-only` and a step would have to build."""
 
 
 def say(message: str) -> None:
@@ -31,31 +35,12 @@ def run(
     log: Path | None = None,
     timeout: float = 3600,
 ) -> str:
-    """Run a command; its output goes to `log` (or is captured); a failure raises ChainError."""
-    full_env = {**os.environ, **(env or {})}
+    """Run a command; its stdout. Both outputs are appended to `log` when given; a failure
+    raises ChainError with the last lines of what the command said."""
     try:
-        if log is not None:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with open(log, "ab") as out:
-                out.write(f"\n$ {' '.join(argv)}\n".encode())
-                out.flush()
-                done = subprocess.run(
-                    list(argv),
-                    env=full_env,
-                    cwd=cwd,
-                    input=stdin,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    timeout=timeout,
-                    check=False,
-                )
-            if done.returncode != 0:
-                tail = log.read_text(errors="replace").strip().splitlines()[-15:]
-                raise ChainError(f"`{' '.join(argv[:4])}` failed; {log}:\n" + "\n".join(tail))
-            return ""
         done = subprocess.run(
             list(argv),
-            env=full_env,
+            env={**os.environ, **(env or {})},
             cwd=cwd,
             input=stdin,
             capture_output=True,
@@ -66,9 +51,15 @@ def run(
         raise ChainError(f"{argv[0]} is not installed") from exc
     except subprocess.TimeoutExpired as exc:
         raise ChainError(f"`{' '.join(argv[:4])}` took longer than {timeout:.0f} s") from exc
+    said = (done.stdout + done.stderr).decode(errors="replace")
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as out:
+            out.write(f"\n$ {' '.join(argv)}\n{said}")
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-15:]
-        raise ChainError(f"`{' '.join(argv[:4])}` failed:\n" + "\n".join(tail))
+        tail = "\n".join(said.strip().splitlines()[-15:])
+        where = f" (the whole output: {log})" if log is not None else ""
+        raise ChainError(f"`{' '.join(argv[:4])}` failed{where}:\n{tail}")
     return str(done.stdout.decode(errors="replace"))
 
 
@@ -76,10 +67,14 @@ def run(
 class Timings:
     """How long each step took, and whether the cache already had it."""
 
+    cached_only: bool = False
+    """Refuse every step that would build or install (NotCached)."""
     rows: list[tuple[str, float, bool]] = field(default_factory=list)
 
     @contextlib.contextmanager
     def step(self, what: str, *, cached: bool) -> Iterator[None]:
+        if not cached and self.cached_only:
+            raise NotCached(f"{what} is not built yet")
         if cached:
             self.rows.append((what, 0.0, True))
             say(f"{what}: cached")
