@@ -9,6 +9,9 @@ This entrypoint keeps the official image's interface, so the StatefulSet reads t
 - on an empty `PGDATA`, the files in `/docker-entrypoint-initdb.d` run once, in name
   order: `*.sh` executed, `*.sql` fed to psql, over the local socket as `POSTGRES_USER`.
 
+The cluster is made beside `PGDATA` and moved into place only once its scripts ran, so a
+pod killed half-way initialises again rather than starting a database without its roles.
+
 It stays the parent of the server and turns SIGTERM into PostgreSQL's fast shutdown, so a
 pod stops in seconds even while services hold pooled connections.
 """
@@ -76,14 +79,19 @@ def main() -> None:
     env = dict(os.environ)
     password = env.get("POSTGRES_PASSWORD", "")
     if not password:
-        sys.exit(
-            "postgres: POSTGRES_PASSWORD is not set (the manifests take it from kdemo-secrets)"
-        )
+        sys.exit("postgres: POSTGRES_PASSWORD is not set (the manifests read it from a Secret)")
     user = env.get("POSTGRES_USER") or "postgres"
     auth = env.get("POSTGRES_HOST_AUTH_METHOD") or "scram-sha-256"
     data = Path(env.get("PGDATA") or "/var/lib/postgresql/data")
     if not (data / "PG_VERSION").exists():
-        initialise(data, user, password, auth, env)
+        if data.exists() and any(data.iterdir()):
+            sys.exit(f"postgres: {data} holds files but no database; empty it or set PGDATA")
+        partial = data.with_name(data.name + ".initialising")
+        shutil.rmtree(partial, ignore_errors=True)  # a half-made one from a killed start
+        initialise(partial, user, password, auth, env)
+        if data.exists():
+            data.rmdir()
+        partial.rename(data)
     server = subprocess.Popen(
         [_binary("postgres"), "-D", str(data), "-c", "listen_addresses=*",
          "-c", f"unix_socket_directories={SOCKET_DIR}"],
