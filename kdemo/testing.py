@@ -1,9 +1,10 @@
 """Pytest fixtures for your own tests against a kdemo stack on kind.
 
 Use them with `pytest_plugins = ["kdemo.testing"]` in your top-level conftest.py, then ask
-for `kind_stack` (the stack brought up with `kdemo up --runtime kind`: its `runtime`, its
-`kdemo(...)` to run the CLI against it) or just `kind_cluster`. Both are made once per
-test session and skip the test, with the reason, where docker or kind is missing.
+for `kind_stack`: the stack brought up once per test session with `kdemo up --runtime
+kind` (its `runtime`, and `kdemo(...)` to run the CLI against it). `kind_cluster` names
+the cluster it uses (and says whether the session creates it). Both skip the test, with
+the reason, where docker, kind or kubectl is missing.
 
 Override `kind_environment` to prepare the machine first: it returns the settings (e.g.
 `DOCKER_HOST`, `KDEMO_KIND_NODE_IMAGE`) the fixtures put in the environment. A cluster the
@@ -28,6 +29,7 @@ from kdemo.errors import KdemoError
 from kdemo.runtime.kube import KindRuntime
 from kdemo.runtime.kube import kind as kindtool
 from kdemo.runtime.kube.kind_runtime import CLUSTER_ENV, DEFAULT_CLUSTER
+from kdemo.runtime.kube.render import find_kubectl
 from kdemo.runtime.kube.tools import check_docker, check_kind
 
 __all__ = ["KindCluster", "KindStack", "kind_cluster", "kind_environment", "kind_stack"]
@@ -92,6 +94,7 @@ def kind_cluster(kind_environment: dict[str, str]) -> Iterator[KindCluster]:
         try:
             check_docker()
             check_kind()
+            find_kubectl()
         except KdemoError as exc:
             pytest.skip(f"{exc.message} ({exc.hint})")
         name = os.environ.get(CLUSTER_ENV, DEFAULT_CLUSTER)
@@ -112,11 +115,11 @@ def kind_stack(
     """The whole stack deployed on `kind_cluster` by `kdemo up --runtime kind`, and ready."""
     state_dir: Path = tmp_path_factory.mktemp("kdemo-kind-state")
     env = {**os.environ, "KDEMO_STATE_DIR": str(state_dir), CLUSTER_ENV: kind_cluster.name}
-    start = time.monotonic()
-    done = run_kdemo("up", "--runtime", "kind", "-o", "json", env=env, timeout=UP_TIMEOUT_S)
-    took = time.monotonic() - start
     runtime = KindRuntime(state_dir, cluster=kind_cluster.name)
     try:
+        start = time.monotonic()
+        done = run_kdemo("up", "--runtime", "kind", "-o", "json", env=env, timeout=UP_TIMEOUT_S)
+        took = time.monotonic() - start
         if done.returncode != 0:
             pytest.fail(f"kdemo up --runtime kind failed:\n{done.stderr[-4000:]}")
         json.loads(done.stdout)  # the answer is the JSON the command promises
@@ -124,4 +127,20 @@ def kind_stack(
     finally:
         runtime.close()
         if kind_cluster.created and os.environ.get("KDEMO_KEEP_CLUSTER") != "1":
-            run_kdemo("down", env=env, timeout=600)
+            _delete(kind_cluster.name, env)
+
+
+def _delete(cluster: str, env: Mapping[str, str]) -> None:
+    """`kdemo down`; when that fails (a stack half up), delete the cluster with kind."""
+    try:
+        if run_kdemo("down", env=env, timeout=600).returncode == 0:
+            return
+    except subprocess.TimeoutExpired:
+        pass  # kind itself, below
+    subprocess.run(
+        ["kind", "delete", "cluster", "--name", cluster],
+        env=dict(env),
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )

@@ -25,7 +25,7 @@ __all__ = [
     "Stage",
     "StageKind",
     "apply_objects",
-    "image_pull_failure",
+    "image_trouble",
     "object_key",
     "plan",
     "rollout_done",
@@ -35,10 +35,15 @@ __all__ = [
 ROLLOUT_TIMEOUT_S = 300.0
 Manifest = dict[str, Any]
 _WORKLOADS = ("StatefulSet", "Deployment")
-PULL_FAILURES = frozenset(
-    {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
+PULL_FAILURES = frozenset({"ErrImageNeverPull", "InvalidImageName"})
+"""Waiting reasons no amount of waiting fixes: the image is not on the node and may not be
+pulled, or its name is wrong. (ErrImagePull and ImagePullBackOff can pass: a registry's
+rate limit, a tag pushed a moment ago; they are shown while waiting.)"""
+PULL_TROUBLE = frozenset({"ErrImagePull", "ImagePullBackOff"})
+_PULL_HINT = (
+    "the cluster's nodes cannot get the image: push it with --registry, or load it onto "
+    "the nodes (kind load docker-image, minikube image load)"
 )
-"""Waiting reasons that no amount of waiting fixes: the node cannot get the image."""
 
 
 class StageKind(enum.Enum):
@@ -143,14 +148,19 @@ def rollout_done(kind: str, obj: Manifest) -> tuple[bool, str]:
     return True, "rolled out"
 
 
-def image_pull_failure(pods: Iterable[Any]) -> str:
-    """`<reason>: <message>` of the first container that cannot get its image, else ''."""
+def image_trouble(pods: Iterable[Any], image: str) -> tuple[str, str]:
+    """(reason, `<reason>: <message>`) of the first container of a live pod of `image` that
+    waits for its image; ('', '') when none does. Pods of an older image are ignored: a
+    rollout replaces them."""
     for pod in pods:
+        if pod.metadata and pod.metadata.deletion_timestamp:
+            continue
+        wanted = {c.name for c in (pod.spec and pod.spec.containers) or [] if c.image == image}
         for status in (pod.status and pod.status.container_statuses) or []:
             waiting = status.state and status.state.waiting
-            if waiting and waiting.reason in PULL_FAILURES:
-                return f"{waiting.reason}: {waiting.message or status.image}"
-    return ""
+            if status.name in wanted and waiting and waiting.reason in PULL_FAILURES | PULL_TROUBLE:
+                return waiting.reason, f"{waiting.reason}: {waiting.message or image}"
+    return "", ""
 
 
 def wait_rollouts(
@@ -181,18 +191,14 @@ def wait_rollouts(
             if done:
                 pending.remove((kind, name))
                 continue
-            waiting.append(f"{name} ({why})")
             pods = core.list_namespaced_pod(
                 namespace, label_selector=f"app.kubernetes.io/name={name}"
             ).items
-            stuck = image_pull_failure(pods)
-            if stuck:
-                raise NotReady(
-                    name,
-                    f"{kind} {name} cannot start: {stuck}",
-                    "the cluster's nodes cannot get the image: push it with --registry, "
-                    "or load it onto the nodes (kind load docker-image, minikube image load)",
-                )
+            image = obj["spec"]["template"]["spec"]["containers"][0]["image"]
+            reason, trouble = image_trouble(pods, image)
+            if reason in PULL_FAILURES:
+                raise NotReady(name, f"{kind} {name} cannot start: {trouble}", _PULL_HINT)
+            waiting.append(f"{name} ({trouble or why})")
         if not pending:
             return
         message = "waiting for " + ", ".join(waiting)
@@ -201,9 +207,10 @@ def wait_rollouts(
             last = message
         if clock() > deadline:
             kind, name = pending[0]
+            pulling = any(reason in waiting[0] for reason in PULL_TROUBLE)
             raise NotReady(
                 name,
                 f"{kind} {name} did not roll out within {timeout:.0f} s: {waiting[0]}",
-                f"see `kdemo status` and `kdemo logs {name}`",
+                _PULL_HINT if pulling else f"see `kdemo status` and `kdemo logs {name}`",
             )
         time.sleep(2.0)  # polling interval of the API, not a synchronisation guess

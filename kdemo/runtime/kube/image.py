@@ -32,7 +32,8 @@ def _base_image() -> str | None:
 
 
 def image_tag(root: Path = ROOT, base: str | None = None) -> str:
-    """A tag that changes whenever anything the image is built from changes."""
+    """A tag that changes whenever anything the image is built from changes (`base`: the
+    base image's name, or better its id)."""
     digest = hashlib.sha256((base or "").encode() + b"\0")
     for name in _IMAGE_INPUTS:
         path = root / name
@@ -44,21 +45,33 @@ def image_tag(root: Path = ROOT, base: str | None = None) -> str:
 
 
 def image_reference(repository: str | None = None) -> str:
-    """`[repository/]kdemo:<tag>` for this checkout and the configured base image."""
+    """`[repository/]kdemo:<tag>` for this checkout and the configured base image (by id
+    when docker has it, so a base rebuilt under the same name makes a new tag)."""
     name = f"{repository.rstrip('/')}/{IMAGE_NAME}" if repository else IMAGE_NAME
-    return f"{name}:{image_tag(ROOT, _base_image())}"
+    base = _base_image()
+    return f"{name}:{image_tag(ROOT, (base and _image_id(base)) or base)}"
 
 
-def _exists(reference: str) -> bool:
-    done = subprocess.run(
-        ["docker", "image", "inspect", reference], capture_output=True, timeout=30, check=False
-    )
-    return done.returncode == 0
+def _image_id(reference: str) -> str | None:
+    """docker's id of a local image, or None (not there, or no docker to ask)."""
+    try:
+        done = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{.Id}}", reference],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
 
 
 def build_image(reference: str, progress: Progress) -> None:
     """Build the image unless docker already has this exact tag."""
-    if _exists(reference):
+    if _image_id(reference) is not None:
         progress(f"the image {reference} is already built")
         return
     base = _base_image()

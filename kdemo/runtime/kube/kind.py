@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -107,12 +108,13 @@ def create_cluster(
                 timeout=600,
             )
         except KdemoError:
-            subprocess.run(
-                ["kind", "delete", "cluster", "--name", cluster],
-                capture_output=True,
-                timeout=120,
-                check=False,
-            )
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):  # keep the first error
+                subprocess.run(
+                    ["kind", "delete", "cluster", "--name", cluster],
+                    capture_output=True,
+                    timeout=120,
+                    check=False,
+                )
             raise
 
 

@@ -79,30 +79,49 @@ class KindRuntime(KubeRuntime):
             progress(f"creating the kind cluster {self.cluster}{image} (a minute or two)")
             kindtool.create_cluster(self.cluster, wanted, self.node_image)
             ports = wanted
+        missing = [name for name in PUBLIC if name not in ports]
+        if missing:
+            raise KdemoError(
+                f"the kind cluster {self.cluster} has no host port for {', '.join(missing)}",
+                "it was made by an older kdemo: `kdemo down`, then `kdemo up --runtime kind`",
+            )
         urls = {name: f"http://{HOST}:{ports[name]}" for name in PUBLIC}
         image = image_reference()
+        stack = {
+            "runtime": "kind",
+            "context": self.context,
+            "cluster": self.cluster,
+            "urls": urls,
+            "ports": ports,
+        }
+        # Recorded before anything else can fail: `down` must find the cluster it deletes.
+        write_json(self.state_dir / STACK_FILE, stack)
         build_image(image, progress)
         progress(f"loading {image} into the cluster (kind load)")
         kindtool.load_image(self.cluster, image)
-        write_json(
-            self.state_dir / STACK_FILE,
-            {
-                "runtime": "kind",
-                "context": self.context,
-                "cluster": self.cluster,
-                "urls": urls,
-                "ports": ports,
-                "image": image,
-            },
-        )
+        write_json(self.state_dir / STACK_FILE, {**stack, "image": image})
         self.deploy(progress, image, urls)
         return urls
 
     def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
         self.close()
         if kindtool.cluster_exists(self.cluster):
-            self._cluster_ports()  # never delete a cluster that is not kdemo's
+            self._check_ours_for_down(progress)
             if progress:
                 progress(f"deleting the kind cluster {self.cluster} (its data goes with it)")
             kindtool.delete_cluster(self.cluster)
         (self.state_dir / STACK_FILE).unlink(missing_ok=True)
+
+    def _check_ours_for_down(self, progress: Progress | None) -> None:
+        """Never delete a cluster that is not kdemo's. When its API does not answer (its
+        docker daemon was restarted, say), this state directory's record is the proof."""
+        try:
+            self._cluster_ports()
+        except UsageError:
+            raise
+        except KdemoError:
+            recorded = (read_json(self.state_dir / STACK_FILE) or {}).get("cluster")
+            if recorded != self.cluster:
+                raise
+            if progress:
+                progress(f"the cluster {self.cluster} does not answer; {STACK_FILE} names it")

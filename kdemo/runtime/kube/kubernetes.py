@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import http.client
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -19,9 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import nats.errors
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from urllib3.exceptions import HTTPError
 
 from kdemo import topology
@@ -51,10 +55,34 @@ __all__ = ["PUBLIC", "KubeRuntime", "KubernetesRuntime", "public_env"]
 
 PUBLIC = tuple(n.name for n in topology.NODES if n.exposed)
 _SERVICES = tuple(n.name for n in topology.service_nodes())
-_CLUSTER_ERRORS = (ApiException, HTTPError, OSError, ConfigException)
+_CLUSTER_ERRORS = (ApiException, HTTPError, OSError, ConfigException, ResourceNotFoundError)
 """What the Kubernetes client raises when the cluster cannot answer."""
 _NAMESPACE_GONE_TIMEOUT_S = 180.0
 _T = TypeVar("_T")
+
+
+_BUS_ERRORS = (nats.errors.Error, OSError, TimeoutError)
+"""What the NATS client raises once connected (connecting already gives a KdemoError)."""
+_NATS = ("svc/nats", container_ports("nats")[0].port)
+
+
+def _bus_error(exc: BaseException) -> KdemoError:
+    if isinstance(exc, KdemoError):
+        return exc
+    return KdemoError(
+        f"the bus stopped answering through the port-forward ({type(exc).__name__}: {exc})",
+        "see `kdemo status`: the cluster restarts nats when it dies",
+    )
+
+
+def _nats_answers(port: int) -> bool:
+    """Whether a NATS server greets on 127.0.0.1:`port` (it sends `INFO` at once)."""
+    try:
+        with socket.create_connection((HOST, port), timeout=3) as conn:
+            conn.settimeout(3)
+            return conn.recv(4) == b"INFO"
+    except OSError:
+        return False
 
 
 def public_env(name: str) -> str:
@@ -155,7 +183,9 @@ class KubeRuntime(Runtime):
                 _annotate(objects, ["nats"], config_hash(nats_conf))
                 _annotate(objects, _SERVICES, config_hash(*settings))
             progress(f"applying {stage.title} ({len(stage.objects)} objects)")
-            apply_objects(api, stage.objects)
+            self._call(
+                f"applying {stage.title}", functools.partial(apply_objects, api, stage.objects)
+            )
             if stage.waits:
                 self._call(
                     "waiting for rollouts",
@@ -168,19 +198,27 @@ class KubeRuntime(Runtime):
     # -- the bus, through a port-forward ---------------------------------------------------
 
     def _bus_access(self, user: str) -> busadmin.BusAccess:
+        """How `user` reaches nats now: through a forward that was just seen to answer (a
+        forward can outlive its pod and then only accept connections to drop them)."""
         password = self._call(
             "reading the Secret", lambda: read_cluster_secrets(self.core(), NAMESPACE)
         ).nats_passwords[user]
-        port = self.forwards.port("svc/nats", container_ports("nats")[0].port)
+        port = self.forwards.port(*_NATS)
+        if not _nats_answers(port):
+            self.forwards.reset(*_NATS)
+            port = self.forwards.port(*_NATS)
         return busadmin.BusAccess(f"nats://{HOST}:{port}", user, password)
 
     def _with_bus(self, user: str, use: Callable[[busadmin.BusAccess], Any]) -> Any:
         """Run `use(access)` on the bus; a forward that stopped answering is renewed once."""
-        try:
-            return busadmin.run_sync(use(self._bus_access(user)))
-        except KdemoError:
-            self.forwards.reset("svc/nats", container_ports("nats")[0].port)
-            return busadmin.run_sync(use(self._bus_access(user)))
+        for attempt in (1, 2):
+            try:
+                return busadmin.run_sync(use(self._bus_access(user)))
+            except (KdemoError, *_BUS_ERRORS) as exc:
+                self.forwards.reset(*_NATS)
+                if attempt == 2:
+                    raise _bus_error(exc) from exc
+        raise AssertionError("unreachable")
 
     # -- Runtime ---------------------------------------------------------------------------
 
@@ -307,24 +345,14 @@ class KubeRuntime(Runtime):
         ).webhook_secret
 
     async def bus_tap(self, *, deliver_all: bool = True) -> AsyncIterator[TapEvent]:
-        # Reading the Secret and starting kubectl block: a thread keeps the event loop free.
+        # Reading the Secret and (re)starting kubectl block: a thread keeps the loop free.
         access = await asyncio.to_thread(self._bus_access, TAP_USER)
+        stream = busadmin.tap(access, deliver_all=deliver_all)
         try:
-            stream = busadmin.tap(access, deliver_all=deliver_all)
-            first = await anext(stream)
-        except KdemoError:
-            await asyncio.to_thread(
-                self.forwards.reset, "svc/nats", container_ports("nats")[0].port
-            )
-            access = await asyncio.to_thread(self._bus_access, TAP_USER)
-            stream = busadmin.tap(access, deliver_all=deliver_all)
-            first = await anext(stream)
-        except StopAsyncIteration:
-            return
-        try:
-            yield first
             async for event in stream:
                 yield event
+        except _BUS_ERRORS as exc:
+            raise _bus_error(exc) from exc
         finally:
             await stream.aclose()
 
@@ -337,7 +365,7 @@ class KubeRuntime(Runtime):
             try:
                 with urllib.request.urlopen(url, timeout=5) as answer:
                     return str(answer.read().decode())
-            except (urllib.error.URLError, OSError) as exc:
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
                 self.forwards.reset(target, remote)  # the pod behind it may be gone
                 if attempt == 2:
                     raise KdemoError(
