@@ -170,6 +170,12 @@ class DashboardApp(App[None]):
         yield Static("", id="banner")
         yield Footer()
 
+    @property
+    def dashboard(self) -> Screen[None]:
+        """The screen the dashboard's widgets live on. Workers report while a form or the
+        help is open on top of it; `self.query_one` would look there and find nothing."""
+        return self.screen_stack[0]
+
     def on_mount(self) -> None:
         self.sub_title = f"{self.runtime.name} runtime"
         self.query_one("#journeys").border_title = "journeys"
@@ -303,7 +309,7 @@ class DashboardApp(App[None]):
             return
         self.stack_up = message.up
         self.rows = {r.name: r for r in message.rows}
-        graph = self.query_one(TopologyGraph)
+        graph = self.dashboard.query_one(TopologyGraph)
         if message.rows:
             graph.show_status(message.rows)
         else:
@@ -333,7 +339,7 @@ class DashboardApp(App[None]):
     @on(TrafficScraped)
     def _traffic(self, message: TrafficScraped) -> None:
         self.traffic.update(message.traffic)
-        self.query_one(TopologyGraph).light(message.grown, LIT_STYLE)
+        self.dashboard.query_one(TopologyGraph).light(message.grown, LIT_STYLE)
         if message.errors and self.stack_up:
             names = ", ".join(sorted(message.errors))
             self.message_text = f"not answering /metrics: {names}"
@@ -366,20 +372,20 @@ class DashboardApp(App[None]):
         self.poll_status()
 
     def watch_message_text(self, text: str) -> None:
-        for banner in self.query("#banner").results(Static):
+        for banner in self.dashboard.query("#banner").results(Static):
             banner.update(text)
             banner.set_class(bool(text), "shown")
 
     def _reload_detail(self) -> None:
-        selected = self.query_one(TopologyGraph).selected
+        selected = self.dashboard.query_one(TopologyGraph).selected
         if selected:
             self.load_detail(selected)
 
     def _show_detail(self) -> None:
-        node = self.query_one(TopologyGraph).selected
+        node = self.dashboard.query_one(TopologyGraph).selected
         if not node:
             return
-        self.query_one(DetailPane).show(
+        self.dashboard.query_one(DetailPane).show(
             node,
             self.rows.get(node),
             self.traffic.get(node),
@@ -407,10 +413,10 @@ class DashboardApp(App[None]):
                 if now - tap.time < RECENT_S:
                     crossed, is_dead = edges_crossed(tap.subject, self.edges)
                     (dead if is_dead else lit).update(crossed)
-            feed = self.query_one(EventFeed)
+            feed = self.dashboard.query_one(EventFeed)
             feed.add([tap for tap, _ in batch])
             feed.redraw()
-            graph = self.query_one(TopologyGraph)
+            graph = self.dashboard.query_one(TopologyGraph)
             graph.light(lit, LIT_STYLE)
             graph.light(dead, DEAD_STYLE)
             done = time.perf_counter()
@@ -421,7 +427,7 @@ class DashboardApp(App[None]):
                 self.tap_stats.max_lag_s = max(self.tap_stats.max_lag_s, lag)
         if self._journeys_dirty:
             self._journeys_dirty = False
-            self.query_one(JourneyTable).show(self.book.ordered(), self.clock())
+            self.dashboard.query_one(JourneyTable).show(self.book.ordered(), self.clock())
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -535,7 +541,7 @@ class DashboardApp(App[None]):
         self.post_message(ActionFinished("open", opened is not False, detail))
 
     def action_kill(self) -> None:
-        node = self.query_one(TopologyGraph).selected
+        node = self.dashboard.query_one(TopologyGraph).selected
         if not node:
             self.message_text = "kill: select a node first"
             return
