@@ -1,8 +1,10 @@
 """The kind tests share one cluster and one stack: kdemo.testing's session fixtures.
 
 `kind_stack` brings the stack up once with `kdemo up --runtime kind`; on our machines the
-cluster runs the node image the offline chain built (tests/offline_kind.py). The tests in
-test_lifecycle.py take the stack down and bring it back, so they run after all others.
+cluster runs the node image the offline chain built (tests/offline_kind.py). The cluster
+lives until the session ends, so these tests run after every other test of the session
+(a running cluster would slow the local stack's tests down); those in test_lifecycle.py,
+which take the stack down and bring it back, run last of all.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ READY_TIMEOUT_S = 240.0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move the lifecycle tests behind every other test of the session (stable otherwise)."""
+    """The kind tests after all others, the lifecycle ones last (stable otherwise)."""
     here = Path(__file__).parent
-    items.sort(key=lambda item: item.path.parent == here and item.path.name == LAST)
+    items.sort(key=lambda item: (item.path.parent == here, item.path.name == LAST))
 
 
 def status(stack: KindStack) -> dict[str, object]:

@@ -3,6 +3,7 @@ create, and `down` then `up` again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -12,11 +13,19 @@ from pathlib import Path
 import pytest
 
 from kdemo.runtime.kube.layout import NAMESPACE
-from kdemo.runtime.kube.render import find_kubectl
+from kdemo.runtime.kube.portforward import port_forward
 from kdemo.testing import KindStack, run_kdemo
 from tests.kind.conftest import wait_for
 
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(1800)]
+
+
+@pytest.fixture(autouse=True)
+def _only_our_cluster(kind_stack: KindStack) -> None:
+    """These tests take the stack down: never on a cluster this session did not create."""
+    if not kind_stack.cluster.created:
+        pytest.skip(f"the cluster {kind_stack.cluster.name} existed before the session: kept")
+
 
 PUBLIC = ("frontend", "gateway", "github-app")
 """The public services: each serves HTTP on its Service's port 8080."""
@@ -58,25 +67,29 @@ def test_the_kubernetes_runtime_on_the_same_cluster(kind_stack: KindStack, tmp_p
     )  # fmt: skip
     assert up.returncode == 0, up.stderr
     assert "no --registry" in up.stderr
-    kubectl = [find_kubectl(), "--context", kind_stack.cluster.context, "--namespace", NAMESPACE]
-    forwards = [
-        subprocess.Popen(
-            [*kubectl, "port-forward", "--address", "127.0.0.1", f"svc/{name}", f"{port}:8080"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for name, port in ports.items()
-    ]
-    try:
+
+    def one_pod_each() -> bool:  # the new URLs restarted the services: let the old pods go
+        pods = kind_stack.runtime.core().list_namespaced_pod(NAMESPACE).items
+        names = [p.metadata.labels.get("app.kubernetes.io/name") for p in pods]
+        return all(names.count(name) == 1 for name in PUBLIC)
+
+    wait_for(one_pod_each, "the services' old pods to terminate")
+    with contextlib.ExitStack() as forwards:
+        for name, port in ports.items():  # as a user would: kubectl port-forward
+            forwards.enter_context(
+                port_forward(
+                    context=kind_stack.cluster.context,
+                    namespace=NAMESPACE,
+                    target=f"svc/{name}",
+                    remote_port=8080,
+                    local_port=port,
+                )
+            )
         status = json.loads(run_kdemo("status", "-o", "json", env=env).stdout)
         assert status["runtime"] == "kubernetes"
         assert all(row["ready"] for row in status["services"]), status
         smoke = run_kdemo("smoke", env=env)
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
-    finally:
-        for proc in forwards:
-            proc.terminate()
-            proc.wait(timeout=10)
     down = run_kdemo("down", env=env)
     assert down.returncode == 0, down.stderr
     namespaces = kind_stack.runtime.core().list_namespace().items
@@ -87,7 +100,7 @@ def test_the_kubernetes_runtime_on_the_same_cluster(kind_stack: KindStack, tmp_p
 def test_a_cluster_kdemo_did_not_create_is_refused(kind_stack: KindStack, tmp_path: Path) -> None:
     """`up` into, and `down` of, a kind cluster of the same name that kdemo did not create
     are refused (exit 2), and the cluster is left alone."""
-    foreign = "kdemo-foreign"
+    foreign = f"{kind_stack.cluster.name}-foreign"
     argv = ["create", "cluster", "--name", foreign, "--wait", "120s"]
     if os.environ.get("KDEMO_KIND_NODE_IMAGE"):
         argv += ["--image", os.environ["KDEMO_KIND_NODE_IMAGE"]]
@@ -128,7 +141,10 @@ def test_down_removes_the_cluster_and_up_brings_it_back(kind_stack: KindStack) -
     down = kind_stack.kdemo("down")
     assert down.returncode == 0, down.stderr
     assert name not in _clusters()
-    assert _docker_names() == {c for c in before if not c.startswith(f"{name}-")}
+    ours = {c for c in before if c.startswith(f"{name}-")}
+    assert ours  # the node container(s) of the cluster
+    assert _docker_names().isdisjoint(ours)
+    assert before - ours <= _docker_names()  # every other container is still there
     assert not (kind_stack.state_dir / "stack.json").exists()
     up = kind_stack.kdemo("up", "--runtime", "kind", timeout=1800)
     assert up.returncode == 0, up.stderr
