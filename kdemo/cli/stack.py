@@ -124,7 +124,12 @@ def down(
             app.err.print(f"[dim]· {escape(message)}[/dim]")
 
         rt.down(purge=purge, progress=progress)
-    app.say("stack stopped" + (", data and secrets deleted" if purge else ", data kept"))
+    if rt.name == "kind":
+        app.say("stack stopped: the kind cluster is deleted, its data with it")
+    elif rt.name == "kubernetes":
+        app.say("stack stopped: the namespace is deleted, its data with it")
+    else:
+        app.say("stack stopped" + (", data and secrets deleted" if purge else ", data kept"))
 
 
 def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:

@@ -140,6 +140,7 @@ def test_down_removes_the_cluster_and_up_brings_it_back(kind_stack: KindStack) -
     before = _docker_names()
     down = kind_stack.kdemo("down")
     assert down.returncode == 0, down.stderr
+    assert "the kind cluster is deleted" in down.stderr
     assert name not in _clusters()
     ours = {c for c in before if c.startswith(f"{name}-")}
     assert ours  # the node container(s) of the cluster
