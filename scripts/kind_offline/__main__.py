@@ -134,7 +134,6 @@ def build(*, cached_only: bool = False) -> int:
         )
         go = GoBuild(cache)
         programs = build_all(go, timings)
-        daemon.start_resolver(programs["coredns"])
         if not timings.cached_only:
             _install_tools(programs)
         images, manifests = _node_images(builder, programs, debian, go)

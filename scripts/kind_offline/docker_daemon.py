@@ -95,9 +95,6 @@ class PrivateDocker:
             "--ip6tables=false",
             "--ip-forward=false",
             "--ip-masq=false",
-            # Containers' lookups of names outside their networks go to our own resolver on
-            # the bridge (see start_resolver), never beyond this machine.
-            "--dns", str(BRIDGE_ADDRESS.ip),
         ]  # fmt: skip
         if lacks_sys_resource():
             wrapper = self.run_dir / "runc-nosysresource"
@@ -126,41 +123,8 @@ class PrivateDocker:
         say(f"started a private dockerd (pid {proc.pid}) on {self.host}")
         return True
 
-    def start_resolver(self, coredns: Path) -> None:
-        """Answer every name the containers ask beyond their own networks with NXDOMAIN, at once.
-
-        Without NAT nothing outside can be reached, so an upstream that does not answer
-        would only turn each such lookup into a timeout — and gRPC's resolver asks one
-        whenever a service dials a peer (its search list ends at the root). CoreDNS, built
-        for the node anyway, listens on the bridge's address only.
-        """
-        pid = _read_pid(self.resolver_pidfile)
-        if pid is not None and _command(pid) == "coredns":
-            return
-        corefile = self.run_dir / "Corefile"
-        corefile.write_text(
-            f".:53 {{\n    bind {BRIDGE_ADDRESS.ip}\n"
-            "    template ANY ANY {\n        rcode NXDOMAIN\n    }\n}\n"
-        )
-        with open(self.run_dir / "resolver.log", "ab") as out:
-            subprocess.Popen(
-                [str(coredns), "-conf", str(corefile), "-pidfile", str(self.resolver_pidfile)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    @property
-    def resolver_pidfile(self) -> Path:
-        return self.run_dir / "resolver.pid"
-
     def stop(self) -> None:
         """Stop the daemon (its containers stop with it), unmount its leftovers, drop the bridge."""
-        resolver = _read_pid(self.resolver_pidfile)
-        if resolver is not None and _command(resolver) == "coredns":
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(resolver, signal.SIGTERM)
         pid = _read_pid(self.pidfile)
         if pid is not None and _command(pid) == "dockerd":  # not a stale pid of another program
             with contextlib.suppress(ProcessLookupError):
