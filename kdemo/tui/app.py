@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import webbrowser
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import httpx
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -56,6 +58,19 @@ RECENT_S = 10.0
 LINK_REPO = "kdemo/dashboard"
 # What a worker may meet when the stack or one service stops answering: reported in place.
 _IO_ERRORS = (KdemoError, OSError, httpx.HTTPError, ValueError, asyncio.TimeoutError)
+_Handler = TypeVar("_Handler", bound=Callable[..., None])
+
+
+def _while_shown(handler: _Handler) -> _Handler:
+    """Skip a handler whose widgets are gone: reports of workers and timers still queued
+    while the app closes arrive after its widgets were removed."""
+
+    @functools.wraps(handler)
+    def skip_when_gone(*args: Any, **kwargs: Any) -> None:
+        with contextlib.suppress(NoMatches):
+            handler(*args, **kwargs)
+
+    return cast(_Handler, skip_when_gone)
 
 
 def edges_crossed(
@@ -302,6 +317,7 @@ class DashboardApp(App[None]):
     # -- what the workers report -----------------------------------------------------------
 
     @on(StatusUpdated)
+    @_while_shown
     def _status(self, message: StatusUpdated) -> None:
         if message.error:
             self.stack_up = False
@@ -337,6 +353,7 @@ class DashboardApp(App[None]):
             self.message_text = ""
 
     @on(TrafficScraped)
+    @_while_shown
     def _traffic(self, message: TrafficScraped) -> None:
         self.traffic.update(message.traffic)
         self.dashboard.query_one(TopologyGraph).light(message.grown, LIT_STYLE)
@@ -376,11 +393,13 @@ class DashboardApp(App[None]):
             banner.update(text)
             banner.set_class(bool(text), "shown")
 
+    @_while_shown
     def _reload_detail(self) -> None:
         selected = self.dashboard.query_one(TopologyGraph).selected
         if selected:
             self.load_detail(selected)
 
+    @_while_shown
     def _show_detail(self) -> None:
         node = self.dashboard.query_one(TopologyGraph).selected
         if not node:
@@ -400,6 +419,7 @@ class DashboardApp(App[None]):
 
     # -- the tap path: batched onto the screen ---------------------------------------------
 
+    @_while_shown
     def flush_tap(self) -> None:
         """Apply what the tap received since the last flush: journeys, feed, lit edges."""
         batch, self._pending = self._pending, []
