@@ -66,9 +66,11 @@ def _while_shown(handler: _Handler) -> _Handler:
     while the app closes arrive after its widgets were removed."""
 
     @functools.wraps(handler)
-    def skip_when_gone(*args: Any, **kwargs: Any) -> None:
+    def skip_when_gone(app: DashboardApp, *args: Any, **kwargs: Any) -> None:
+        if not app.screen_stack:
+            return  # the app has closed: no screen left to show anything on
         with contextlib.suppress(NoMatches):
-            handler(*args, **kwargs)
+            handler(app, *args, **kwargs)
 
     return cast(_Handler, skip_when_gone)
 
@@ -204,12 +206,26 @@ class DashboardApp(App[None]):
         self.scrape_traffic()
         self.run_tap()
         self.fetch_funders()
-        self.set_interval(self.poll_interval, self.poll_status)
-        self.set_interval(self.scrape_interval, self.scrape_traffic)
+        self._every(self.poll_interval, "status", self.poll_status)
+        self._every(self.scrape_interval, "scrape", self.scrape_traffic)
+        self._every(3.0, "funders", self.fetch_funders)
+        self._every(3.0, "detail", self._reload_detail)
         self.set_interval(self.flush_interval, self.flush_tap)
-        self.set_interval(3.0, self.fetch_funders)
-        self.set_interval(3.0, self._reload_detail)
         self.set_interval(1.0, self._tick_journeys)
+
+    def _every(self, seconds: float, group: str, start: Callable[[], object]) -> None:
+        """Start the worker `start` every `seconds`, skipping a tick while its last run is still
+        going. Cancelling a thread worker leaves its thread running: on a slow machine
+        overlapping runs would fill the worker thread pool and queue the user's actions."""
+
+        def tick() -> None:
+            if not self._busy(group):
+                start()
+
+        self.set_interval(seconds, tick)
+
+    def _busy(self, group: str) -> bool:
+        return any(w.group == group and not w.is_finished for w in self.workers)
 
     async def on_unmount(self) -> None:
         """Let cancelled workers finish here, before the event loop that runs them goes away."""
@@ -223,7 +239,7 @@ class DashboardApp(App[None]):
 
     # -- workers: everything that can block ------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
+    @work(thread=True, group="status", exit_on_error=False)
     def poll_status(self) -> None:
         try:
             up = self.runtime.is_up()
@@ -238,7 +254,7 @@ class DashboardApp(App[None]):
             return
         self.post_message(StatusUpdated(rows, up))
 
-    @work(thread=True, exclusive=True, group="scrape", exit_on_error=False)
+    @work(thread=True, group="scrape", exit_on_error=False)
     def scrape_traffic(self) -> None:
         if not self.stack_up:
             return
@@ -289,7 +305,7 @@ class DashboardApp(App[None]):
                         await close()
             await asyncio.sleep(2.0)  # back off before reconnecting
 
-    @work(thread=True, exclusive=True, group="funders", exit_on_error=False)
+    @work(thread=True, group="funders", exit_on_error=False)
     def fetch_funders(self) -> None:
         if not self.stack_up or not any(
             "recorded" in j.times and "attributed" not in j.times
@@ -305,7 +321,7 @@ class DashboardApp(App[None]):
             return
         self.post_message(FundersFetched(found.bounties))
 
-    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
+    @work(thread=True, group="detail", exit_on_error=False)
     def load_detail(self, node: str) -> None:
         try:
             lines = list(self.runtime.logs(node, lines=50))
@@ -386,7 +402,8 @@ class DashboardApp(App[None]):
         self.message_text = f"{message.action}: {message.detail}"
         severity: SeverityLevel = "information" if message.ok else "error"
         self.notify(message.detail, title=message.action, severity=severity)
-        self.poll_status()
+        if not self._busy("status"):
+            self.poll_status()
 
     def watch_message_text(self, text: str) -> None:
         for banner in self.dashboard.query("#banner").results(Static):

@@ -112,20 +112,23 @@ async def test_open_url_hands_the_signing_url_to_the_browser(live_stack: Runtime
 
 
 @pytest.mark.parametrize("node", ["calc", "nats", "postgres"])
-async def test_killed_node_is_shown_down_then_ready_again(live_stack: Runtime, node: str) -> None:
-    """Kill a node from the dashboard: it is shown not ready, then ready with one more restart."""
+async def test_killed_node_comes_back_with_one_more_restart(live_stack: Runtime, node: str) -> None:
+    """Kill a node from the dashboard: it comes back as a new process, shown ready with one
+    more restart. (Whether the short time it was down is drawn depends on where the status
+    polls fall: on a loaded machine a node can die and be back between two of them.)"""
     app = _app(live_stack)
     async with app.run_test(size=(120, 35)) as pilot:
         await _all_ready(pilot, app)
-        before = app.rows[node].restarts
+        before = app.rows[node]
         app.query_one(TopologyGraph).selected = node
         await pilot.press("k")
-        await wait_until(pilot, lambda: _state(app, node) != "ready", f"{node} shown down")
-        await wait_until(
-            pilot,
-            lambda: _state(app, node) == "ready" and app.rows[node].restarts == before + 1,
-            f"{node} ready again",
-        )
+
+        def back_again() -> bool:
+            row = app.rows[node]
+            return _state(app, node) == "ready" and row.restarts == before.restarts + 1
+
+        await wait_until(pilot, back_again, f"{node} ready again with one more restart")
+        assert app.rows[node].pid != before.pid
         await _all_ready(pilot, app)
 
 
