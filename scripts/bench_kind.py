@@ -108,7 +108,7 @@ def median_smoke(env: dict[str, str], repeat: int) -> float:
             timeout=300,
             check=False,
         )
-        match = re.search(r"smoke passed: \d+ steps in ([\d.]+) s", done.stderr)
+        match = re.search(r"smoke passed: \d+ steps in ([\d.]+) s", done.stdout + done.stderr)
         if done.returncode != 0 or match is None:
             sys.exit(f"smoke failed:\n{done.stderr[-2000:]}")
         totals.append(float(match.group(1)))
