@@ -20,7 +20,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .metrics import CONTENT_TYPE_LATEST, observe_edge, render_metrics
 
-__all__ = ["ApiError", "edge_client", "error_body", "install_common_routes", "serve_http"]
+__all__ = [
+    "ApiError",
+    "edge_client",
+    "error_body",
+    "install_common_routes",
+    "read_limited_body",
+    "refuse_declared_excess",
+    "serve_http",
+]
 
 
 class ApiError(Exception):
@@ -39,6 +47,29 @@ class ApiError(Exception):
 
 def error_body(code: str, message: str, field: str | None = None, hint: str = "") -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "field": field, "hint": hint}}
+
+
+def refuse_declared_excess(request: Request, limit: int, too_large: ApiError) -> None:
+    """Raise `too_large` when the Content-Length says the body is over `limit` bytes, before
+    any of it is read. (A malformed Content-Length never gets here: the HTTP server
+    refuses it.)"""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+
+
+async def read_limited_body(request: Request, limit: int, too_large: ApiError) -> bytes:
+    """The raw body, never more than `limit` bytes of it held: `too_large` is raised for a
+    Content-Length over the limit, or as soon as a streamed (chunked) body passes it."""
+    refuse_declared_excess(request, limit, too_large)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def install_common_routes(app: FastAPI, *, ready: Callable[[], bool]) -> None:

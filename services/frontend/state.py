@@ -16,7 +16,7 @@ from nats.js.api import PubAck
 
 from services.common.bus import Bus
 from services.common.events import Event
-from services.common.httpapp import ApiError
+from services.common.httpapp import ApiError, read_limited_body
 
 from .settings import FrontendSettings
 
@@ -112,54 +112,54 @@ class Body:
 async def read_body(request: Request) -> Body:
     """The fields of a JSON object or a url-encoded form post; 400/415 naming what is wrong."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ApiError(
-            413,
-            "body_too_large",
-            f"body: {len(raw)} bytes is more than {MAX_BODY}",
-            field="body",
-            hint="send only the documented fields",
+    if content_type not in ("application/x-www-form-urlencoded", "application/json", ""):
+        raise ApiError(  # before a byte of the body is read
+            415,
+            "unsupported_media_type",
+            f"content-type: {content_type!r} is not accepted",
+            field="content-type",
+            hint="send application/json or application/x-www-form-urlencoded",
         )
-    if content_type == "application/x-www-form-urlencoded":
-        try:
-            parsed = parse_qs(raw.decode(), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError as exc:
-            raise ApiError(
-                400,
-                "invalid_request",
-                "body: the form is not UTF-8",
-                field="body",
-                hint="post the form as UTF-8",
-            ) from exc
-        return Body({k: v[0] for k, v in parsed.items()}, is_form=is_form_post(request))
-    if content_type in ("application/json", ""):
-        try:
-            data = json.loads(raw or b"null")
-        except ValueError as exc:
-            raise ApiError(
-                400,
-                "invalid_request",
-                f"body: not valid JSON ({exc})",
-                field="body",
-                hint="send a JSON object with the documented fields",
-            ) from exc
-        if not isinstance(data, dict):
-            raise ApiError(
-                400,
-                "invalid_request",
-                f"body: expected a JSON object, got {type(data).__name__}",
-                field="body",
-                hint="send a JSON object with the documented fields",
-            )
-        return Body(data, is_form=False)
-    raise ApiError(
-        415,
-        "unsupported_media_type",
-        f"content-type: {content_type!r} is not accepted",
-        field="content-type",
-        hint="send application/json or application/x-www-form-urlencoded",
+    too_large = ApiError(
+        413,
+        "body_too_large",
+        f"body: more than {MAX_BODY} bytes",
+        field="body",
+        hint="send only the documented fields",
     )
+    raw = await read_limited_body(request, MAX_BODY, too_large)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"body: not UTF-8 (byte {exc.start} is {raw[exc.start]:#04x})",
+            field="body",
+            hint="send the body encoded as UTF-8",
+        ) from exc
+    if content_type == "application/x-www-form-urlencoded":
+        parsed = parse_qs(text, keep_blank_values=True, strict_parsing=False)
+        return Body({k: v[0] for k, v in parsed.items()}, is_form=is_form_post(request))
+    try:
+        data = json.loads(text or "null")
+    except ValueError as exc:
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"body: not valid JSON ({exc})",
+            field="body",
+            hint="send a JSON object with the documented fields",
+        ) from exc
+    if not isinstance(data, dict):
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"body: expected a JSON object, got {type(data).__name__}",
+            field="body",
+            hint="send a JSON object with the documented fields",
+        )
+    return Body(data, is_form=False)
 
 
 def text_field(body: Body, name: str) -> str:

@@ -27,7 +27,13 @@ from prometheus_client import Gauge
 from services.common.bus import Bus, connect
 from services.common.db import apply_migrations, open_pool, redact, wait_for_database
 from services.common.grammar import find_bounties
-from services.common.httpapp import ApiError, edge_client, install_common_routes
+from services.common.httpapp import (
+    ApiError,
+    edge_client,
+    install_common_routes,
+    read_limited_body,
+    refuse_declared_excess,
+)
 from services.common.metrics import observe_edge
 from services.common.outbox import OutboxRelay
 
@@ -198,9 +204,9 @@ class GithubApp:
     # -- the webhook -----------------------------------------------------------------------
 
     async def handle_webhook(self, request: Request) -> Response:
-        _check_length(request.headers.get("content-length"))
+        refuse_declared_excess(request, MAX_BODY_BYTES, _too_large())
         signature = require_signature(request.headers.get("x-hub-signature-256"))
-        body = await _read_body(request)
+        body = await read_limited_body(request, MAX_BODY_BYTES, _too_large())
         verify_signature(self._secret, body, signature)  # before anything else is looked at
         if not self.ready() or self.recorder is None:
             raise ApiError(
@@ -283,35 +289,6 @@ def _too_large() -> ApiError:
         field="body",
         hint="GitHub never sends more; check what is delivering this",
     )
-
-
-def _check_length(content_length: str | None) -> None:
-    if content_length is None:
-        return
-    try:
-        size = int(content_length)
-    except ValueError:
-        raise ApiError(
-            400,
-            "invalid_header",
-            "Content-Length is not a number",
-            field="Content-Length",
-            hint=_HEADER_HINT,
-        ) from None
-    if size > MAX_BODY_BYTES:
-        raise _too_large()
-
-
-async def _read_body(request: Request) -> bytes:
-    """The raw body, counted while it streams in: 413 as soon as it exceeds the limit."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def create_app(settings: GithubAppSettings | None = None) -> FastAPI:
