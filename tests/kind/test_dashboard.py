@@ -138,5 +138,13 @@ async def _drive(
     await wait_until(pilot, lambda: bool(app.finished), "the kill's outcome")
     assert app.finished[0].ok, app.finished[0]
     assert app.finished[0].detail.startswith("killed pod calc-"), app.finished[0]
+    killed = app.finished[0].detail.removeprefix("killed pod ").split()[0].rstrip(";,")
+
+    def replaced() -> bool:
+        row = app.rows.get("calc")
+        pods = {p["name"] for p in (row.pods or [])} if row is not None else {killed}
+        return _state(app, "calc") == "ready" and killed not in pods
+
+    # A Deployment's new pod needs seconds to pass its probe: the graph shows that gap.
     await wait_until(pilot, lambda: _state(app, "calc") != "ready", "calc shown down")
-    await wait_until(pilot, lambda: _state(app, "calc") == "ready", "calc ready again")
+    await wait_until(pilot, replaced, f"calc ready again, {killed} replaced by a new pod")
