@@ -140,6 +140,7 @@ def build_all(go: GoBuild, timings: Timings) -> dict[str, Path]:
         ("kind", "sigs.k8s.io/kind", versions.KIND, "sigs.k8s.io/kind"),
         ("etcd", "go.etcd.io/etcd/server/v3", versions.ETCD, "go.etcd.io/etcd/server/v3"),
         ("coredns", "github.com/coredns/coredns", versions.COREDNS, "github.com/coredns/coredns"),
+        ("crictl", "sigs.k8s.io/cri-tools", versions.CRI_TOOLS, "sigs.k8s.io/cri-tools/cmd/crictl"),
         (
             "local-path-provisioner",
             "github.com/rancher/local-path-provisioner",

@@ -175,14 +175,15 @@ class ImageBuilder:
 
     def node(self, kindbase: str, binaries: Mapping[str, Path], images: Mapping[str, str],
              manifests: Mapping[str, str]) -> str:  # fmt: skip
-        """The node image: kind's base plus kubeadm, kubelet, kubectl and every image, pinned.
+        """The node image: kind's base plus kubeadm, kubelet, kubectl, crictl and every image,
+        pinned.
 
         `images` maps the name a pod asks for to the local image that answers it.
         """
         ids = sorted(f"{name}={self.image_id(local)}" for name, local in images.items())
         tag = f"{REPOSITORY}/node:{versions.KUBERNETES}-" + _digest(
             self.image_id(kindbase),
-            *[binaries[b] for b in ("kubeadm", "kubelet", "kubectl")],
+            *[binaries[b] for b in ("kubeadm", "kubelet", "kubectl", "crictl")],
             *ids,
             json.dumps(dict(manifests), sort_keys=True),
         )
@@ -201,6 +202,7 @@ class ImageBuilder:
         try:
             for name in ("kubeadm", "kubelet", "kubectl"):
                 self.docker("cp", str(binaries[name]), f"{container}:/usr/bin/{name}")
+            self.docker("cp", str(binaries["crictl"]), f"{container}:/usr/local/bin/crictl")
             self._write(container, "/kind/version", versions.KUBERNETES)
             for name, text in manifests.items():
                 self._write(container, f"/kind/manifests/{name}", text)

@@ -16,6 +16,9 @@ STAGING: Final = "v0.34.4"
 ETCD: Final = "v3.6.5"
 COREDNS: Final = "v1.12.1"
 LOCAL_PATH_PROVISIONER: Final = "v0.0.30"
+CRI_TOOLS: Final = "v1.34.0"
+"""crictl, which `kind load` asks whether a node already has an image (without it: always
+reloaded)."""
 KUBE_ROUTER: Final = "v2.1.0"
 """NetworkPolicies with iptables and ipset: kindnetd's nftables queue is missing here."""
 
