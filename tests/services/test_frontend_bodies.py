@@ -38,12 +38,16 @@ async def unchanged_stream(admin_js: JetStreamContext) -> AsyncIterator[None]:
     assert (await admin_js.stream_info(STREAM)).state.last_seq == before
 
 
-def _raw_request(service: RunningService, head: str, body: bytes, *, timeout: float = 10) -> str:
-    """Send a request's head and part of its body over a plain socket, then read the status
-    line without ever finishing the body: a server that buffers the whole body first never
-    answers, and the read times out."""
+def _status_line(service: RunningService, path: str, framing: str, body: bytes) -> str:
+    """POST a JSON request's head (`framing`: its length header) and part of its body over a
+    plain socket, then read the status line without ever finishing the body: a server that
+    buffers the whole body first never answers, and the read times out."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: frontend\r\nContent-Type: application/json\r\n"
+        f"{framing}\r\n\r\n"
+    )
     url = urlsplit(service.url)
-    with socket.create_connection((url.hostname, url.port), timeout=timeout) as sock:
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
         sock.sendall(head.encode() + body)
         return sock.recv(4096).decode(errors="replace").split("\r\n", 1)[0]
 
@@ -54,11 +58,8 @@ async def test_declared_gigabyte_is_413_before_the_body_is_sent(
     frontend: RunningService, path: str
 ) -> None:
     """A Content-Length of 1 GB is refused at once, with no byte of the body sent."""
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: frontend\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {1024**3}\r\n\r\n"
-    )
-    assert _raw_request(frontend, head, b"") == "HTTP/1.1 413 Request Entity Too Large"
+    status = _status_line(frontend, path, f"Content-Length: {1024**3}", b"")
+    assert status == "HTTP/1.1 413 Request Entity Too Large"
 
 
 @pytest.mark.parametrize("path", POSTS)
@@ -67,13 +68,10 @@ async def test_streamed_body_is_413_once_past_the_limit(
     frontend: RunningService, path: str
 ) -> None:
     """A chunked body with no end in sight is refused as soon as it passes the limit."""
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: frontend\r\nContent-Type: application/json\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n"
-    )
     chunk = b" " * 4096
     body = (f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n") * (MAX_BODY // len(chunk) + 2)
-    assert _raw_request(frontend, head, body) == "HTTP/1.1 413 Request Entity Too Large"
+    status = _status_line(frontend, path, "Transfer-Encoding: chunked", body)
+    assert status == "HTTP/1.1 413 Request Entity Too Large"
 
 
 @pytest.mark.parametrize("path", POSTS)
