@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -138,11 +140,18 @@ def test_malformed_token_is_invalid(token: str) -> None:
 def test_hs256_token_with_the_public_key_as_secret_is_invalid() -> None:
     """The classic algorithm-confusion forgery (HS256 keyed with the public PEM) is refused."""
     payload = payload_of(issue_intent_token(claims(), PRIVATE, now=NOW))
-    forged = jwt.api_jws.PyJWS().encode(
-        json.dumps(payload).encode(), key=b"0" * 32, algorithm="HS256"
-    )
+    # Signed by hand: PyJWT itself refuses a PEM key as an HMAC secret, and the forgery
+    # must be keyed with exactly what the verifier holds, or it proves nothing.
+    header = {"alg": "HS256", "typ": "JWT"}
+    signing_input = b".".join(_b64url(json.dumps(part).encode()) for part in (header, payload))
+    mac = hmac.new(PUBLIC.encode(), signing_input, hashlib.sha256).digest()
+    forged = (signing_input + b"." + _b64url(mac)).decode()
     with pytest.raises(TokenInvalid):
         verify_intent_token(forged, PUBLIC, now=NOW)
+
+
+def _b64url(raw: bytes) -> bytes:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=")
 
 
 def test_wrong_audience_is_invalid() -> None:
