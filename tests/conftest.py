@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kdemo.observe import parse_edges
 from kdemo.runtime.local.env import service_env, service_module
 from kdemo.runtime.local.ports import allocate_ports, grpc_services
 from kdemo.runtime.local.secrets import Secrets
@@ -89,6 +90,26 @@ class RunningService:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def edge_requests(self) -> dict[tuple[str, str], float]:
+        """Requests counted per (from, to) edge in one scrape of its /metrics."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        return {edge: sample.requests for edge, sample in parse_edges(text).items()}
+
+    def wait_edges_grown(
+        self, before: dict[tuple[str, str], float], edges: dict[tuple[str, str], int]
+    ) -> None:
+        """Wait until each edge counted at least its number more requests than `before`: what
+        the test did shows, whatever earlier tests counted (some edges are counted after the
+        answer, by a background task)."""
+        deadline = time.monotonic() + 15
+        while True:
+            now = self.edge_requests()
+            short = {e: now.get(e, 0) - before.get(e, 0) for e, n in edges.items()}
+            if all(short[e] >= n for e, n in edges.items()):
+                return
+            assert time.monotonic() < deadline, f"edges grew by {short}, expected {edges}"
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
