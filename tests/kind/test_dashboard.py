@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from kdemo.tui import DashboardApp
 from kdemo.tui import app as tui_app
 from kdemo.tui.messages import ActionFinished
 from kdemo.tui.widgets import TopologyGraph
+from tests.tui.conftest import node_state
+from tests.tui.conftest import wait_until as wait_until_shown
 
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(900)]
 
@@ -50,16 +53,8 @@ class StallMeter:
             self._task.cancel()
 
 
-async def wait_until(pilot: Pilot[None], condition: object, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.1)
-
-
-def _state(app: DashboardApp, node: str) -> str | None:
-    view = app.query_one(TopologyGraph).views.get(node)
-    return view.state if view is not None else None
+async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
+    await wait_until_shown(pilot, condition, what, within_s=WAIT_S)
 
 
 class RecordingApp(DashboardApp):
@@ -98,7 +93,7 @@ async def _drive(
 ) -> None:
     """What the test does inside the running app (see its docstring)."""
     await wait_until(
-        pilot, lambda: all(_state(app, n) == "ready" for n in RUNTIME_NODES), "every node"
+        pilot, lambda: all(node_state(app, n) == "ready" for n in RUNTIME_NODES), "every node"
     )
     done = await asyncio.to_thread(
         kind_stack.kdemo,
@@ -133,18 +128,17 @@ async def _drive(
         "the edges the flow crossed, counted in the services' metrics",
     )
 
+    killed = {p["name"] for p in app.rows["calc"].pods or []}
     app.query_one(TopologyGraph).selected = "calc"
     await pilot.press("k")
     await wait_until(pilot, lambda: bool(app.finished), "the kill's outcome")
     assert app.finished[0].ok, app.finished[0]
     assert app.finished[0].detail.startswith("killed pod calc-"), app.finished[0]
-    killed = app.finished[0].detail.removeprefix("killed pod ").split()[0].rstrip(";,")
 
     def replaced() -> bool:
-        row = app.rows.get("calc")
-        pods = {p["name"] for p in (row.pods or [])} if row is not None else {killed}
-        return _state(app, "calc") == "ready" and killed not in pods
+        pods = {p["name"] for p in app.rows["calc"].pods or []}
+        return node_state(app, "calc") == "ready" and not pods & killed
 
     # A Deployment's new pod needs seconds to pass its probe: the graph shows that gap.
-    await wait_until(pilot, lambda: _state(app, "calc") != "ready", "calc shown down")
+    await wait_until(pilot, lambda: node_state(app, "calc") != "ready", "calc shown down")
     await wait_until(pilot, replaced, f"calc ready again, {killed} replaced by a new pod")

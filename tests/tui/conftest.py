@@ -11,16 +11,26 @@ from textual.pilot import Pilot
 
 from kdemo.runtime import get_runtime
 from kdemo.runtime.base import Runtime
+from kdemo.tui import DashboardApp
+from kdemo.tui.widgets import TopologyGraph
 
 WAIT_S = 30.0
 
 
-async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    """Let the app run until `condition` holds; fail naming `what` after WAIT_S seconds."""
-    deadline = time.monotonic() + WAIT_S
+async def wait_until(
+    pilot: Pilot[None], condition: Callable[[], bool], what: str, *, within_s: float = WAIT_S
+) -> None:
+    """Let the app run until `condition` holds; fail naming `what` after `within_s` seconds."""
+    deadline = time.monotonic() + within_s
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await pilot.pause(0.05)
+
+
+def node_state(app: DashboardApp, node: str) -> str | None:
+    """The state the topology graph draws for `node` (None before the first status)."""
+    view = app.query_one(TopologyGraph).views.get(node)
+    return view.state if view is not None else None
 
 
 def _quiet(_message: str) -> None:

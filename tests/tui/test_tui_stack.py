@@ -13,7 +13,7 @@ from kdemo.runtime.base import Runtime
 from kdemo.tui import DashboardApp
 from kdemo.tui.screens import HelpScreen, LinkIdentityScreen, SimulateCommentScreen
 from kdemo.tui.widgets import TopologyGraph
-from tests.tui.conftest import wait_until
+from tests.tui.conftest import node_state, wait_until
 
 pytestmark = pytest.mark.stack
 
@@ -30,14 +30,9 @@ def _app(runtime: Runtime, opened: list[str] | None = None) -> DashboardApp:
     )
 
 
-def _state(app: DashboardApp, node: str) -> str | None:
-    view = app.query_one(TopologyGraph).views.get(node)
-    return view.state if view is not None else None
-
-
 async def _all_ready(pilot: Pilot[None], app: DashboardApp) -> None:
     await wait_until(
-        pilot, lambda: all(_state(app, n) == "ready" for n in RUNTIME_NODES), "every node ready"
+        pilot, lambda: all(node_state(app, n) == "ready" for n in RUNTIME_NODES), "every node ready"
     )
 
 
@@ -125,7 +120,7 @@ async def test_killed_node_comes_back_with_one_more_restart(live_stack: Runtime,
 
         def back_again() -> bool:
             row = app.rows[node]
-            return _state(app, node) == "ready" and row.restarts == before.restarts + 1
+            return node_state(app, node) == "ready" and row.restarts == before.restarts + 1
 
         await wait_until(pilot, back_again, f"{node} ready again with one more restart")
         assert app.rows[node].pid != before.pid
