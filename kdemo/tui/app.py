@@ -215,17 +215,14 @@ class DashboardApp(App[None]):
 
     def _every(self, seconds: float, group: str, start: Callable[[], object]) -> None:
         """Start the worker `start` every `seconds`, skipping a tick while its last run is still
-        going. Cancelling a thread worker leaves its thread running: on a slow machine
-        overlapping runs would fill the worker thread pool and queue the user's actions."""
+        going."""
+        self.set_interval(seconds, functools.partial(self._start_unless_running, group, start))
 
-        def tick() -> None:
-            if not self._busy(group):
-                start()
-
-        self.set_interval(seconds, tick)
-
-    def _busy(self, group: str) -> bool:
-        return any(w.group == group and not w.is_finished for w in self.workers)
+    def _start_unless_running(self, group: str, start: Callable[[], object]) -> None:
+        """Cancelling a thread worker leaves its thread running: on a slow machine overlapping
+        runs would fill the worker thread pool and queue the user's actions."""
+        if not any(w.group == group and not w.is_finished for w in self.workers):
+            start()
 
     async def on_unmount(self) -> None:
         """Let cancelled workers finish here, before the event loop that runs them goes away."""
@@ -402,8 +399,7 @@ class DashboardApp(App[None]):
         self.message_text = f"{message.action}: {message.detail}"
         severity: SeverityLevel = "information" if message.ok else "error"
         self.notify(message.detail, title=message.action, severity=severity)
-        if not self._busy("status"):
-            self.poll_status()
+        self._start_unless_running("status", self.poll_status)
 
     def watch_message_text(self, text: str) -> None:
         for banner in self.dashboard.query("#banner").results(Static):
