@@ -123,13 +123,8 @@ def down(
             spinner.update(escape(message))
             app.err.print(f"[dim]· {escape(message)}[/dim]")
 
-        rt.down(purge=purge, progress=progress)
-    if rt.name == "kind":
-        app.say("stack stopped: the kind cluster is deleted, its data with it")
-    elif rt.name == "kubernetes":
-        app.say("stack stopped: the namespace is deleted, its data with it")
-    else:
-        app.say("stack stopped" + (", data and secrets deleted" if purge else ", data kept"))
+        outcome = rt.down(purge=purge, progress=progress)
+    app.say(f"stack stopped: {outcome}")
 
 
 def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:

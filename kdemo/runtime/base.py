@@ -142,8 +142,12 @@ class Runtime(abc.ABC):
         """Start everything (a no-op when it already runs); returns the public URLs."""
 
     @abc.abstractmethod
-    def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
-        """Stop everything; `purge` deletes data and secrets too."""
+    def down(self, *, purge: bool = False, progress: Progress | None = None) -> str:
+        """Stop everything; `purge` deletes data and secrets too.
+
+        Returns what became of the data, e.g. `data kept`: only the runtime knows whether
+        stopping it deletes them (a cluster or a namespace takes its volumes with it).
+        """
 
     @abc.abstractmethod
     def is_up(self) -> bool:

@@ -238,8 +238,9 @@ class RecordedRuntime(Runtime):
         self._up = True
         return dict(self._urls)
 
-    def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
+    def down(self, *, purge: bool = False, progress: Progress | None = None) -> str:
         self._up = False
+        return "data kept"
 
     def is_up(self) -> bool:
         return self._up

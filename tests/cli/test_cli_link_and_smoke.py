@@ -168,7 +168,7 @@ class _StoppedRuntime(Runtime):
     def up(self, progress: Any) -> dict[str, str]:
         raise NotImplementedError
 
-    def down(self, *, purge: bool = False, progress: Any = None) -> None:
+    def down(self, *, purge: bool = False, progress: Any = None) -> str:
         raise NotImplementedError
 
     def is_up(self) -> bool:

@@ -84,8 +84,8 @@ class ContainerStack(Runtime):
     def up(self, progress: Progress) -> dict[str, str]:
         return self.urls
 
-    def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
-        return None
+    def down(self, *, purge: bool = False, progress: Progress | None = None) -> str:
+        return "data kept"
 
     def is_up(self) -> bool:
         return True

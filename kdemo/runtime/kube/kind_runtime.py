@@ -103,7 +103,7 @@ class KindRuntime(KubeRuntime):
         self.deploy(progress, image, urls)
         return urls
 
-    def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
+    def down(self, *, purge: bool = False, progress: Progress | None = None) -> str:
         self.close()
         if kindtool.cluster_exists(self.cluster):
             self._check_ours_for_down(progress)
@@ -111,6 +111,7 @@ class KindRuntime(KubeRuntime):
                 progress(f"deleting the kind cluster {self.cluster} (its data goes with it)")
             kindtool.delete_cluster(self.cluster)
         (self.state_dir / STACK_FILE).unlink(missing_ok=True)
+        return "the kind cluster is deleted, its data with it"
 
     def _check_ours_for_down(self, progress: Progress | None) -> None:
         """Never delete a cluster that is not kdemo's. When its API does not answer (its

@@ -258,10 +258,11 @@ class KubeRuntime(Runtime):
             f"see `kubectl get namespace {NAMESPACE} -o yaml` for what holds it",
         )
 
-    def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
+    def down(self, *, purge: bool = False, progress: Progress | None = None) -> str:
         self.close()
         self._delete_namespace(progress)
         (self.state_dir / STACK_FILE).unlink(missing_ok=True)
+        return "the namespace is deleted, its data with it"
 
     def _pods(self, node: str) -> list[Any]:
         pods = self._call(

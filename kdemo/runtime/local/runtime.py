@@ -224,7 +224,7 @@ class LocalRuntime(Runtime):
         info = self._supervisor_state().get("supervisor") or {}
         return info.get("phase") == "running" or name in (info.get("prepared") or [])
 
-    def down(self, *, purge: bool = False, progress: Progress | None = None) -> None:
+    def down(self, *, purge: bool = False, progress: Progress | None = None) -> str:
         say = progress or (lambda _msg: None)
         pid = self._supervisor_pid()
         if pid is not None:
@@ -237,9 +237,11 @@ class LocalRuntime(Runtime):
         # Whatever survived (or was orphaned by a killed supervisor) is killed here.
         kill_owned(self._stack_id(), self._pg_dirs())
         (self.state_dir / SUPERVISOR_FILE).unlink(missing_ok=True)
-        if purge:
-            say("deleting data and secrets")
-            self._purge()
+        if not purge:
+            return "data kept"
+        say("deleting data and secrets")
+        self._purge()
+        return "data and secrets deleted"
 
     def _purge(self) -> None:
         stack = read_json(self.state_dir / STACK_FILE) or {}
