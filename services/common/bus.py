@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
 from .events import Event, EventInvalid, decode, encode
+from .failpoints import failpoint
 from .metrics import observe_edge
 
 __all__ = [
@@ -47,7 +48,9 @@ class Poison(Exception):
 
 def nak_delay(deliveries: int) -> float:
     """Growing delay for the n-th delivery, capped at 30 s."""
-    return float(min(MAX_NAK_DELAY, 0.25 * 2 ** max(0, deliveries - 1)))
+    # The exponent is capped too: 2.0 ** 1024 overflows, and a message may be redelivered
+    # every 30 s for a whole intent lifetime (thousands of deliveries).
+    return min(MAX_NAK_DELAY, 0.25 * 2.0 ** min(max(0, deliveries - 1), 16))
 
 
 def dlq_subject(subject: str) -> str:
@@ -110,6 +113,7 @@ class Bus:
         try:
             event = decode(msg.data, msg.subject)
             await handler(event)
+            failpoint("consumer.after_write")  # committed, not yet acked
         except (EventInvalid, Poison) as exc:
             await self._dead_letter(msg, str(exc))
             await msg.term()

@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from .bus import Bus
 from .events import Event, encode
+from .failpoints import failpoint
 from .metrics import record_edge
 from .poller import Poller
 
@@ -75,6 +76,8 @@ class OutboxRelay(Poller):
             for row in rows:
                 record = dict(row)
                 payload = bytes(record["payload"])
+                failpoint("outbox.after_commit")
                 await self._bus.publish_raw(record["subject"], payload, record["id"])
+                failpoint("outbox.after_publish")
                 await conn.execute("DELETE FROM outbox WHERE id = %s", (record["id"],))
             return len(rows)

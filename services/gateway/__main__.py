@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from services.common.failpoints import arm_or_exit
 from services.common.httpapp import serve_http
 from services.common.logs import configure_logging
 from services.common.settings import load_or_exit
@@ -18,6 +19,7 @@ __all__ = ["main"]
 def main() -> int:
     configure_logging("gateway")
     settings = load_or_exit(GatewaySettings, "gateway")
+    arm_or_exit("gateway")
     asyncio.run(serve_http(create_app(settings), settings.host, settings.http_port))
     return 0
 

@@ -6,6 +6,7 @@ import sys
 
 import uvloop
 
+from services.common.failpoints import arm_or_exit
 from services.common.httpapp import serve_http
 from services.common.logs import configure_logging
 from services.common.settings import load_or_exit
@@ -19,6 +20,7 @@ __all__ = ["main"]
 def main() -> int:
     configure_logging("github-app")
     settings = load_or_exit(GithubAppSettings, "github-app")
+    arm_or_exit("github-app")
     # uvloop: the webhook's answer time is what GitHub sees. (The gRPC services and
     # their clients stay on asyncio's loop, which grpc.aio supports.)
     uvloop.run(serve_http(create_app(settings), settings.host, settings.http_port))

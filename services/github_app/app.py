@@ -26,6 +26,7 @@ from prometheus_client import Gauge
 
 from services.common.bus import Bus, connect
 from services.common.db import apply_migrations, open_pool, redact, wait_for_database
+from services.common.failpoints import failpoint
 from services.common.grammar import find_bounties
 from services.common.httpapp import (
     ApiError,
@@ -237,6 +238,7 @@ class GithubApp:
                 "github-app cannot reach its database",
                 hint="redeliver the webhook once github-app is ready",
             ) from exc
+        failpoint("webhook.after_record")  # committed; GitHub has no answer yet
         if recorded.new_events and self.relay is not None:
             self.relay.kick()
         if recorded.new_replies and self.poster is not None:

@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.common import db
 from services.common.bus import Bus, connect
+from services.common.failpoints import arm_or_exit
 from services.common.grpc_service import serve_grpc
 from services.common.logs import configure_logging
 from services.common.outbox import OutboxRelay
@@ -121,6 +122,7 @@ async def run(settings: IdentitySettings) -> None:
 def main() -> None:
     configure_logging(SERVICE)
     settings = load_or_exit(IdentitySettings, SERVICE)
+    arm_or_exit(SERVICE)
     asyncio.run(run(settings))
 
 

@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.common.bus import Poison
 from services.common.events import Event, make_event
+from services.common.failpoints import failpoint
 from services.common.metrics import observe_edge, record_edge
 from services.common.outbox import OutboxRelay, already_processed, enqueue
 from services.common.siwe import SiweError, SiweMessage, verify_link_message
@@ -199,6 +200,7 @@ class Pairing:
         await store.upsert_link(
             conn, store.Link(req.address, conf.github_id, conf.login, now, code)
         )
+        failpoint("pairing.before_event")  # a decision without its event must never commit
         await enqueue(
             conn,
             make_event(
