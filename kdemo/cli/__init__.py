@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from kdemo.cli import bounties, dashboard, doctor, flow, smoke, stack
+from kdemo.cli import bounties, chaos, dashboard, doctor, flow, smoke, stack
 from kdemo.cli.app import App, KdemoGroup, print_error
 from kdemo.cli.dlq import dlq_app
 
@@ -77,6 +77,7 @@ app.command("link-identity")(flow.link_identity_command)
 app.command("bounties")(bounties.bounties)
 app.add_typer(dlq_app, name="dlq")
 app.command("smoke")(smoke.smoke)
+app.command("chaos")(chaos.chaos)
 app.command("dashboard")(dashboard.dashboard)
 
 

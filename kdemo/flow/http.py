@@ -12,6 +12,7 @@ from kdemo.errors import KdemoError
 __all__ = [
     "DEFAULT_TIMEOUT",
     "STACK_HINT",
+    "ServiceRefused",
     "describe_transport_error",
     "json_answer",
     "new_client",
@@ -19,6 +20,19 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 10.0
 STACK_HINT = "stack not up? run `kdemo up`"
+
+
+class ServiceRefused(KdemoError):
+    """A service answered with an error status; `status` says whether trying again may help."""
+
+    def __init__(self, message: str, hint: str, status: int) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        """5xx and 429: the service could not take it now, the same request may pass later."""
+        return self.status >= 500 or self.status == 429
 
 
 def new_client(timeout: float = DEFAULT_TIMEOUT) -> httpx.Client:
@@ -61,7 +75,9 @@ def json_answer(response: httpx.Response, what: str) -> Any:
                 f"is {_origin(response)} really a kdemo service?",
             ) from exc
     message, hint = _error_fields(response)
-    raise KdemoError(f"{what} failed with {response.status_code}: {message}", hint)
+    raise ServiceRefused(
+        f"{what} failed with {response.status_code}: {message}", hint, response.status_code
+    )
 
 
 def _error_fields(response: httpx.Response) -> tuple[str, str]:

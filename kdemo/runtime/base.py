@@ -7,7 +7,7 @@ so the local runtime today and the Kubernetes runtimes later are interchangeable
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -81,6 +81,9 @@ class TapEvent:
     event: dict[str, Any] | None
     """The parsed CloudEvent, or None when the payload is not JSON."""
     raw: bytes = field(repr=False, default=b"")
+    pending: int | None = None
+    """Messages in the stream after this one when it was delivered (None when unknown):
+    0 means a reader that started with `deliver_all` has caught up."""
 
     @property
     def dead_lettered(self) -> bool:
@@ -167,6 +170,34 @@ class Runtime(abc.ABC):
 
         Returns what was killed, e.g. `pid 4242` or `pod gateway-5d9c-x2x7q`.
         """
+
+    # Faults for `kdemo chaos`: a runtime that cannot inject one says so, and chaos checks
+    # before it starts rather than halfway through a run.
+    def restart(self, node: str) -> str:
+        """Stop the node cleanly (SIGTERM, or its pods deleted with their grace period);
+        the runtime brings it back. Returns what was restarted."""
+        raise self._unsupported("a clean restart")
+
+    def pause(self, node: str) -> str:
+        """Freeze the node (SIGSTOP, or its containers frozen) until `resume`."""
+        raise self._unsupported("pausing a node")
+
+    def resume(self, node: str) -> str:
+        """Let a paused node run again (SIGCONT)."""
+        raise self._unsupported("pausing a node")
+
+    def query(self, database: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows from one service's database (`github_app`, `ledger`, `identity`), read-only:
+        the chaos audit reads the services' own tables, not what they answered."""
+        raise self._unsupported("reading the services' databases")
+
+    def _unsupported(self, what: str) -> Exception:
+        from kdemo.errors import KdemoError  # late: keeps this module free of CLI concerns
+
+        return KdemoError(
+            f"the {self.name} runtime does not support {what}",
+            "run `kdemo chaos` on the local or kind runtime, or leave that fault out",
+        )
 
     @abc.abstractmethod
     def public_urls(self) -> dict[str, str]:

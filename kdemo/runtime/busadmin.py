@@ -243,6 +243,7 @@ async def tap(tap_user: BusAccess, *, deliver_all: bool = True) -> AsyncGenerato
                 headers=dict(msg.headers or {}),
                 event=event,
                 raw=msg.data,
+                pending=meta.num_pending,
             )
     finally:
         await nc.close()

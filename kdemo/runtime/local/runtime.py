@@ -50,6 +50,9 @@ __all__ = ["READY_TIMEOUT_S", "LocalRuntime"]
 
 READY_TIMEOUT_S = 60.0
 DOWN_TIMEOUT_S = 10.0
+# A clean stop per node: SIGTERM is postgres' "smart" shutdown, which waits for every
+# client (the services' pools) to leave; SIGINT is its "fast" one.
+CLEAN_STOP: dict[str, signal.Signals] = {"postgres": signal.SIGINT}
 _KINDS: dict[topology.NodeKind, Any] = {
     topology.NodeKind.SERVICE: "service",
     topology.NodeKind.BUS: "bus",
@@ -321,7 +324,7 @@ class LocalRuntime(Runtime):
                 else:
                     time.sleep(0.2)
 
-    def kill(self, node: str) -> str:
+    def _running_pid(self, node: str) -> int:
         self._check_node(node)
         if self._supervisor_pid() is None:
             raise StackNotUp()
@@ -332,10 +335,47 @@ class LocalRuntime(Runtime):
                 f"{node} is not running right now",
                 "the supervisor is restarting it; see `kdemo status`",
             )
+        return pid
+
+    def _signal_group(self, node: str, sig: signal.Signals) -> str:
         # The whole process group: postgres' backends go with their postmaster.
+        pid = self._running_pid(node)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(pid, sig)
         return f"pid {pid}"
+
+    def kill(self, node: str) -> str:
+        return self._signal_group(node, signal.SIGKILL)
+
+    def restart(self, node: str) -> str:
+        # Only the main process: it shuts down its own children (postgres' backends).
+        pid = self._running_pid(node)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, CLEAN_STOP.get(node, signal.SIGTERM))
+        return f"pid {pid}"
+
+    def pause(self, node: str) -> str:
+        return self._signal_group(node, signal.SIGSTOP)
+
+    def resume(self, node: str) -> str:
+        return self._signal_group(node, signal.SIGCONT)
+
+    def query(self, database: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        import psycopg  # late: only the audit and tests read the databases
+
+        if database not in self._secrets().db_passwords:
+            raise UsageError(
+                f"no database {database!r}",
+                "use one of: " + ", ".join(self._secrets().db_passwords),
+            )
+        try:
+            with psycopg.connect(self.database_url(database), connect_timeout=5) as conn:
+                conn.read_only = True
+                return conn.execute(sql, params).fetchall()
+        except psycopg.OperationalError as exc:
+            raise KdemoError(
+                f"cannot read the {database} database: {exc}".strip(), "see `kdemo status`"
+            ) from exc
 
     def public_urls(self) -> dict[str, str]:
         urls: dict[str, str] = self._stack()["urls"]
