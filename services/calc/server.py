@@ -8,7 +8,7 @@ import grpc
 
 from services.calc import arithmetic
 from services.calc.settings import CalcSettings
-from services.common.grpc_service import serve_grpc
+from services.common.grpc_service import MAX_SUMMARIZE_ITEMS, serve_grpc
 from services.protos import calc_pb2, calc_pb2_grpc
 
 __all__ = ["CalcServicer", "run"]
@@ -46,6 +46,12 @@ class CalcServicer(calc_pb2_grpc.CalcServicer):
         request: calc_pb2.SummarizeRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> calc_pb2.SummarizeReply:
+        if len(request.items) > MAX_SUMMARIZE_ITEMS:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"items: {len(request.items)} given, at most {MAX_SUMMARIZE_ITEMS} per call; "
+                "split the items into batches and add up their totals",
+            )
         items = ((item.denomination, item.amount) for item in request.items)
         try:
             totals = arithmetic.summarize(items, fee_bps=self.fee_bps)

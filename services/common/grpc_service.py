@@ -5,6 +5,12 @@
 `/metrics`, `/healthz` and `/readyz`, and stops both gracefully on SIGTERM or
 SIGINT. `grpc_channel` opens a client channel that records every call on the
 topology edge it belongs to (`kdemo_edge_requests_total{from,to,protocol="gRPC"}`).
+
+Hostile input stops at the door: a request larger than `MAX_RECEIVE_BYTES` is
+RESOURCE_EXHAUSTED (gRPC refuses it before it is parsed), bytes that are not the
+method's protobuf message are INVALID_ARGUMENT, and the per-call item limits
+(`MAX_LOOKUP_ADDRESSES`, `MAX_SUMMARIZE_ITEMS`) are shared by the servers that
+enforce them and the clients that batch under them.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import grpc
 import uvicorn
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 # The stubs for grpc_health declare only the thread-based servicer; the asyncio
@@ -31,7 +38,16 @@ from starlette.routing import Route
 
 from services.common.metrics import CONTENT_TYPE_LATEST, observe_edge, render_metrics
 
-__all__ = ["READY_POLL_S", "SHUTDOWN_GRACE_S", "grpc_channel", "metrics_app", "serve_grpc"]
+__all__ = [
+    "MAX_LOOKUP_ADDRESSES",
+    "MAX_RECEIVE_BYTES",
+    "MAX_SUMMARIZE_ITEMS",
+    "READY_POLL_S",
+    "SHUTDOWN_GRACE_S",
+    "grpc_channel",
+    "metrics_app",
+    "serve_grpc",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +55,15 @@ READY_POLL_S = 0.25
 """How often readiness is re-evaluated and mirrored into the gRPC health status."""
 SHUTDOWN_GRACE_S = 5.0
 """How long in-flight RPCs may finish after SIGTERM before they are cancelled."""
+MAX_LOOKUP_ADDRESSES: Final = 1000
+"""Addresses per identity `Lookup`; gateway splits longer lists into batches."""
+MAX_SUMMARIZE_ITEMS: Final = 1000
+"""Items per calc `Summarize`; gateway splits longer lists into batches."""
+MAX_RECEIVE_BYTES: Final = 1024 * 1024
+"""The largest request a server reads (larger ones are RESOURCE_EXHAUSTED, unparsed). A full
+batch is under 50 KB (1000 addresses of 44 bytes, or 1000 items of at most 35), so 1 MiB
+leaves ample room, and a hostile caller can make a server buffer a quarter of what gRPC's
+4 MiB default would."""
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -101,7 +126,10 @@ async def serve_grpc(
     def is_ready() -> bool:
         return not stopping.is_set() and ready()
 
-    server = grpc.aio.server()
+    server = grpc.aio.server(
+        interceptors=[_RefuseUndecodable()],
+        options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)],
+    )
     servicers(server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -188,6 +216,46 @@ async def _mirror_readiness(
             last = now
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), READY_POLL_S)
+
+
+class _RefuseUndecodable(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Bytes that do not parse as the method's request are INVALID_ARGUMENT.
+
+    Left to gRPC, a DecodeError raised while deserialising is answered UNKNOWN, as if
+    the server had failed; it is the caller's input that is wrong. So unary handlers
+    get the raw bytes and parse them here, where the answer can say so.
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        # None (an unknown method, answered UNIMPLEMENTED) and streaming handlers pass as they are
+        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+            return handler
+        parse = handler.request_deserializer
+        behaviour = cast(Callable[[Any, Any], Awaitable[Any]], handler.unary_unary)
+        method = handler_call_details.method
+
+        async def parsed(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                request = parse(raw)
+            except DecodeError as error:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"request: the {len(raw)} bytes sent to {method} are not its protobuf "
+                    f"message ({error}); send a request built with the stubs generated "
+                    "from services/protos",
+                )
+            return await behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            parsed, response_serializer=handler.response_serializer
+        )
 
 
 class _EdgeInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]

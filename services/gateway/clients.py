@@ -4,17 +4,22 @@ Failures become `ApiError`s the API can answer as they are: calc unreachable is 
 503 (no answer is better than one without amounts); a denomination calc rejects
 leaves that bounty without a quote. identity unreachable is *not* an error for
 the API: the answer degrades to unknown accounts plus a warning (see `lookup`).
+
+Both servers refuse more than a fixed number of items per call, so longer lists
+(an issue with many bounties, a page with many signers) go in batches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import grpc
 
+from services.common.grpc_service import MAX_LOOKUP_ADDRESSES, MAX_SUMMARIZE_ITEMS
 from services.common.httpapp import ApiError
 from services.protos import calc_pb2, calc_pb2_grpc, identity_pb2, identity_pb2_grpc
 
@@ -22,6 +27,13 @@ __all__ = ["Account", "CalcClient", "IdentityClient", "UnknownDenomination"]
 
 log = logging.getLogger(__name__)
 RPC_TIMEOUT_S: Final = 3.0
+_T = TypeVar("_T")
+_SUMMED: Final = ("count", "amount", "base_units", "fee", "payout")
+
+
+def batches(items: Sequence[_T], size: int) -> list[Sequence[_T]]:
+    """`items` in consecutive slices of at most `size`."""
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 class UnknownDenomination(Exception):
@@ -86,13 +98,35 @@ class CalcClient:
 
     async def summarize(self, items: list[tuple[str, int]]) -> list[dict[str, Any]]:
         """Totals per denomination, sorted by denomination, amounts as decimal strings."""
-        if not items:
-            return []
+        replies = await asyncio.gather(
+            *(self._summarize(batch) for batch in batches(items, MAX_SUMMARIZE_ITEMS))
+        )
+        # every figure of a total is a sum over its bounties, so batches add up exactly
+        sums: dict[str, dict[str, int]] = {}
+        for total in (t for reply in replies for t in reply.totals):
+            into = sums.setdefault(total.denomination, dict.fromkeys(_SUMMED, 0))
+            for name in _SUMMED:
+                into[name] += int(getattr(total, name))
+            into["decimals"] = total.decimals
+        return [
+            {
+                "denomination": code,
+                "count": figures["count"],
+                "amount": str(figures["amount"]),
+                "base_units": str(figures["base_units"]),
+                "fee": str(figures["fee"]),
+                "payout": str(figures["payout"]),
+                "decimals": figures["decimals"],
+            }
+            for code, figures in sorted(sums.items())
+        ]
+
+    async def _summarize(self, items: Sequence[tuple[str, int]]) -> calc_pb2.SummarizeReply:
         request = calc_pb2.SummarizeRequest(
             items=[calc_pb2.Item(denomination=d, amount=str(a)) for d, a in items]
         )
         try:
-            reply = await self._stub.Summarize(request, timeout=RPC_TIMEOUT_S)
+            return await self._stub.Summarize(request, timeout=RPC_TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
             if exc.code() is grpc.StatusCode.INVALID_ARGUMENT:
                 raise ApiError(
@@ -102,18 +136,6 @@ class CalcClient:
                     hint="a recorded bounty names a denomination calc does not support",
                 ) from exc
             raise _unavailable("calc", exc) from exc
-        return [
-            {
-                "denomination": total.denomination,
-                "count": total.count,
-                "amount": total.amount,
-                "base_units": total.base_units,
-                "fee": total.fee,
-                "payout": total.payout,
-                "decimals": total.decimals,
-            }
-            for total in reply.totals
-        ]
 
 
 class IdentityClient:
@@ -130,11 +152,14 @@ class IdentityClient:
         warning says so, because the ledger itself is still right.
         """
         wanted = sorted({a.lower() for a in addresses})
-        if not wanted:
-            return {}, []
         try:
-            reply = await self._stub.Lookup(
-                identity_pb2.LookupRequest(addresses=wanted), timeout=RPC_TIMEOUT_S
+            replies = await asyncio.gather(
+                *(
+                    self._stub.Lookup(
+                        identity_pb2.LookupRequest(addresses=batch), timeout=RPC_TIMEOUT_S
+                    )
+                    for batch in batches(wanted, MAX_LOOKUP_ADDRESSES)
+                )
             )
         except grpc.aio.AioRpcError as exc:
             log.warning(
@@ -148,6 +173,7 @@ class IdentityClient:
             account.address.lower(): Account(
                 address=account.address.lower(), github_id=account.github_id, login=account.login
             )
+            for reply in replies
             for account in reply.accounts
         }
         return accounts, []

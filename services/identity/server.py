@@ -9,16 +9,15 @@ from typing import Final
 import grpc
 from psycopg_pool import AsyncConnectionPool
 
+from services.common.grpc_service import MAX_LOOKUP_ADDRESSES
 from services.common.metrics import observe_edge
 from services.protos import identity_pb2, identity_pb2_grpc
 
 from . import store
 from .pairing import SERVICE, rfc3339
 
-__all__ = ["MAX_LOOKUP", "IdentityServicer"]
+__all__ = ["IdentityServicer"]
 
-MAX_LOOKUP: Final = 1000
-"""Addresses per `Lookup` call: a page of bounties never needs more."""
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _CODE = re.compile(r"[a-z]{28}")
 _STATES: Final = {
@@ -40,11 +39,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
     async def Lookup(
         self, request: identity_pb2.LookupRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> identity_pb2.LookupReply:
-        if len(request.addresses) > MAX_LOOKUP:
+        if len(request.addresses) > MAX_LOOKUP_ADDRESSES:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"addresses: {len(request.addresses)} given, at most {MAX_LOOKUP} per call; "
-                "split the lookup",
+                f"addresses: {len(request.addresses)} given, at most {MAX_LOOKUP_ADDRESSES} "
+                "per call; split the addresses into batches",
             )
         wanted: list[str] = []
         for index, address in enumerate(request.addresses):

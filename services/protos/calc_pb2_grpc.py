@@ -58,7 +58,8 @@ class CalcServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Summarize(self, request, context):
-        """Totals per denomination, sorted by denomination.
+        """Totals per denomination, sorted by denomination. At most 1000 items per
+        call (INVALID_ARGUMENT beyond, naming `items`): sum longer lists in batches.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

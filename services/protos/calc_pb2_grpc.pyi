@@ -40,7 +40,9 @@ class CalcStub:
     malformed amount is INVALID_ARGUMENT, the message naming the field.
     """
     Summarize: _grpc.UnaryUnaryMultiCallable[_calc_pb2.SummarizeRequest, _calc_pb2.SummarizeReply]
-    """Totals per denomination, sorted by denomination."""
+    """Totals per denomination, sorted by denomination. At most 1000 items per
+    call (INVALID_ARGUMENT beyond, naming `items`): sum longer lists in batches.
+    """
 
 @_typing.type_check_only
 class CalcAsyncStub(CalcStub):
@@ -50,7 +52,9 @@ class CalcAsyncStub(CalcStub):
     malformed amount is INVALID_ARGUMENT, the message naming the field.
     """
     Summarize: _aio.UnaryUnaryMultiCallable[_calc_pb2.SummarizeRequest, _calc_pb2.SummarizeReply]  # type: ignore[assignment]
-    """Totals per denomination, sorted by denomination."""
+    """Totals per denomination, sorted by denomination. At most 1000 items per
+    call (INVALID_ARGUMENT beyond, naming `items`): sum longer lists in batches.
+    """
 
 class CalcServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -69,6 +73,8 @@ class CalcServicer(metaclass=_abc_1.ABCMeta):
         request: _calc_pb2.SummarizeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_calc_pb2.SummarizeReply, _abc.Awaitable[_calc_pb2.SummarizeReply]]:
-        """Totals per denomination, sorted by denomination."""
+        """Totals per denomination, sorted by denomination. At most 1000 items per
+        call (INVALID_ARGUMENT beyond, naming `items`): sum longer lists in batches.
+        """
 
 def add_CalcServicer_to_server(servicer: CalcServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -51,7 +51,8 @@ class IdentityServicer:
 
     def Lookup(self, request, context):
         """The linked GitHub accounts of the given addresses; unknown addresses are
-        simply absent from the reply.
+        simply absent from the reply. At most 1000 addresses per call
+        (INVALID_ARGUMENT beyond, naming `addresses`): look longer lists up in batches.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

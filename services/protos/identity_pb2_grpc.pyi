@@ -33,7 +33,8 @@ class IdentityStub:
     def __new__(cls, channel: _aio.Channel) -> IdentityAsyncStub: ...
     Lookup: _grpc.UnaryUnaryMultiCallable[_identity_pb2.LookupRequest, _identity_pb2.LookupReply]
     """The linked GitHub accounts of the given addresses; unknown addresses are
-    simply absent from the reply.
+    simply absent from the reply. At most 1000 addresses per call
+    (INVALID_ARGUMENT beyond, naming `addresses`): look longer lists up in batches.
     """
     LinkStatus: _grpc.UnaryUnaryMultiCallable[_identity_pb2.LinkStatusRequest, _identity_pb2.LinkStatusReply]
     """The state of a link code; NOT_FOUND when identity has never seen the code."""
@@ -43,7 +44,8 @@ class IdentityAsyncStub(IdentityStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Lookup: _aio.UnaryUnaryMultiCallable[_identity_pb2.LookupRequest, _identity_pb2.LookupReply]  # type: ignore[assignment]
     """The linked GitHub accounts of the given addresses; unknown addresses are
-    simply absent from the reply.
+    simply absent from the reply. At most 1000 addresses per call
+    (INVALID_ARGUMENT beyond, naming `addresses`): look longer lists up in batches.
     """
     LinkStatus: _aio.UnaryUnaryMultiCallable[_identity_pb2.LinkStatusRequest, _identity_pb2.LinkStatusReply]  # type: ignore[assignment]
     """The state of a link code; NOT_FOUND when identity has never seen the code."""
@@ -56,7 +58,8 @@ class IdentityServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.LookupReply, _abc.Awaitable[_identity_pb2.LookupReply]]:
         """The linked GitHub accounts of the given addresses; unknown addresses are
-        simply absent from the reply.
+        simply absent from the reply. At most 1000 addresses per call
+        (INVALID_ARGUMENT beyond, naming `addresses`): look longer lists up in batches.
         """
 
     @_abc_1.abstractmethod

@@ -20,7 +20,8 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import REGISTRY
 
-from services.common.grpc_service import grpc_channel
+from services.common.grpc_service import MAX_RECEIVE_BYTES, MAX_SUMMARIZE_ITEMS, grpc_channel
+from services.gateway.clients import CalcClient
 from services.protos import calc_pb2, calc_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[2]
@@ -195,6 +196,110 @@ async def test_bad_input_is_invalid_argument(
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (caught.value.details() or "").startswith(message_start)
     assert _edge_sample("kdemo_edge_errors_total") == errors_before + 1
+
+
+def _items(count: int) -> calc_pb2.SummarizeRequest:
+    return calc_pb2.SummarizeRequest(
+        items=[calc_pb2.Item(denomination="USDC", amount="1") for _ in range(count)]
+    )
+
+
+async def test_summarize_takes_at_most_the_item_limit(calc: Calc) -> None:
+    """A full batch is summed; one item more is INVALID_ARGUMENT naming the field, the count,
+    the limit and the fix."""
+    async with grpc_channel("gateway", "calc", calc.grpc_addr) as channel:
+        stub = calc_pb2_grpc.CalcStub(channel)
+        full = await stub.Summarize(_items(MAX_SUMMARIZE_ITEMS), timeout=5)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Summarize(_items(MAX_SUMMARIZE_ITEMS + 1), timeout=5)
+
+    assert [(t.denomination, t.count) for t in full.totals] == [("USDC", MAX_SUMMARIZE_ITEMS)]
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == (
+        f"items: {MAX_SUMMARIZE_ITEMS + 1} given, at most {MAX_SUMMARIZE_ITEMS} per call; "
+        "split the items into batches and add up their totals"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "words"),
+    [
+        pytest.param(b"\xff\xff\xff\xff", "INVALID_ARGUMENT", "Wire format", id="bad-wire-type"),
+        pytest.param(b"\x0a\x05ab", "INVALID_ARGUMENT", "Wire format", id="truncated"),
+        pytest.param(b"\x0a\x04\x0a\x02\xff\xfe", "INVALID_ARGUMENT", "UTF-8", id="bad-utf8"),
+        pytest.param(
+            b"\x0a" * (MAX_RECEIVE_BYTES + 1),
+            "RESOURCE_EXHAUSTED",
+            "larger than max",
+            id="oversized",
+        ),
+    ],
+)
+async def test_hostile_bytes_are_refused_and_calc_keeps_serving(
+    calc: Calc, raw: bytes, code: str, words: str
+) -> None:
+    """Bytes that are not a SummarizeRequest, or more than the server reads, are refused with
+    the caller's status (never UNKNOWN); the process lives on and answers the next call."""
+    async with grpc_channel("gateway", "calc", calc.grpc_addr) as channel:
+        summarize = channel.unary_unary(
+            "/kdemo.calc.v1.Calc/Summarize",
+            request_serializer=None,  # the bytes go out as they are
+            response_deserializer=calc_pb2.SummarizeReply.FromString,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await summarize(raw, timeout=10)
+        after = await calc_pb2_grpc.CalcStub(channel).Quote(
+            calc_pb2.QuoteRequest(denomination="USDC", amount="1"), timeout=5
+        )
+
+    assert caught.value.code() == getattr(grpc.StatusCode, code)
+    assert words in (caught.value.details() or "")
+    if code == "INVALID_ARGUMENT":
+        assert (caught.value.details() or "").startswith("request: ")
+    assert after.base_units == "1000000"
+    assert calc.process.poll() is None
+
+
+async def test_gateway_summarizes_more_than_one_batch(calc: Calc) -> None:
+    """gateway's client splits a list longer than calc's limit into batches (three calls here)
+    and adds their totals up to what one call would answer."""
+    items = [("USDC", 3)] * (2 * MAX_SUMMARIZE_ITEMS + 1) + [("WBTC", 2), ("dai", 5)]
+    before = _edge_sample("kdemo_edge_requests_total")
+    async with grpc_channel("gateway", "calc", calc.grpc_addr) as channel:
+        totals = await CalcClient(channel).summarize(items)
+
+    assert _edge_sample("kdemo_edge_requests_total") == before + 3
+    count = 2 * MAX_SUMMARIZE_ITEMS + 1
+    usdc = count * 3 * 10**6
+    assert totals == [
+        {
+            "denomination": "DAI",
+            "count": 1,
+            "amount": "5",
+            "base_units": str(5 * 10**18),
+            "fee": str(5 * 10**18 * 250 // 10_000),
+            "payout": str(5 * 10**18 - 5 * 10**18 * 250 // 10_000),
+            "decimals": 18,
+        },
+        {
+            "denomination": "USDC",
+            "count": count,
+            "amount": str(count * 3),
+            "base_units": str(usdc),
+            "fee": str(count * (3 * 10**6 * 250 // 10_000)),
+            "payout": str(usdc - count * (3 * 10**6 * 250 // 10_000)),
+            "decimals": 6,
+        },
+        {
+            "denomination": "WBTC",
+            "count": 1,
+            "amount": "2",
+            "base_units": "200000000",
+            "fee": "5000000",
+            "payout": "195000000",
+            "decimals": 8,
+        },
+    ]
 
 
 async def test_client_channel_records_the_edge(calc: Calc) -> None:

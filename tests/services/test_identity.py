@@ -25,9 +25,12 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
+from prometheus_client import REGISTRY
 
 from services.common.events import Event, decode, encode, make_event
+from services.common.grpc_service import MAX_LOOKUP_ADDRESSES, MAX_RECEIVE_BYTES, grpc_channel
 from services.common.siwe import build_link_message, new_link_code
+from services.gateway.clients import IdentityClient
 from services.protos import identity_pb2, identity_pb2_grpc
 from tests.conftest import RunningService
 
@@ -455,3 +458,101 @@ async def test_metrics_record_the_edges(harness: Harness, identity: RunningServi
     await asyncio.to_thread(identity.wait_edges_grown, before, grown)
     async with httpx.AsyncClient(base_url=identity.url) as client:
         assert (await client.get("/readyz")).status_code == 200
+
+
+def _addresses(count: int) -> list[str]:
+    return [new_wallet().address for _ in range(count)]
+
+
+async def test_lookup_takes_at_most_the_address_limit(harness: Harness) -> None:
+    """A full batch of addresses is answered; one more is INVALID_ARGUMENT naming the field,
+    the count, the limit and the fix."""
+    wallet, login, github_id = new_wallet(), new_login(), new_github_id()
+    assert (await harness.link(wallet, github_id, login)).name == "identity.linked"
+    full = [*_addresses(MAX_LOOKUP_ADDRESSES - 1), wallet.address]
+
+    reply = await harness.stub.Lookup(identity_pb2.LookupRequest(addresses=full))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.stub.Lookup(identity_pb2.LookupRequest(addresses=[*full, wallet.address]))
+
+    assert [(a.address, a.github_id) for a in reply.accounts] == [
+        (wallet.address.lower(), github_id)
+    ]
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == (
+        f"addresses: {MAX_LOOKUP_ADDRESSES + 1} given, at most {MAX_LOOKUP_ADDRESSES} per call; "
+        "split the addresses into batches"
+    )
+
+
+HOSTILE_BYTES = [
+    ("bad wire type", b"\xff\xff\xff\xff", "INVALID_ARGUMENT", "Wire format"),
+    ("truncated", b"\x0a\x05ab", "INVALID_ARGUMENT", "Wire format"),
+    ("bad UTF-8", b"\x0a\x02\xff\xfe", "INVALID_ARGUMENT", "UTF-8"),
+    ("oversized", b"\x0a" * (MAX_RECEIVE_BYTES + 1), "RESOURCE_EXHAUSTED", "larger than max"),
+]
+
+
+async def test_hostile_bytes_are_refused_and_identity_keeps_serving(
+    harness: Harness, identity: RunningService
+) -> None:
+    """Bytes that are not the method's request, or more than the server reads, are refused
+    with the caller's status (never UNKNOWN); identity lives on and answers the next call."""
+    assert identity.grpc_addr is not None
+    replies: dict[str, Callable[[bytes], Any]] = {
+        "Lookup": identity_pb2.LookupReply.FromString,
+        "LinkStatus": identity_pb2.LinkStatusReply.FromString,
+    }
+    async with grpc.aio.insecure_channel(identity.grpc_addr) as channel:
+        for method, parse_reply in replies.items():
+            path = f"/kdemo.identity.v1.Identity/{method}"
+            call = channel.unary_unary(  # the bytes go out as they are
+                path, request_serializer=None, response_deserializer=parse_reply
+            )
+            for case, raw, code, words in HOSTILE_BYTES:
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await call(raw, timeout=10)
+                details = err.value.details() or ""
+                assert err.value.code() is getattr(grpc.StatusCode, code), (method, case, details)
+                assert words in details, (method, case)
+                if code == "INVALID_ARGUMENT":
+                    assert details.startswith(f"request: the {len(raw)} bytes sent to {path} ")
+
+    reply = await harness.stub.Lookup(identity_pb2.LookupRequest(addresses=_addresses(1)))
+    assert list(reply.accounts) == []
+    assert identity.proc.poll() is None
+
+
+def _wallet_between(low: str, high: str) -> Wallet:
+    """A fresh wallet whose lower-case address sorts within [low, high)."""
+    while not low <= (wallet := new_wallet()).address.lower() < high:
+        pass
+    return wallet
+
+
+async def test_gateway_looks_up_more_than_one_batch(
+    harness: Harness, identity: RunningService
+) -> None:
+    """gateway's client splits more addresses than identity takes per call into batches
+    (three calls here), so a ledger page with many signers still learns every account."""
+    assert identity.grpc_addr is not None
+    login, github_id = new_login(), new_github_id()
+    # sorted, one linked wallet opens the first batch and the other is the third batch
+    first, last = _wallet_between("0x0", "0x4"), _wallet_between("0xc", "0xg")
+    for wallet in (first, last):
+        assert (await harness.link(wallet, github_id, login)).name == "identity.linked"
+    strangers = ["0x8" + secrets.token_hex(20)[1:] for _ in range(2 * MAX_LOOKUP_ADDRESSES - 1)]
+    labels = {"from": "gateway", "to": "identity", "protocol": "gRPC"}
+    before = REGISTRY.get_sample_value("kdemo_edge_requests_total", labels) or 0.0
+
+    async with grpc_channel("gateway", "identity", identity.grpc_addr) as channel:
+        accounts, warnings = await IdentityClient(channel).lookup(
+            [last.address, *strangers, first.address]
+        )
+
+    assert warnings == []
+    assert REGISTRY.get_sample_value("kdemo_edge_requests_total", labels) == before + 3
+    assert {address: (a.github_id, a.login) for address, a in accounts.items()} == {
+        first.address.lower(): (github_id, login),
+        last.address.lower(): (github_id, login),
+    }
