@@ -42,6 +42,7 @@ _HBA = (
     "# kdemo: password (scram-sha-256) over loopback TCP only\n"
     "host all all 127.0.0.1/32 scram-sha-256\n"
 )
+_PURGE_HINT = "run `kdemo down --purge` to delete it and start over with an empty database"
 
 
 def _as_root() -> bool:
@@ -218,6 +219,72 @@ class PgCluster:
             )
         (self.data_dir / "pg_hba.conf").write_text(_HBA)
 
+    def prepare(self) -> None:
+        """A data directory this stack can log in to: new, or adopted with today's secrets.
+
+        The data outlives the state directory that holds its passwords when we are root
+        (it lives under /var/lib/kdemo), so an existing one gets the current superuser
+        password; the supervisor's `ensure_roles` then resets every service role's.
+        """
+        try:
+            initialised = self.initialised()
+        except OSError as exc:  # e.g. a data directory we may not enter
+            raise KdemoError(
+                f"cannot use the PostgreSQL data in {self.data_dir}: {exc.strerror}",
+                _PURGE_HINT,
+            ) from exc
+        if initialised:
+            self.reset_superuser_password()
+        else:
+            self.initdb()
+
+    def reset_superuser_password(self) -> None:
+        """Set `postgres`' password in single-user mode; the server must not be running.
+
+        There is no Unix socket and every pg_hba line wants a password, so the only way
+        in without the old one is the data directory's owner starting a stand-alone
+        backend: no socket, no port, no authentication.
+        """
+        quoted = self.superuser_password.replace("'", "''")
+        kwargs: dict[str, object] = {}
+        if self.uid is not None:
+            kwargs.update(user=self.uid, group=self.gid, extra_groups=[])
+        done = subprocess.run(
+            [
+                str(self.bin_dir / "postgres"),
+                "--single",
+                "-D",
+                str(self.data_dir),
+                "-c",
+                "exit_on_error=on",  # a failed statement is a non-zero exit, not a log line
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "password_encryption=scram-sha-256",
+                "postgres",
+            ],
+            input=f"ALTER ROLE postgres PASSWORD '{quoted}';\n",
+            env=self.env(),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,  # crash recovery of a large WAL may take a while
+            **kwargs,  # type: ignore[call-overload]
+        )
+        if done.returncode == 0:
+            return
+        reason = _first_failure(done.stderr or done.stdout)
+        if "No space left on device" in reason:
+            raise KdemoError(
+                f"the disk holding the PostgreSQL data in {self.data_dir} is full: {reason}",
+                "free some space there, then run `kdemo up` again",
+            )
+        raise KdemoError(
+            f"cannot use the PostgreSQL data in {self.data_dir}: {reason}",
+            _PURGE_HINT,
+        )
+
     def superuser_url(self, dbname: str = "postgres") -> str:
         return role_url(self.port, "postgres", self.superuser_password, dbname)
 
@@ -237,6 +304,16 @@ class PgCluster:
                     "see the postgres log",
                 )
             time.sleep(0.1)
+
+
+def _first_failure(output: str) -> str:
+    """The first FATAL or PANIC message of a PostgreSQL run, else its first line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        for level in ("FATAL:", "PANIC:"):
+            if level in line:
+                return line.split(level, 1)[1].strip()
+    return lines[0] if lines else "postgres exited without a message"
 
 
 def pg_cluster(state_dir: Path, port: int, superuser_password: str) -> PgCluster:

@@ -122,9 +122,18 @@ class LocalRuntime(Runtime):
     def up(self, progress: Progress) -> dict[str, str]:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         secrets = load_or_create_secrets(self.state_dir)
-        if not self.is_up():
+        if self.is_up():
+            self._wait_ready(progress)
+            return self.public_urls()
+        try:
             self._start(progress, secrets)
-        self._wait_ready(progress)
+            self._wait_ready(progress)
+        except BaseException:  # Ctrl-C too
+            # Half a stack only holds ports and hides the failure: stop what this call started.
+            if self.owned_processes():
+                progress("up failed: stopping what it started (data kept)")
+            self.down()
+            raise
         return self.public_urls()
 
     def _start(self, progress: Progress, secrets: Secrets) -> None:
@@ -138,6 +147,7 @@ class LocalRuntime(Runtime):
             )
         ports = allocate_ports(old.get("ports"))
         check_ports_free(ports)
+        busadmin.intent_ttl()  # the supervisor needs it for the stream: refuse a bad one now
         progress("preparing the database")
         cluster = pg_cluster(self.state_dir, ports["postgres"], secrets.postgres_password)
         stack: dict[str, Any] = {
@@ -151,7 +161,9 @@ class LocalRuntime(Runtime):
         }
         write_json(self.state_dir / STACK_FILE, stack)
         if "postgres" in (stack["nodes"] or ["postgres"]):
-            cluster.initdb()
+            # A server left on this data by a lost state directory would lock it.
+            kill_owned(self._stack_id(), [cluster.data_dir])
+            cluster.prepare()
         progress("starting the supervisor")
         log = log_path(self.state_dir, "supervisor")
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -200,6 +212,14 @@ class LocalRuntime(Runtime):
             progress(f"waiting for {name}…")
             deadline = time.monotonic() + self.ready_timeout
             while not self._node_ready(name, specs[name].probe):
+                nodes = self._supervisor_state().get("nodes") or {}
+                for other in wanted:  # any node, not only this one: services start together
+                    if (nodes.get(other) or {}).get("last_exit") == 2:  # a bad setting
+                        raise NotReady(
+                            other,
+                            f"{other} refused its settings: {self._tail(other, 1)}",
+                            "fix or unset the variable it names, then run `kdemo up` again",
+                        )
                 if self._supervisor_pid() is None:
                     raise KdemoError(
                         "the supervisor stopped while starting the stack: "
@@ -211,7 +231,7 @@ class LocalRuntime(Runtime):
                         name,
                         f"{name} did not become ready within {self.ready_timeout:.0f} s; "
                         f"last log lines:\n{self._tail(name)}",
-                        f"see `kdemo logs {name}`; `kdemo down` stops what is running",
+                        f"see `kdemo logs {name}`, then run `kdemo up` again",
                     )
                 time.sleep(0.1)
 
