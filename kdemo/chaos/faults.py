@@ -115,10 +115,14 @@ class Injector:
     on_fault: Callable[[FaultRecord], None] = lambda _: None
     records: list[FaultRecord] = field(default_factory=list)
     _halt: threading.Event = field(default_factory=threading.Event)
+    _abort: threading.Event = field(default_factory=threading.Event)
 
-    def halt(self) -> None:
-        """Stop before the next fault (a stopped node is resumed first)."""
+    def halt(self, *, at_once: bool = False) -> None:
+        """Inject no more faults; a freeze under way runs its course unless `at_once`
+        (Ctrl-C), and a frozen node is always resumed."""
         self._halt.set()
+        if at_once:
+            self._abort.set()
 
     def run(self) -> None:
         for step in self.plan:
@@ -143,7 +147,7 @@ class Injector:
             record.target = self.runtime.pause(step.node)
             frozen = time.monotonic()
             try:
-                self._halt.wait(self.stop_s)  # a halt shortens the freeze, never skips resume
+                self._abort.wait(self.stop_s)
             finally:
                 self.runtime.resume(step.node)
                 record.held_s = time.monotonic() - frozen

@@ -151,10 +151,13 @@ def run_chaos(
     try:
         progress(f"driving {options.flows} flows at {options.rate:g}/s with faults")
         records = drive(plan, on_flow=on_flow, stop=stop)
-    finally:
+    except BaseException:
         stop.set()
+        injector.halt(at_once=True)
+        raise
+    finally:
         injector.halt()
-        faults.join()  # a stopped node is resumed before this returns
+        faults.join()  # a frozen node is resumed before this returns
     problems: list[str] = []
     progress("waiting for every node to be ready")
     if wait_whole(runtime) is None:

@@ -443,6 +443,10 @@ class LocalRuntime(Runtime):
         """Every live process of this stack (supervisor, children, postgres backends)."""
         return owned_pids(self._stack_id(), self._pg_dirs())
 
+    def bus_access(self, user: str) -> busadmin.BusAccess:
+        """How one bus user connects (for tests and diagnostics)."""
+        return self._access(user)
+
     def database_url(self, role: str) -> str:
         """Credentialed URL of one service role (for tests and diagnostics)."""
         stack = self._stack()
