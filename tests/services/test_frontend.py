@@ -349,6 +349,47 @@ async def test_signature_over_other_data_is_refused(
     assert await count_on(admin_js, signed_subject(claims.intent_id, address_of(KEY_A))) == 0
 
 
+def _sibling(claims: IntentClaims) -> IntentClaims:
+    """The comment's next bounty: same issue and comment, match index 1, a larger amount."""
+    intent = eip712.intent_id(claims.repository, claims.number, claims.source, claims.source_id, 1)
+    return replace(claims, intent_id=intent, amount=claims.amount * 100)
+
+
+@pytest.mark.parametrize(
+    "make_other",
+    [
+        pytest.param(lambda a: make_claims(), id="another-issue"),
+        pytest.param(_sibling, id="next-bounty-of-the-same-comment"),
+    ],
+)
+async def test_signature_for_another_intent_is_refused_and_publishes_nothing(
+    stack: Stack,
+    client: httpx.AsyncClient,
+    admin_js: JetStreamContext,
+    make_other: Callable[[IntentClaims], IntentClaims],
+) -> None:
+    """A genuine signature of intent A posted with intent B's token is 400 `signature_mismatch`:
+    frontend checks it against the typed data it rebuilds from B's token. Nothing is published:
+    the same signature then posted for A is the stream's very next message."""
+    a = make_claims()
+    b = make_other(a)
+    signature = eip712.sign_typed_data(typed_for(stack, a), KEY_A)
+    address = address_of(KEY_A)
+    before = int((await admin_js.stream_info(STREAM)).state.last_seq)
+
+    replayed = await post_signature(client, token_for(stack, b), KEY_A, signature)
+    genuine = await post_signature(client, token_for(stack, a), KEY_A, signature)
+
+    assert replayed.status_code == 400, replayed.text
+    error = error_of(replayed)
+    assert (error["code"], error["field"]) == ("signature_mismatch", "signature")
+    assert genuine.status_code == 200, genuine.text
+    assert genuine.json()["status"] == "signed"
+    signed_a = await admin_js.get_last_msg(STREAM, signed_subject(a.intent_id, address))
+    assert signed_a.seq == before + 1
+    assert await count_on(admin_js, signed_subject(b.intent_id, address)) == 0
+
+
 async def test_signature_by_another_key_is_refused(stack: Stack, client: httpx.AsyncClient) -> None:
     """A signature made by key B but posted for wallet A is 400."""
     claims = make_claims()

@@ -89,6 +89,27 @@ def wait_for_bus(stack: Stack, subject: str, *, within_s: float = 10.0) -> int:
     return 0
 
 
+async def _stream_last_seq(stack: Stack) -> int:
+    nc = await nats.connect(**stack.connect_kwargs("admin"))
+    try:
+        return int((await nc.jetstream().stream_info("KDEMO")).state.last_seq)
+    finally:
+        await nc.close()
+
+
+def stream_last_seq(stack: Stack) -> int:
+    return asyncio.run(_stream_last_seq(stack))
+
+
+def wait_relayed(stack: Stack, event_id: str, *, within_s: float = 10.0) -> None:
+    """Wait until the outbox no longer holds `event_id`: the relay deletes a row only on the
+    bus's PubAck, so the event is on the stream."""
+    deadline = time.monotonic() + within_s
+    while query(stack, "SELECT 1 FROM outbox WHERE id = %s", (event_id,)):
+        assert time.monotonic() < deadline, f"{event_id} still in the outbox after {within_s} s"
+        time.sleep(0.05)
+
+
 async def _last_event(stack: Stack, subject: str) -> dict[str, Any]:
     nc = await nats.connect(**stack.connect_kwargs("admin"))
     try:
@@ -300,22 +321,33 @@ def test_same_delivery_twice_answers_the_stored_response(
 def test_same_comment_under_two_delivery_ids_is_one_intent(
     app: RunningService, stack: Stack, secret: str
 ) -> None:
-    """GitHub's redelivery (a new delivery id) finds the same intent and the same signing URL."""
-    payload = comment_payload("$USDC:11$", repo=unique_repo(), number=4, login="dave")
+    """A delivery replayed under a new delivery id (GitHub's redelivery, or a captured one: the
+    id is not signed) answers the same intent and signing URL, and records nothing new: no
+    second intent, no second `bounty.requested`."""
+    repo = unique_repo()
+    payload = comment_payload("$USDC:11$", repo=repo, number=4, login="dave")
     first = deliver(app.url, secret, payload).json()
+    intent_id = first["intents"][0]["intent_id"]
+    event_id = f"bounty.requested:{intent_id}"
+    wait_relayed(stack, event_id)
+    before = stream_last_seq(stack)
+
     second = deliver(app.url, secret, payload).json()
 
+    # the answer waited for its transaction, and events leave only through the outbox in that
+    # transaction: with no row queued for the intent, nothing more can be published for it
+    assert query(stack, "SELECT 1 FROM outbox WHERE id = %s", (event_id,)) == []
+    assert stream_last_seq(stack) == before
+    assert bus_count(stack, f"kdemo.bounty.requested.{intent_id}") == 1
     assert second["duplicate"] is False
     assert second["intents"] == first["intents"]
-    intent_id = first["intents"][0]["intent_id"]
-    assert len(query(stack, "SELECT 1 FROM intents WHERE intent_id = %s", (intent_id,))) == 1
+    assert len(query(stack, "SELECT 1 FROM intents WHERE repository = %s", (repo.lower(),))) == 1
     deliveries = query(
         stack,
         "SELECT delivery_id FROM deliveries WHERE delivery_id IN (%s, %s)",
         (first["delivery"], second["delivery"]),
     )
-    assert len(deliveries) == 2
-    assert wait_for_bus(stack, f"kdemo.bounty.requested.{intent_id}") == 1
+    assert len(deliveries) == 2  # each answer is kept, to be replayed for its own id
 
 
 @pytest.mark.parametrize("same_delivery_id", [True, False])
