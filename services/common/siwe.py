@@ -17,6 +17,11 @@ same meaning, written in lower-case base32 without padding::
 The HMAC's label plays the part of a JWT audience ("link"): nothing else is
 signed with that label, so a nonce is never mistaken for another token. frontend
 verifies it without a database; identity makes each nonce single-use.
+
+A link code is derived from its nonce (`link_code_for`, an HMAC under the same
+secret with its own label): a signed message posted twice maps to one code, so
+the second `identity.link_requested` is a JetStream duplicate and frontend can
+refuse the replay without a database.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ __all__ = [
     "SiweMessage",
     "build_link_message",
     "issue_nonce",
+    "link_code_for",
     "link_statement",
     "new_link_code",
     "parse_message",
@@ -70,6 +76,7 @@ _CHAIN_ID = re.compile(r"[1-9][0-9]*")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
 _SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
 _NONCE_LABEL: Final = b"kdemo-link-nonce"
+_CODE_LABEL: Final = b"kdemo-link-code"
 _NONCE_VERSION: Final = 1
 _NONCE_LAYOUT: Final = struct.Struct(">BQ12s")
 _NONCE_MAC_BYTES: Final = 16
@@ -373,6 +380,20 @@ def verify_nonce(nonce: str, secret_hex: str, now: datetime | None = None) -> da
     if _unix(now) >= expires:
         raise SiweError("nonce_expired", "nonce: expired; fetch and sign a new link message")
     return datetime.fromtimestamp(expires, UTC)
+
+
+def link_code_for(nonce: str, secret_hex: str) -> str:
+    """The link code of a verified nonce: 28 lower-case letters no one without the secret
+    can compute from the nonce, the same each time (so a replayed message gets no new code)."""
+    digest = hmac.new(
+        _nonce_secret(secret_hex), _CODE_LABEL + b"|" + nonce.encode(), hashlib.sha256
+    ).digest()
+    # 256 bits taken modulo 26^28 (about 2^131): the bias is far below anything observable
+    number, letters = int.from_bytes(digest, "big"), []
+    for _ in range(LINK_CODE_LENGTH):
+        number, digit = divmod(number, 26)
+        letters.append(string.ascii_lowercase[digit])
+    return "".join(letters)
 
 
 def new_link_code() -> str:

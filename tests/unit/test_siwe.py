@@ -18,6 +18,7 @@ from services.common.siwe import (
     SiweError,
     build_link_message,
     issue_nonce,
+    link_code_for,
     new_link_code,
     parse_message,
     validate_github_login,
@@ -358,3 +359,17 @@ def test_link_codes_are_long_lowercase_letters() -> None:
     for code in codes:
         assert len(code) == 28
         assert set(code) <= set(string.ascii_lowercase)
+
+
+def test_a_nonce_has_one_link_code_only_the_secret_can_compute() -> None:
+    """The code of a nonce is the same each time (a replay gets no new code), differs for
+    every nonce and under another secret, and is 28 lower-case letters like a fresh one."""
+    nonces = [issue_nonce(SECRET, ttl_s=600) for _ in range(200)]
+    codes = [link_code_for(nonce, SECRET) for nonce in nonces]
+
+    assert [link_code_for(nonce, SECRET) for nonce in nonces] == codes
+    assert len(set(codes)) == 200
+    assert all(re.fullmatch(r"[a-z]{28}", code) for code in codes)
+    assert link_code_for(nonces[0], "60" * 32) != codes[0]
+    # the letters are spread over the alphabet, not stuck at one end of it
+    assert set("".join(codes)) == set(string.ascii_lowercase)
