@@ -5,6 +5,8 @@ stateless HMAC nonce), verifies the signed message and the nonce, then hands the
 request to identity through the bus (`identity.link_requested`) with a one-time
 code the user comments as `$link:<code>$`. identity pairs both halves and makes
 nonces and codes single-use; frontend only reports its verdict (`LinkStatus`).
+The code is derived from the message's nonce, so a replayed message is a bus
+duplicate that frontend refuses (409) before anything new is published.
 """
 
 from __future__ import annotations
@@ -112,12 +114,12 @@ def _verify(frontend: Frontend, message: str, signature: str) -> siwe.SiweMessag
 
 @router.post("/api/links")
 async def post_link(request: Request, frontend: FrontendDep) -> Response:
-    """Verify a signed link message and publish `identity.link_requested` with a fresh code."""
+    """Verify a signed link message and publish `identity.link_requested` with its code."""
     body = await read_body(request)
     message = text_field(body, "message")
     signature = text_field(body, "signature").lower()
     parsed = _verify(frontend, message, signature)
-    code = siwe.new_link_code()
+    code = siwe.link_code_for(parsed.nonce, frontend.settings.link_nonce_secret)
     expires = datetime.now(UTC).replace(microsecond=0) + timedelta(
         seconds=frontend.settings.link_ttl
     )
@@ -135,7 +137,18 @@ async def post_link(request: Request, frontend: FrontendDep) -> Response:
             "expires_at": _iso(expires),
         },
     )
-    await frontend.publish(event, "the link request")
+    ack = await frontend.publish(event, "the link request")
+    if ack.duplicate:
+        # the nonce already made a request (the stream dropped this copy): a replay
+        raise ApiError(
+            409,
+            "nonce_used",
+            "message: its nonce was already used to request a link; each signed message "
+            "requests one link",
+            field="message",
+            hint="fetch a new message from GET /api/link-message and sign it; a code you "
+            "were already shown stays valid until it expires",
+        )
     log.info(
         "link requested",
         extra={"code_prefix": code[:4], "address": parsed.address, "login": parsed.login},

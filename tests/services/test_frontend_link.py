@@ -29,6 +29,7 @@ from tests.services.test_frontend import (  # shared fixtures and helpers
 )
 
 pytestmark = pytest.mark.stack
+STREAM = "KDEMO"
 __all__ = ["admin_js", "client", "frontend"]  # fixtures re-exported for pytest
 
 OTHER_SECRET = "22" * 32
@@ -260,6 +261,60 @@ async def test_link_post_refuses_bad_signatures(
     assert response.status_code == 400
     error = error_of(response)
     assert (error["code"], error["field"]) == (code, field)
+
+
+async def _last_seq(js: JetStreamContext) -> int:
+    return int((await js.stream_info(STREAM)).state.last_seq)
+
+
+async def _fresh_link(client: httpx.AsyncClient, key: str, login: str) -> httpx.Response:
+    got = (
+        await client.get("/api/link-message", params={"address": address_of(key), "login": login})
+    ).json()
+    return await post_link(client, got["message"], personal_sign(got["message"], key))
+
+
+@pytest.mark.parametrize("replay", ["same-post", "same-nonce-other-login", "form-post"])
+async def test_replayed_link_message_is_refused_and_publishes_nothing(
+    stack: Stack,
+    frontend: RunningService,
+    client: httpx.AsyncClient,
+    admin_js: JetStreamContext,
+    replay: str,
+) -> None:
+    """A signed message posted again (or its nonce signed again for another login) is 409
+    `nonce_used` before anything is published: its code derives from the nonce, so the second
+    link request is a bus duplicate. A later post is the stream's very next message."""
+    message = handmade_message(stack, frontend, key=KEY_B, login="bob")
+    first = await post_link(client, message, personal_sign(message, KEY_B))
+    assert first.status_code == 201, first.text
+    code = first.json()["code"]
+    before = await _last_seq(admin_js)
+
+    if replay == "same-post":
+        again = await post_link(client, message, personal_sign(message, KEY_B))
+    else:
+        other = message.replace("account bob on", "account mallory on")
+        form = {"message": other, "signature": personal_sign(other, KEY_B)}
+        if replay == "form-post":
+            again = await client.post("/api/links", data=form)
+        else:
+            again = await client.post("/api/links", headers=JSON, json=form)
+    sentinel = await _fresh_link(client, KEY_A, "carol")
+
+    assert again.status_code == 409, again.text
+    if replay == "form-post":
+        assert again.headers["content-type"].startswith("text/html")
+        assert "GET /api/link-message" in again.text
+    else:
+        error = error_of(again)
+        assert (error["code"], error["field"]) == ("nonce_used", "message")
+        assert "GET /api/link-message" in error["hint"]
+        assert code not in again.text  # a replayer learns nothing of the first code
+    assert sentinel.status_code == 201, sentinel.text
+    sentinel_subject = f"kdemo.identity.link_requested.{sentinel.json()['code']}"
+    assert (await admin_js.get_last_msg(STREAM, sentinel_subject)).seq == before + 1
+    assert await count_on(admin_js, f"kdemo.identity.link_requested.{code}") == 1
 
 
 @pytest.mark.parametrize("missing", ["message", "signature"])
