@@ -1,0 +1,420 @@
+"""Crashes and errors at exact points (`KDEMO_FAILPOINTS`), with real processes, bus and database.
+
+Each crash test starts the service with one failpoint armed, drives the flow until
+the process dies at that point (status 137, its line in the log), restarts it
+unarmed, and counts what is left: exactly one row and exactly one event — nothing
+lost, nothing doubled. Nothing is decided by sleeping: every count is taken after
+the durable consumer has taken and acked everything (num_pending and
+num_ack_pending at 0) or after the outbox row is gone (deleted only on PubAck).
+
+Services start one at a time on the shared session stack, so a test first lets
+earlier tests' events through with the service unarmed (`drain_*`): the failpoint
+then fires on this test's own message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import httpx
+import nats
+import psycopg
+import pytest
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo, SequenceInfo
+
+from kdemo import topology
+from kdemo.flow.payloads import comment_payload
+from kdemo.runtime.busadmin import consumer_config, dlq_list, dlq_replay
+from services.common import eip712
+from services.common.events import Event, encode
+from services.common.failpoints import CRASH_STATUS
+from services.common.siwe import new_link_code
+from tests.conftest import RunningService, Stack
+from tests.services.test_gateway import FUNDER_KEY, new_intent, requested, signed, wallet
+from tests.services.test_github_app import deliver, unique_repo
+from tests.services.test_identity import (
+    FRONTEND_AT_DOMAIN,
+    link_confirmed,
+    link_requested,
+    new_github_id,
+    new_login,
+    new_wallet,
+)
+
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(180)]
+
+STREAM = topology.STREAM_NAME
+WAIT_S = 20.0
+QUICK_ACK_WAIT_S = 1.0
+"""A crashed consumer's message comes back after ack_wait (30 s); the crash tests shorten it."""
+
+Start = Callable[..., RunningService]
+
+
+# -- what the tests count with ------------------------------------------------------------
+
+
+class Bus:
+    """The runtime's admin view of the stream and the durables."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+
+    async def publish(self, event: Event) -> int:
+        ack = await self.js.publish(
+            event.nats_subject, encode(event), stream=STREAM, headers={"Nats-Msg-Id": event.id}
+        )
+        return int(ack.seq)
+
+    async def count(self, subject: str) -> int:
+        """Messages the stream holds on exactly `subject`."""
+        info = await self.js.stream_info(STREAM, subjects_filter=subject)
+        return int((info.state.subjects or {}).get(subject, 0))
+
+    async def consumer(self, durable: str) -> ConsumerInfo:
+        info: ConsumerInfo = await self.js.consumer_info(STREAM, durable)
+        return info
+
+    async def settle(self, durable: str) -> ConsumerInfo:
+        """Once the durable has taken and acked everything (acked = its transaction committed)."""
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            info = await self.consumer(durable)
+            if info.num_pending == 0 and info.num_ack_pending == 0:
+                return info
+            assert time.monotonic() < deadline, f"{durable} did not take its events: {info}"
+            await asyncio.sleep(0.05)
+
+    @asynccontextmanager
+    async def quick_redelivery(self, durable: str) -> AsyncIterator[None]:
+        """Shorten the durable's ack_wait for the test (restored after it)."""
+        [declared] = [c for c in topology.CONSUMERS if c.durable == durable]
+        config = consumer_config(declared)
+        await self.js.add_consumer(STREAM, dataclasses.replace(config, ack_wait=QUICK_ACK_WAIT_S))
+        try:
+            yield
+        finally:
+            await self.js.add_consumer(STREAM, config)
+
+
+@pytest.fixture
+async def bus(stack: Stack) -> AsyncIterator[Bus]:
+    nc = await nats.connect(**stack.connect_kwargs("admin"))  # type: ignore[arg-type]
+    try:
+        yield Bus(nc.jetstream())
+    finally:
+        await nc.close()
+
+
+async def count_rows(stack: Stack, database: str, sql: str, *params: Any) -> int:
+    async with await psycopg.AsyncConnection.connect(stack.database_url(database)) as conn:
+        cur = await conn.execute(sql, params)
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+async def outbox_gone(stack: Stack, database: str, event_id: str) -> None:
+    """Wait until the relay deleted `event_id` from the outbox: JetStream acked its publish."""
+    deadline = time.monotonic() + WAIT_S
+    while await count_rows(stack, database, "SELECT count(*) FROM outbox WHERE id = %s", event_id):
+        assert time.monotonic() < deadline, f"{event_id} still in {database}'s outbox"
+        await asyncio.sleep(0.05)
+
+
+def delivered(info: ConsumerInfo) -> SequenceInfo:
+    """The durable's last delivery: consumer sequence (one per delivery) and its time."""
+    assert info.delivered is not None
+    return info.delivered
+
+
+def crashed_at(svc: RunningService, name: str) -> None:
+    """The process died at failpoint `name` (and not of anything else)."""
+    try:
+        svc.proc.wait(timeout=WAIT_S)
+    except TimeoutError:
+        pytest.fail(f"{svc.name} did not crash at {name}:\n{svc.log()[-3000:]}")
+    assert svc.proc.returncode == CRASH_STATUS, svc.log()[-3000:]
+    assert f"failpoint {name}: crash" in svc.log()
+
+
+def log_lines(svc: RunningService, msg: str, **fields: Any) -> list[dict[str, Any]]:
+    """The JSON log lines of `svc` with message `msg` and the given field values."""
+    found = []
+    for line in svc.log().splitlines():
+        if not line.startswith("{"):
+            continue
+        record = json.loads(line)
+        if record.get("msg") == msg and all(record.get(k) == v for k, v in fields.items()):
+            found.append(record)
+    return found
+
+
+def comment_intent(payload: dict[str, Any]) -> str:
+    """The intent id of the one bounty in an `issue_comment` payload."""
+    repository, number = payload["repository"]["full_name"], payload["issue"]["number"]
+    return eip712.intent_id(repository, number, "issue_comment", payload["comment"]["id"], 0)
+
+
+def seconds(record: dict[str, Any]) -> float:
+    return datetime.fromisoformat(record["ts"].replace("Z", "+00:00")).timestamp()
+
+
+# -- letting earlier tests' events through, unarmed -----------------------------------------
+
+
+async def drain_consumer(
+    bus: Bus, start_service: Start, durable: str, overrides: dict[str, str] | None = None
+) -> None:
+    info = await bus.consumer(durable)
+    if info.num_pending or info.num_ack_pending:
+        svc = start_service(durable, overrides)
+        await bus.settle(durable)
+        svc.stop()
+
+
+async def drain_github_app_outbox(stack: Stack, start_service: Start) -> None:
+    try:
+        waiting = await count_rows(stack, "github_app", "SELECT count(*) FROM outbox")
+    except psycopg.errors.UndefinedTable:
+        return  # github-app never ran on this stack: nothing is waiting
+    if waiting:
+        svc = start_service("github-app")
+        deadline = time.monotonic() + WAIT_S
+        while await count_rows(stack, "github_app", "SELECT count(*) FROM outbox"):
+            assert time.monotonic() < deadline, "github-app's outbox did not drain"
+            await asyncio.sleep(0.05)
+        svc.stop()
+
+
+# -- the outbox relay -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("point", ["outbox.after_commit", "outbox.after_publish"])
+async def test_relay_crash_publishes_the_committed_event_exactly_once(
+    stack: Stack, bus: Bus, start_service: Start, point: str
+) -> None:
+    """Crash before the publish (row committed) or after it (row not yet deleted): after a
+    restart the intent's `bounty.requested` is on the stream exactly once."""
+    await drain_github_app_outbox(stack, start_service)
+    app = start_service("github-app", {"KDEMO_FAILPOINTS": point})
+    payload = comment_payload("$USDC:41$", repo=unique_repo(), number=3, login="lena")
+    delivery = str(uuid.uuid4())
+    try:
+        answer = deliver(app.url, stack.secrets.webhook_secret, payload, delivery_id=delivery)
+    except httpx.TransportError:
+        answer = None  # the relay may crash the process before the answer is written
+    crashed_at(app, point)
+
+    intent_id = comment_intent(payload)
+    event_id, subject = f"bounty.requested:{intent_id}", f"kdemo.bounty.requested.{intent_id}"
+    in_outbox = "SELECT count(*) FROM outbox WHERE id = %s"
+    assert await count_rows(stack, "github_app", in_outbox, event_id) == 1
+    assert await bus.count(subject) == (1 if point == "outbox.after_publish" else 0)
+
+    app = start_service("github-app")
+    await outbox_gone(stack, "github_app", event_id)
+    assert await bus.count(subject) == 1
+    again = deliver(app.url, stack.secrets.webhook_secret, payload, delivery_id=delivery)
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True
+    assert [i["intent_id"] for i in again.json()["intents"]] == [intent_id]
+    if answer is not None:
+        assert answer.json()["intents"] == again.json()["intents"]
+    intents = "SELECT count(*) FROM intents WHERE intent_id = %s"
+    assert await count_rows(stack, "github_app", intents, intent_id) == 1
+    assert await bus.count(subject) == 1
+
+
+# -- github-app's answer --------------------------------------------------------------------
+
+
+async def test_webhook_crash_before_the_answer_keeps_one_intent_for_the_redelivery(
+    stack: Stack, bus: Bus, start_service: Start
+) -> None:
+    """The delivery is committed but GitHub gets no answer; redelivered (as from GitHub's UI)
+    after the restart, it gets the stored answer: one intent, one `bounty.requested`."""
+    app = start_service("github-app", {"KDEMO_FAILPOINTS": "webhook.after_record"})
+    payload = comment_payload("$DAI:12$", repo=unique_repo(), number=5, login="lena")
+    delivery = str(uuid.uuid4())
+    with pytest.raises(httpx.TransportError):
+        deliver(app.url, stack.secrets.webhook_secret, payload, delivery_id=delivery)
+    crashed_at(app, "webhook.after_record")
+    intent_id = comment_intent(payload)
+    deliveries = "SELECT count(*) FROM deliveries WHERE delivery_id = %s"
+    intents = "SELECT count(*) FROM intents WHERE intent_id = %s"
+    assert await count_rows(stack, "github_app", deliveries, delivery) == 1
+    assert await count_rows(stack, "github_app", intents, intent_id) == 1
+
+    app = start_service("github-app")
+    again = deliver(app.url, stack.secrets.webhook_secret, payload, delivery_id=delivery)
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True
+    [intent] = again.json()["intents"]
+    assert (intent["intent_id"], intent["amount"]) == (intent_id, "12")
+    await outbox_gone(stack, "github_app", f"bounty.requested:{intent_id}")
+    assert await bus.count(f"kdemo.bounty.requested.{intent_id}") == 1
+    assert await count_rows(stack, "github_app", deliveries, delivery) == 1
+    assert await count_rows(stack, "github_app", intents, intent_id) == 1
+
+
+# -- a consumer between its commit and its ack ----------------------------------------------
+
+
+async def test_consumer_crash_before_the_ack_records_the_signature_once(
+    stack: Stack, bus: Bus, start_service: Start
+) -> None:
+    """gateway commits the signature (and its `bounty.recorded` in the outbox) and dies before
+    the ack; the redelivery after the restart finds it processed: one row, one event."""
+    await drain_consumer(bus, start_service, "gateway")
+    intent = new_intent()
+    event = signed(intent, stack.secrets.eip712_salt)
+    address = wallet(FUNDER_KEY)
+    signatures = "SELECT count(*) FROM signatures WHERE intent_id = %s AND address = %s"
+    async with bus.quick_redelivery("gateway"):
+        gateway = start_service("gateway", {"KDEMO_FAILPOINTS": "consumer.after_write"})
+        before = delivered(await bus.consumer("gateway")).consumer_seq
+        seq = await bus.publish(event)
+        crashed_at(gateway, "consumer.after_write")
+        assert await count_rows(stack, "ledger", signatures, intent["intent_id"], address) == 1
+        info = await bus.consumer("gateway")
+        assert info.num_ack_pending == 1  # committed, never acked
+        assert info.ack_floor is not None
+        assert info.ack_floor.stream_seq < seq
+
+        start_service("gateway")
+        after = delivered(await bus.settle("gateway")).consumer_seq
+    assert after - before >= 2  # delivered again after the crash, and acked this time
+    assert await count_rows(stack, "ledger", signatures, intent["intent_id"], address) == 1
+    processed = "SELECT count(*) FROM processed_events WHERE event_id = %s"
+    assert await count_rows(stack, "ledger", processed, event.id) == 1
+    recorded = f"bounty.recorded:{intent['intent_id']}:{address}"
+    await outbox_gone(stack, "ledger", recorded)
+    assert await bus.count(f"kdemo.bounty.recorded.{intent['intent_id']}.{address}") == 1
+
+
+# -- identity between its decision and its event --------------------------------------------
+
+
+async def test_pairing_crash_before_the_event_commits_neither_and_links_once(
+    stack: Stack, bus: Bus, start_service: Start
+) -> None:
+    """identity dies with the link written but `identity.linked` not yet enqueued: the
+    transaction rolls back whole, and after the restart the redelivered confirmation links
+    the wallet once, with one outcome and one event."""
+    await drain_consumer(bus, start_service, "identity", FRONTEND_AT_DOMAIN)
+    wallet_, login, github_id = new_wallet(), new_login(), new_github_id()
+    code = new_link_code()
+    address = wallet_.address.lower()
+    links = "SELECT count(*) FROM links WHERE address = %s"
+    outcomes = "SELECT count(*) FROM link_outcomes WHERE code = %s"
+    async with bus.quick_redelivery("identity"):
+        armed = FRONTEND_AT_DOMAIN | {"KDEMO_FAILPOINTS": "pairing.before_event"}
+        identity = start_service("identity", armed)
+        await bus.publish(link_requested(wallet_, login, code))
+        await bus.publish(link_confirmed(code, github_id, login))
+        crashed_at(identity, "pairing.before_event")
+        assert await count_rows(stack, "identity", links, address) == 0
+        assert await count_rows(stack, "identity", outcomes, code) == 0
+
+        start_service("identity", FRONTEND_AT_DOMAIN)
+        await bus.settle("identity")
+    assert await count_rows(stack, "identity", links, address) == 1
+    linked = "SELECT count(*) FROM link_outcomes WHERE code = %s AND state = 'linked'"
+    assert await count_rows(stack, "identity", linked, code) == 1
+    await outbox_gone(stack, "identity", f"identity.linked:{code}")
+    assert await bus.count(f"kdemo.identity.linked.{code}") == 1
+    assert await bus.count(f"kdemo.identity.link_refused.{code}") == 0
+
+
+# -- nak with a growing delay -----------------------------------------------------------------
+
+
+async def test_transient_errors_are_retried_with_growing_delays_then_succeed(
+    stack: Stack, bus: Bus, start_service: Start
+) -> None:
+    """Three transient errors after the commit: the message is nakked with 0.25, 0.5 and 1 s,
+    redelivered no sooner than each delay, acked on the fourth delivery; one row, one event."""
+    failures = 3
+    await drain_consumer(bus, start_service, "gateway")
+    armed = {"KDEMO_FAILPOINTS": f"consumer.after_write={failures}*error"}
+    gateway = start_service("gateway", armed)
+    before = delivered(await bus.consumer("gateway")).consumer_seq
+    intent = new_intent()
+    event = signed(intent, stack.secrets.eip712_salt)
+    await bus.publish(event)
+    settled = await bus.settle("gateway")
+
+    # The consumer's sequence counts every delivery, the acked one included.
+    assert delivered(settled).consumer_seq - before == failures + 1
+    retries = log_lines(gateway, "handler will retry", subject=event.nats_subject)
+    delays = [0.25, 0.5, 1.0]  # docs/architecture.md: min(30, 0.25 x 2^(deliveries-1)) s
+    assert [(r["deliveries"], r["delay_s"]) for r in retries] == [(1, 0.25), (2, 0.5), (3, 1.0)]
+    # Each retry is logged just before its nak; the next delivery may come no sooner than
+    # the delay after it. The last one is the acked delivery, as the server saw it.
+    acked_delivery = delivered(settled).last_active
+    assert acked_delivery is not None
+    deliveries = [seconds(r) for r in retries] + [acked_delivery.timestamp()]
+    for n, (nakked, next_delivery) in enumerate(itertools.pairwise(deliveries), start=1):
+        waited = next_delivery - nakked
+        assert waited >= delays[n - 1] - 0.01, f"delivery {n + 1} came {waited:.3f} s after {n}"
+    address = wallet(FUNDER_KEY)
+    signatures = "SELECT count(*) FROM signatures WHERE intent_id = %s"
+    assert await count_rows(stack, "ledger", signatures, intent["intent_id"]) == 1
+    await outbox_gone(stack, "ledger", f"bounty.recorded:{intent['intent_id']}:{address}")
+    assert await bus.count(f"kdemo.bounty.recorded.{intent['intent_id']}.{address}") == 1
+
+
+# -- dead letters, fixed and replayed ---------------------------------------------------------
+
+
+async def test_dead_letter_is_replayed_exactly_once_after_the_cause_is_fixed(
+    stack: Stack, bus: Bus, start_service: Start
+) -> None:
+    """gateway misconfigured for chain 5 dead-letters a chain-1 signature and terminates it;
+    restarted with the right chain, `dlq replay` records it once, and a second replay finds
+    nothing to send."""
+    await drain_consumer(bus, start_service, "gateway")
+    gateway = start_service("gateway", {"KDEMO_CHAIN_ID": "5"})
+    intent = new_intent()
+    event = signed(intent, stack.secrets.eip712_salt)
+    address = wallet(FUNDER_KEY)
+    dlq = "kdemo.dlq." + event.nats_subject.removeprefix("kdemo.")
+    recorded = f"kdemo.bounty.recorded.{intent['intent_id']}.{address}"
+    signatures = "SELECT count(*) FROM signatures WHERE intent_id = %s"
+    await bus.publish(requested(intent))
+    await bus.publish(event)
+    await bus.settle("gateway")  # terminated: nothing left unacked or pending
+    assert await bus.count(dlq) == 1
+    gateway.stop()
+
+    start_service("gateway")  # the cause fixed: the stack's chain
+    await bus.settle("gateway")
+    assert await bus.count(dlq) == 1  # a terminated message never comes back by itself
+    assert await count_rows(stack, "ledger", signatures, intent["intent_id"]) == 0
+    admin = stack.bus.access("admin")
+    [letter] = [d for d in await dlq_list(admin) if d.event_id == event.id]
+    assert (letter.consumer, letter.original_subject) == ("gateway", event.nats_subject)
+    assert "chain_id: signed for chain 1, this stack uses 5" in letter.reason
+
+    assert await dlq_replay(admin, [letter.seq]) == 1
+    await bus.settle("gateway")
+    assert await count_rows(stack, "ledger", signatures, intent["intent_id"]) == 1
+    await outbox_gone(stack, "ledger", f"bounty.recorded:{intent['intent_id']}:{address}")
+    assert await bus.count(recorded) == 1
+    assert await bus.count(dlq) == 0
+
+    assert await dlq_replay(admin, [letter.seq]) == 0
+    await bus.settle("gateway")
+    assert await count_rows(stack, "ledger", signatures, intent["intent_id"]) == 1
+    assert await bus.count(recorded) == 1
