@@ -46,6 +46,7 @@ NAMES = frozenset(
         "consumer.after_write",  # bus: the handler's transaction committed, not yet acked
         "pairing.before_event",  # identity: the decision is written, its event not yet enqueued
         "webhook.after_record",  # github-app: the delivery is committed, not yet answered
+        "replies.after_post",  # github-app: GitHub took the reply, it is not yet marked posted
     }
 )
 _ACTIONS = ("crash", "error")

@@ -3,7 +3,8 @@
 The webhook's transaction writes a `github_replies` row next to the intent; the
 poster claims due rows with `FOR UPDATE SKIP LOCKED` (so replicas never share
 one), posts the comment and marks it posted. Every reply carries a hidden marker
-naming its row; after a failure the poster first lists the issue's comments and
+naming its row; each attempt is counted (and committed) before the post, and a
+later attempt — after a failure or a crash — first lists the issue's comments and
 skips the post when the marker is already there, so a retry never posts twice.
 Reply texts describe bounties in words and never repeat a pattern that would
 match again when GitHub delivers the reply itself.
@@ -21,6 +22,7 @@ import httpx
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from services.common.failpoints import failpoint
 from services.common.grammar import (
     BountyMatch,
     Rejection,
@@ -133,49 +135,66 @@ class ReplyPoster(Poller):
 
     async def post_one(self) -> bool:
         """Claim one due reply and try it; False when none is due."""
-        async with self._pool.connection() as conn, conn.transaction():
-            with observe_edge(SERVICE, "postgres", "SQL"):
-                cur = await conn.execute(
-                    "SELECT id, repository, number, body, attempts, created_at FROM github_replies "
-                    "WHERE posted_at IS NULL AND next_attempt_at <= now() "
-                    "ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
-                )
-                row = await cur.fetchone()
-            if row is None:
+        async with self._pool.connection() as conn:
+            reply = await self._count_attempt(conn)
+            if reply is None:
                 return False
-            reply: dict[str, Any] = dict(row)
-            try:
-                await self._deliver(reply)
-            except (httpx.HTTPError, ValueError) as exc:
-                attempts = int(reply["attempts"]) + 1
-                delay = backoff_s(attempts)
-                log.warning(
-                    "reply not posted; will retry",
-                    extra={
-                        "reply": reply["id"],
-                        "attempts": attempts,
-                        "delay_s": delay,
-                        "error": str(exc),
-                    },
-                )
+            async with conn.transaction():
+                # The row stays locked while it is posted, so another replica skips it.
+                with observe_edge(SERVICE, "postgres", "SQL"):
+                    cur = await conn.execute(
+                        "SELECT 1 FROM github_replies WHERE id = %s AND posted_at IS NULL "
+                        "FOR UPDATE SKIP LOCKED",
+                        (reply["id"],),
+                    )
+                    if await cur.fetchone() is None:
+                        return True  # another replica is posting it, or has
+                try:
+                    await self._deliver(reply)
+                except (httpx.HTTPError, ValueError) as exc:
+                    delay = backoff_s(reply["attempts"])
+                    log.warning(
+                        "reply not posted; will retry",
+                        extra={
+                            "reply": reply["id"],
+                            "attempts": reply["attempts"],
+                            "delay_s": delay,
+                            "error": str(exc),
+                        },
+                    )
+                    with observe_edge(SERVICE, "postgres", "SQL"):
+                        await conn.execute(
+                            "UPDATE github_replies SET last_error = %s, "
+                            "next_attempt_at = now() + %s WHERE id = %s",
+                            (str(exc)[:1000], timedelta(seconds=delay), reply["id"]),
+                        )
+                    return True
+                failpoint("replies.after_post")
                 with observe_edge(SERVICE, "postgres", "SQL"):
                     await conn.execute(
-                        "UPDATE github_replies SET attempts = %s, last_error = %s, "
-                        "next_attempt_at = now() + %s WHERE id = %s",
-                        (attempts, str(exc)[:1000], timedelta(seconds=delay), reply["id"]),
+                        "UPDATE github_replies SET posted_at = now() WHERE id = %s", (reply["id"],)
                     )
                 return True
+
+    async def _count_attempt(self, conn: AsyncConnection[Any]) -> dict[str, Any] | None:
+        """Count an attempt on one due reply, committed before anything is posted: a poster
+        that dies after GitHub took the comment leaves attempts > 1 for the next one, which
+        then looks for the reply's marker instead of posting it twice."""
+        async with conn.transaction():
             with observe_edge(SERVICE, "postgres", "SQL"):
-                await conn.execute(
-                    "UPDATE github_replies SET posted_at = now(), attempts = attempts + 1 "
-                    "WHERE id = %s",
-                    (reply["id"],),
+                cur = await conn.execute(
+                    "UPDATE github_replies SET attempts = attempts + 1 WHERE id = ("
+                    "SELECT id FROM github_replies WHERE posted_at IS NULL "
+                    "AND next_attempt_at <= now() ORDER BY next_attempt_at, id "
+                    "LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                    "RETURNING id, repository, number, body, attempts, created_at"
                 )
-            return True
+                row = await cur.fetchone()
+        return None if row is None else dict(row)
 
     async def _deliver(self, reply: dict[str, Any]) -> None:
         path = f"/repos/{reply['repository']}/issues/{reply['number']}/comments"
-        if reply["attempts"] and await self._already_posted(path, reply):
+        if reply["attempts"] > 1 and await self._already_posted(path, reply):
             log.info("reply was already posted", extra={"reply": reply["id"]})
             return
         response = await self._client.post(path, json={"body": reply["body"]})

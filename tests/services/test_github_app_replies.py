@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from kdemo.flow.payloads import comment_payload
+from services.common.failpoints import CRASH_STATUS
 from services.common.grammar import find_bounties
 from tests.conftest import RunningService, Stack
 from tests.services.test_github_app import deliver, query, unique_repo
@@ -271,3 +272,32 @@ def test_github_outage_does_not_block_readiness(
     while time.monotonic() < deadline and not _own_account_known(app):
         time.sleep(0.1)
     assert _own_account_known(app)
+
+
+def test_crash_after_the_post_is_not_posted_twice(
+    github: FakeGitHub, stack: Stack, start_service: Callable[..., RunningService]
+) -> None:
+    """github-app dies after GitHub took the reply but before marking it posted: restarted,
+    it finds its marker on the thread and posts nothing more."""
+    settings = {"KDEMO_GITHUB_TOKEN": TOKEN, "KDEMO_GITHUB_API_URL": github.url}
+    app = start_service("github-app", settings | {"KDEMO_FAILPOINTS": "replies.after_post"})
+    repo = unique_repo()
+    payload = comment_payload("$USDC:9$", repo=repo, number=2, login="rosa")
+    [intent] = deliver(app.url, stack.secrets.webhook_secret, payload).json()["intents"]
+    app.proc.wait(timeout=15)
+    assert app.proc.returncode == CRASH_STATUS
+    assert "failpoint replies.after_post: crash" in app.log()
+    path = _comments_path(repo, 2)
+    assert github.posts(path) == 1
+    posted = "SELECT 1 FROM github_replies WHERE id = %s AND posted_at IS NOT NULL"
+    assert query(stack, posted, (intent["intent_id"],)) == []
+
+    start_service("github-app", settings)
+    deadline = time.monotonic() + 15
+    while not query(stack, posted, (intent["intent_id"],)):
+        assert time.monotonic() < deadline, f"the reply was never marked posted: {github.requests}"
+        time.sleep(0.05)
+    assert github.lists(path) >= 1  # looked for its marker first
+    assert github.posts(path) == 1
+    with github.lock:
+        assert len(github.comments[path]) == 1
