@@ -12,7 +12,7 @@ from kdemo.runtime.kube import kind as kindtool
 from kdemo.runtime.kube.image import build_image, image_reference
 from kdemo.runtime.kube.kubernetes import PUBLIC, KubeRuntime
 from kdemo.runtime.kube.render import MANIFESTS_DIR
-from kdemo.runtime.kube.tools import check_docker, check_kind
+from kdemo.runtime.kube.tools import check_docker, check_kind, run_tool
 from kdemo.runtime.local.ports import HOST, allocate_ports
 from kdemo.runtime.local.state import STACK_FILE, read_json, write_json
 
@@ -42,6 +42,7 @@ class KindRuntime(KubeRuntime):
         )
         self.node_image = node_image or os.environ.get(NODE_IMAGE_ENV) or None
         self.context = kindtool.context_name(self.cluster)
+        self._paused: dict[str, list[tuple[str, str]]] = {}
 
     def _overlay(self) -> Path:
         return MANIFESTS_DIR / "overlays" / "kind"
@@ -126,3 +127,56 @@ class KindRuntime(KubeRuntime):
                 raise
             if progress:
                 progress(f"the cluster {self.cluster} does not answer; {STACK_FILE} names it")
+
+    # -- faults for `kdemo chaos` ----------------------------------------------------------
+
+    def _containers(self, node: str) -> list[tuple[str, str]]:
+        """(kind node, containerd id) of every running container of the node's pods."""
+        self._check_node(node)
+        found = []
+        for pod in self._pods(node):
+            for status in (pod.status and pod.status.container_statuses) or []:
+                cid = str(status.container_id or "")
+                if cid.startswith("containerd://") and status.state and status.state.running:
+                    found.append((str(pod.spec.node_name), cid.removeprefix("containerd://")))
+        if not found:
+            raise KdemoError(f"{node} has no running container", "see `kdemo status`")
+        return found
+
+    def _task(self, host: str, cid: str, verb: str, node: str) -> None:
+        # The cgroup freezer, through containerd on the kind node: what SIGSTOP is to a
+        # process, without signalling a container's PID 1 (which ignores what it has no
+        # handler for).
+        run_tool(
+            ["docker", "exec", host, "ctr", "--namespace", "k8s.io", "task", verb, cid],
+            what=f"{verb} of {node}'s container {cid[:12]}",
+            hint="is the kind cluster's node container running? see `docker ps`",
+            timeout=30,
+        )
+
+    def pause(self, node: str) -> str:
+        containers = self._containers(node)
+        self._paused[node] = containers
+        for host, cid in containers:
+            self._task(host, cid, "pause", node)
+        return "container " + ", ".join(cid[:12] for _, cid in containers)
+
+    def resume(self, node: str) -> str:
+        # The containers that were paused: the kubelet may have replaced them meanwhile
+        # (a failed liveness probe), and then there is nothing left to resume.
+        containers = self._paused.pop(node, None) or self._containers(node)
+        resumed = []
+        for host, cid in containers:
+            try:
+                self._task(host, cid, "resume", node)
+                resumed.append(cid[:12])
+            except KdemoError:
+                if cid in {c for _, c in self._containers_or_none(node)}:
+                    raise  # still there and still frozen: that must not pass silently
+        return "container " + (", ".join(resumed) or "(replaced while paused)")
+
+    def _containers_or_none(self, node: str) -> list[tuple[str, str]]:
+        try:
+            return self._containers(node)
+        except KdemoError:
+            return []

@@ -64,6 +64,7 @@ _T = TypeVar("_T")
 _BUS_ERRORS = (nats.errors.Error, OSError, TimeoutError)
 """What the NATS client raises once connected (connecting already gives a KdemoError)."""
 _NATS = ("svc/nats", container_ports("nats")[0].port)
+_POSTGRES = ("svc/postgres", container_ports("postgres")[0].port)
 
 
 def _bus_error(exc: BaseException) -> KdemoError:
@@ -336,6 +337,50 @@ class KubeRuntime(Runtime):
                 ),
             )
         return "pod " + ", ".join(pods)
+
+    def restart(self, node: str) -> str:
+        """Delete the node's pods with their grace period (SIGTERM first): a clean restart."""
+        self._check_node(node)
+        pods = [p.metadata.name for p in self._pods(node)]
+        if not pods:
+            raise KdemoError(f"{node} has no pod to restart", "see `kdemo status`")
+        for pod in pods:
+            self._call(
+                f"deleting pod {pod}",
+                functools.partial(self.core().delete_namespaced_pod, pod, NAMESPACE),
+            )
+        return "pod " + ", ".join(pods)
+
+    def query(self, database: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Read through a port-forward to postgres, as the service's own role."""
+        import psycopg  # late: only the chaos audit and tests read the databases
+
+        passwords = self._call(
+            "reading the Secret", lambda: read_cluster_secrets(self.core(), NAMESPACE)
+        ).db_passwords
+        if database not in passwords:
+            raise UsageError(f"no database {database!r}", "use one of: " + ", ".join(passwords))
+        for attempt in (1, 2):
+            port = self.forwards.port(*_POSTGRES)
+            try:
+                with psycopg.connect(
+                    host=HOST,
+                    port=port,
+                    user=database,
+                    password=passwords[database],
+                    dbname=database,
+                    connect_timeout=5,
+                ) as conn:
+                    conn.read_only = True
+                    return conn.execute(sql, params).fetchall()
+            except psycopg.OperationalError as exc:
+                self.forwards.reset(*_POSTGRES)  # the pod behind it may be gone
+                if attempt == 2:
+                    raise KdemoError(
+                        f"cannot read the {database} database: {exc}".strip(),
+                        "see `kdemo status` and `kdemo logs postgres`",
+                    ) from exc
+        raise AssertionError("unreachable")
 
     def public_urls(self) -> dict[str, str]:
         return dict(self._stack().get("urls") or {})
