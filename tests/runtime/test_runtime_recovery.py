@@ -16,10 +16,10 @@ import psycopg
 import pytest
 
 from kdemo import topology
-from kdemo.errors import KdemoError, NotReady
+from kdemo.errors import KdemoError, NotReady, UsageError
 from kdemo.runtime.local import LocalRuntime
 from kdemo.runtime.local.procs import pid_alive
-from kdemo.runtime.local.state import read_json
+from kdemo.runtime.local.state import data_dir, read_json, stack_id
 
 STANDIN = [sys.executable, str(Path(__file__).with_name("standin.py"))]
 SERVICES = [n.name for n in topology.service_nodes()]
@@ -147,3 +147,19 @@ def test_failed_up_leaves_a_stack_that_was_already_running(tmp_path: Path) -> No
         assert len(rt.owned_processes()) > len(topology.runtime_nodes())
     finally:
         rt.down(purge=True)
+
+
+def test_kdemo_data_dir_is_chosen_once_and_kept(tmp_path: Path) -> None:
+    """KDEMO_DATA_DIR places a first `up`'s data; later it must agree with what was recorded."""
+    state = tmp_path / "state"
+    default = state / "nats"
+    disk = {"KDEMO_DATA_DIR": str(tmp_path / "disk")}
+    chosen = data_dir(state, "nats", None, default, env=disk)
+    assert chosen == tmp_path / "disk" / f"nats-{stack_id(state)}"
+    assert data_dir(state, "nats", None, default, env={}) == default
+    assert data_dir(state, "nats", str(chosen), default, env={}) == chosen
+    assert data_dir(state, "nats", str(chosen), default, env=disk) == chosen
+    with pytest.raises(UsageError, match="KDEMO_DATA_DIR points elsewhere") as info:
+        data_dir(state, "nats", str(chosen), default, env={"KDEMO_DATA_DIR": str(tmp_path)})
+    assert str(chosen) in str(info.value)
+    assert "kdemo down --purge" in info.value.hint

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from kdemo.errors import KdemoError
 from kdemo.runtime.local.ports import HOST
-from kdemo.runtime.local.state import atomic_write
+from kdemo.runtime.local.state import atomic_write, data_dir
 from kdemo.runtime.natsconfig import render_nats_config
 
-__all__ = ["NatsServer", "find_nats_server", "nats_server"]
+__all__ = ["NatsServer", "find_nats_server", "nats_root", "nats_server"]
 
 
 def find_nats_server() -> Path:
@@ -99,7 +99,19 @@ class NatsServer:
             time.sleep(0.05)
 
 
+def nats_root(
+    state_dir: Path, kept: str | None = None, env: Mapping[str, str] | None = None
+) -> Path:
+    """The bus's directory for the stack (see `data_dir`); by default in the state directory."""
+    return data_dir(state_dir, "nats", kept, state_dir / "nats", env)
+
+
 def nats_server(
-    state_dir: Path, port: int, monitor_port: int | None, passwords: Mapping[str, str]
+    state_dir: Path,
+    port: int,
+    monitor_port: int | None,
+    passwords: Mapping[str, str],
+    root: Path | None = None,
 ) -> NatsServer:
-    return NatsServer(find_nats_server(), state_dir / "nats", port, monitor_port, passwords)
+    root = root or nats_root(state_dir, env={})
+    return NatsServer(find_nats_server(), root, port, monitor_port, passwords)

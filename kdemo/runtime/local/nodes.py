@@ -82,13 +82,24 @@ def http_ready(port: int, timeout: float = 1.0) -> bool:
 
 
 def postgres_of(state_dir: Path, stack: Mapping[str, Any], secrets: Secrets) -> PgCluster:
-    return pg_cluster(state_dir, int(stack["ports"]["postgres"]), secrets.postgres_password)
+    root = stack.get("postgres_dir")  # recorded at the first `up`
+    return pg_cluster(
+        state_dir,
+        int(stack["ports"]["postgres"]),
+        secrets.postgres_password,
+        Path(root) if root else None,
+    )
 
 
 def nats_of(state_dir: Path, stack: Mapping[str, Any], secrets: Secrets) -> NatsServer:
     ports = stack["ports"]
+    root = stack.get("nats_dir")  # recorded at the first `up`
     return nats_server(
-        state_dir, int(ports["nats"]), int(ports["nats-monitor"]), secrets.nats_passwords
+        state_dir,
+        int(ports["nats"]),
+        int(ports["nats-monitor"]),
+        secrets.nats_passwords,
+        Path(root) if root else None,
     )
 
 

@@ -7,7 +7,6 @@ system user `kdemo-postgres`, with a copy of the binaries and the data under
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -17,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from psycopg import sql
 
 from kdemo.errors import KdemoError
 from kdemo.runtime.local.ports import HOST
+from kdemo.runtime.local.state import data_dir, stack_id
 
 __all__ = [
     "PG_SYSTEM_USER",
@@ -33,6 +34,7 @@ __all__ = [
     "ensure_roles",
     "find_pginstall",
     "pg_cluster",
+    "postgres_root",
     "role_url",
 ]
 
@@ -316,16 +318,28 @@ def _first_failure(output: str) -> str:
     return lines[0] if lines else "postgres exited without a message"
 
 
-def pg_cluster(state_dir: Path, port: int, superuser_password: str) -> PgCluster:
-    """The cluster of the stack in `state_dir` (installing binaries and user when root)."""
+def postgres_root(
+    state_dir: Path, kept: str | None = None, env: Mapping[str, str] | None = None
+) -> Path:
+    """PostgreSQL's data directory for the stack (see `data_dir`); by default under
+    /var/lib/kdemo as root, else in the state directory."""
+    default = SHARED_ROOT / f"data-{stack_id(state_dir)}" if _as_root() else state_dir / "postgres"
+    return data_dir(state_dir, "postgres", kept, default, env)
+
+
+def pg_cluster(
+    state_dir: Path, port: int, superuser_password: str, root: Path | None = None
+) -> PgCluster:
+    """The cluster of the stack in `state_dir` (installing binaries and user when root).
+
+    `root` is the data's directory (see `postgres_root`; its default when None).
+    """
     source = find_pginstall()
+    root = root or postgres_root(state_dir, env={})
     if not _as_root():
-        return PgCluster(source, state_dir / "postgres", port, superuser_password)
+        return PgCluster(source, root, port, superuser_password)
     uid, gid = _ensure_system_user()
-    digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
-    return PgCluster(
-        _shared_install(source), SHARED_ROOT / f"data-{digest}", port, superuser_password, uid, gid
-    )
+    return PgCluster(_shared_install(source), root, port, superuser_password, uid, gid)
 
 
 def role_url(port: int, role: str, password: str, dbname: str) -> str:

@@ -20,9 +20,10 @@ from kdemo.errors import KdemoError, NotReady, StackNotUp, UsageError
 from kdemo.runtime import busadmin
 from kdemo.runtime.base import DeadLetter, NodeState, NodeStatus, Progress, Runtime, TapEvent
 from kdemo.runtime.local.env import public_urls
+from kdemo.runtime.local.nats import nats_root
 from kdemo.runtime.local.nodes import node_specs, node_url, postgres_of, probe_port, stages
 from kdemo.runtime.local.ports import HOST, allocate_ports, check_ports_free
-from kdemo.runtime.local.postgres import pg_cluster
+from kdemo.runtime.local.postgres import pg_cluster, postgres_root
 from kdemo.runtime.local.procs import (
     MARKER_ENV,
     kill_owned,
@@ -149,13 +150,15 @@ class LocalRuntime(Runtime):
         check_ports_free(ports)
         busadmin.intent_ttl()  # the supervisor needs it for the stream: refuse a bad one now
         progress("preparing the database")
-        cluster = pg_cluster(self.state_dir, ports["postgres"], secrets.postgres_password)
+        root = postgres_root(self.state_dir, old.get("postgres_dir"))
+        cluster = pg_cluster(self.state_dir, ports["postgres"], secrets.postgres_password, root)
         stack: dict[str, Any] = {
             "runtime": "local",
             "context": None,
             "urls": public_urls(ports),
             "ports": ports,
             "postgres_dir": str(cluster.root),
+            "nats_dir": str(nats_root(self.state_dir, old.get("nats_dir"))),
             "nodes": self.nodes if self.nodes is not None else old.get("nodes"),
             "commands": self.commands if self.commands is not None else old.get("commands"),
         }
@@ -268,8 +271,9 @@ class LocalRuntime(Runtime):
 
     def _purge(self) -> None:
         stack = read_json(self.state_dir / STACK_FILE) or {}
-        if stack.get("postgres_dir"):
-            shutil.rmtree(stack["postgres_dir"], ignore_errors=True)
+        for key in ("postgres_dir", "nats_dir"):  # KDEMO_DATA_DIR may have put them elsewhere
+            if stack.get(key):
+                shutil.rmtree(stack[key], ignore_errors=True)
         for name in ("postgres", "nats", "logs"):
             shutil.rmtree(self.state_dir / name, ignore_errors=True)
         for name in (STACK_FILE, SECRETS_FILE, SUPERVISOR_FILE):

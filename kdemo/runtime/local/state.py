@@ -14,11 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kdemo.errors import UsageError
+
 __all__ = [
+    "DATA_DIR_ENV",
     "STACK_FILE",
     "STATE_DIR_ENV",
     "SUPERVISOR_FILE",
     "atomic_write",
+    "data_dir",
     "default_state_dir",
     "log_path",
     "read_json",
@@ -27,6 +31,7 @@ __all__ = [
 ]
 
 STATE_DIR_ENV = "KDEMO_STATE_DIR"
+DATA_DIR_ENV = "KDEMO_DATA_DIR"
 STACK_FILE = "stack.json"
 SUPERVISOR_FILE = "supervisor.json"
 
@@ -45,6 +50,31 @@ def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
 def stack_id(state_dir: Path) -> str:
     """A short stable id of the stack, derived from its state directory."""
     return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+
+
+def data_dir(
+    state_dir: Path,
+    node: str,
+    kept: str | None,
+    default: Path,
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """Where the stack keeps `node`'s data (`postgres`, `nats`).
+
+    The directory recorded in stack.json (`kept`) wins; at the first `up` it is
+    `$KDEMO_DATA_DIR/<node>-<stack id>` when that is set, else `default`.
+    """
+    env = os.environ if env is None else env
+    given = env.get(DATA_DIR_ENV)
+    wanted = Path(given).absolute() / f"{node}-{stack_id(state_dir)}" if given else None
+    if kept:
+        if wanted is not None and Path(kept) != wanted:
+            raise UsageError(
+                f"{DATA_DIR_ENV} points elsewhere than this stack's {node} data ({kept})",
+                f"unset {DATA_DIR_ENV} to keep that data, or run `kdemo down --purge` first",
+            )
+        return Path(kept)
+    return wanted or default
 
 
 def log_path(state_dir: Path, node: str) -> Path:
