@@ -230,6 +230,14 @@ class GithubApp:
             return _ignored("no bounty or link pattern")
         try:
             recorded = await self.recorder.record(delivery, outcome, parsed)
+        except psycopg.errors.DiskFull as exc:  # nothing was recorded: the transaction rolled back
+            log.error("database disk full, delivery refused", extra={"error": str(exc)})
+            raise ApiError(
+                503,
+                "database_full",
+                "github-app's database is out of disk space; the delivery was not recorded",
+                hint="free space on the disk holding PostgreSQL's data, then redeliver the webhook",
+            ) from exc
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             log.warning("database unavailable for a delivery", extra={"error": str(exc)})
             raise ApiError(
