@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,6 +45,10 @@ BACKOFF_START_S = 0.5
 BACKOFF_CAP_S = 10.0
 HEALTHY_RESET_S = 30.0
 STOP_GRACE_S = 3.0
+STORE_FAILED = b"Critical write error"
+"""What nats-server logs when its file store fails a write (a full disk)."""
+MIN_FREE_BYTES = 4 << 20
+"""Free space the bus's disk needs before nats is restarted after that."""
 
 
 def _log(msg: str, **fields: Any) -> None:
@@ -102,6 +107,8 @@ class Supervisor:
         self.stopping = False
         self.phase = "starting"
         self.prepared: set[str] = set()
+        self.nats_log_read = 0
+        """How much of nats' log `_watch_nats_store` has read (it starts at nats' start)."""
         """Nodes that are ready and whose preparation (roles, stream) is done."""
         self.started_wall = time.time()
 
@@ -139,6 +146,8 @@ class Supervisor:
         spec = child.spec
         if spec.name == "nats":
             nats_of(self.state_dir, self.stack, self.secrets).write_config()
+            with contextlib.suppress(OSError):
+                self.nats_log_read = child.log.stat().st_size
         if spec.name == "postgres":
             postgres_of(self.state_dir, self.stack, self.secrets).initdb()
         try:
@@ -155,6 +164,31 @@ class Supervisor:
         _log("started", node=spec.name, pid=child.proc.pid)
         self.write_state()
 
+    def _watch_nats_store(self) -> None:
+        """Restart nats once its disk has room again after its store failed a write.
+
+        nats-server then refuses every write to the stream until it restarts, and publishers
+        only see timeouts: the outboxes keep the events, but nothing would ever drain them.
+        """
+        child = self.children.get("nats")
+        if child is None or child.proc is None or not child.alive():
+            return
+        try:
+            with child.log.open("rb") as fh:
+                fh.seek(self.nats_log_read)
+                new = fh.read()
+        except OSError:
+            return
+        if STORE_FAILED not in new:
+            self.nats_log_read += new.rfind(b"\n") + 1  # whole lines only
+            return
+        store = nats_of(self.state_dir, self.stack, self.secrets).root
+        if shutil.disk_usage(store).free < MIN_FREE_BYTES:
+            return  # read again next time, until there is space
+        _log("restarting nats: its store failed a write and there is space again", node="nats")
+        self.nats_log_read += len(new)
+        child.proc.send_signal(child.spec.stop_signal)  # tick() restarts it
+
     def _schedule_restart(self, child: Child) -> None:
         child.state = "restarting"
         child.next_start = time.monotonic() + child.backoff
@@ -162,6 +196,7 @@ class Supervisor:
 
     def tick(self) -> None:
         """Reap exited children, restart those whose backoff is over."""
+        self._watch_nats_store()
         now = time.monotonic()
         changed = False
         for child in self.children.values():
