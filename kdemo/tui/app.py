@@ -12,7 +12,7 @@ import contextlib
 import functools
 import time
 import webbrowser
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -56,6 +56,8 @@ __all__ = ["DashboardApp", "TapStats", "edges_crossed"]
 RECENT_S = 10.0
 """An event younger than this lights its edges; older ones (the replay at start) do not."""
 LINK_REPO = "kdemo/dashboard"
+DASHBOARD_CHAOS: dict[str, Any] = {"flows": 30, "rate": 1.0, "every_s": 3.0}
+"""The dashboard's chaos run: 30 s of load, every fault kind (`kdemo chaos` for more)."""
 # What a worker may meet when the stack or one service stops answering: reported in place.
 _IO_ERRORS = (KdemoError, OSError, httpx.HTTPError, ValueError, asyncio.TimeoutError)
 _Handler = TypeVar("_Handler", bound=Callable[..., None])
@@ -127,6 +129,7 @@ class DashboardApp(App[None]):
         Binding("o", "open_url", "Open URL"),
         Binding("k", "kill", "Kill node"),
         Binding("u", "up", "Up"),
+        Binding("x", "chaos", "Chaos", show=False),
         Binding("slash", "filter", "Filter", show=False),
     ]
 
@@ -149,9 +152,12 @@ class DashboardApp(App[None]):
         flush_interval: float = 0.2,
         browser: Callable[[str], object] = webbrowser.open,
         wallet: Wallet | None = None,
+        chaos: Mapping[str, Any] = DASHBOARD_CHAOS,
     ) -> None:
         super().__init__()
         self.runtime = runtime
+        self.chaos = dict(chaos)
+        """`ChaosOptions` fields for `x` (the seed is the time it is pressed)."""
         self.nodes = tuple(nodes)
         self.edges = tuple(edges)
         self.clock = clock
@@ -612,6 +618,43 @@ class DashboardApp(App[None]):
         self.post_message(ActionFinished("up", True, "the stack is up"))
         self.call_from_thread(self.run_tap)
 
+    def action_chaos(self) -> None:
+        if not self.stack_up:
+            self.message_text = "chaos: bring the stack up first (u)"
+            return
+        self.run_chaos()
+
+    @work(thread=True, exclusive=True, group="chaos", exit_on_error=False)
+    def run_chaos(self) -> None:
+        """A short `kdemo chaos` run: the graph shows each node hit and coming back."""
+        from kdemo.chaos import ChaosOptions, run_chaos  # late: only this action needs it
+
+        options = ChaosOptions(**{"seed": int(time.time()), **self.chaos})
+
+        def say(text: str) -> None:
+            self.call_from_thread(setattr, self, "message_text", f"chaos: {text}")
+
+        try:
+            report = run_chaos(
+                self.runtime,
+                options,
+                progress=say,
+                on_fault=lambda f: say(f"{f.fault} {f.node} at {f.at_s:.0f} s"),
+            )
+        except _IO_ERRORS as exc:
+            self.post_message(ActionFinished("chaos", False, _describe(exc)))
+            return
+        data = report.to_json()
+        self.post_message(
+            ActionFinished(
+                "chaos",
+                report.ok,
+                f"{data['flows']} flows, {data['faults']['injected']} faults: {data['lost']} lost, "
+                f"{data['doubled']} doubled, {data['dead_lettered']} dead-lettered"
+                + ("" if report.ok else "; run `kdemo chaos` for the whole report"),
+            )
+        )
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:  # type: ignore[type-arg]  # Screen's own type parameter is irrelevant here
         yield from super().get_system_commands(screen)
         yield SystemCommand("Simulate a comment", "Deliver a signed webhook", self.action_simulate)
@@ -620,4 +663,7 @@ class DashboardApp(App[None]):
         yield SystemCommand("Open signing URL", "In the browser", self.action_open_url)
         yield SystemCommand("Kill selected node", "The runtime brings it back", self.action_kill)
         yield SystemCommand("Bring the stack up", "When it is down", self.action_up)
+        yield SystemCommand(
+            "Chaos", "Flows under faults, then an audit (about a minute)", self.action_chaos
+        )
         yield SystemCommand("Dashboard help", "Keys and what the graph shows", self.action_help)

@@ -127,6 +127,30 @@ async def test_killed_node_comes_back_with_one_more_restart(live_stack: Runtime,
         await _all_ready(pilot, app)
 
 
+async def test_chaos_from_the_dashboard_reports_its_audit(live_stack: Runtime) -> None:
+    """`x` runs a short chaos run: the killed node comes back on the graph, and the audit's
+    verdict is the action's message."""
+    app = DashboardApp(
+        live_stack,
+        poll_interval=0.1,
+        scrape_interval=0.5,
+        chaos={"flows": 6, "rate": 2.0, "faults": ("kill",), "every_s": 0.5, "seed": 3},
+    )
+    async with app.run_test(size=(120, 35)) as pilot:
+        await _all_ready(pilot, app)
+        before = {n: app.rows[n].restarts for n in RUNTIME_NODES}
+        await pilot.press("x")
+        await wait_until(
+            pilot,
+            lambda: app.message_text.startswith("chaos: 6 flows"),
+            "the chaos run's verdict",
+            within_s=180,
+        )
+        assert ": 0 lost, 0 doubled, 0 dead-lettered" in app.message_text, app.message_text
+        await _all_ready(pilot, app)
+        assert any(app.rows[n].restarts > before[n] for n in RUNTIME_NODES), "nothing was killed"
+
+
 async def test_help_palette_and_quit(live_stack: Runtime) -> None:
     """`?` shows the help, the palette runs a dashboard command, `q` quits."""
     app = _app(live_stack)

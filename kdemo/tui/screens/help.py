@@ -29,6 +29,7 @@ red when a dead letter does.
 | `o` | open the newest signing URL in the browser |
 | `k` | kill the selected node; the runtime brings it back |
 | `u` | bring the stack up |
+| `x` | chaos: 30 flows while nodes are killed, frozen and restarted, then an audit |
 | `/` | filter the event feed |
 | `ctrl+p` | command palette |
 | `?` | this help · `q` quit |
