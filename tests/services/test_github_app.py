@@ -78,17 +78,6 @@ def bus_count(stack: Stack, subject: str) -> int:
     return asyncio.run(_subject_counts(stack, subject)).get(subject, 0)
 
 
-def wait_for_bus(stack: Stack, subject: str, *, within_s: float = 10.0) -> int:
-    """The count on `subject` once at least one message arrived (after a short settle)."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if bus_count(stack, subject):
-            time.sleep(0.3)  # give a wrongly repeated publish the chance to show up
-            return bus_count(stack, subject)
-        time.sleep(0.05)
-    return 0
-
-
 async def _stream_last_seq(stack: Stack) -> int:
     nc = await nats.connect(**stack.connect_kwargs("admin"))
     try:
@@ -101,6 +90,19 @@ def stream_last_seq(stack: Stack) -> int:
     return asyncio.run(_stream_last_seq(stack))
 
 
+async def _last_seq_on(stack: Stack, subject: str) -> int:
+    nc = await nats.connect(**stack.connect_kwargs("admin"))
+    try:
+        return int((await nc.jetstream().get_last_msg("KDEMO", subject)).seq)
+    finally:
+        await nc.close()
+
+
+def last_seq_on(stack: Stack, subject: str) -> int:
+    """The stream sequence of the last message on exactly `subject`."""
+    return asyncio.run(_last_seq_on(stack, subject))
+
+
 def wait_relayed(stack: Stack, event_id: str, *, within_s: float = 10.0) -> None:
     """Wait until the outbox no longer holds `event_id`: the relay deletes a row only on the
     bus's PubAck, so the event is on the stream."""
@@ -108,6 +110,25 @@ def wait_relayed(stack: Stack, event_id: str, *, within_s: float = 10.0) -> None
     while query(stack, "SELECT 1 FROM outbox WHERE id = %s", (event_id,)):
         assert time.monotonic() < deadline, f"{event_id} still in the outbox after {within_s} s"
         time.sleep(0.05)
+
+
+def wait_outbox_empty(stack: Stack, *, within_s: float = 10.0) -> None:
+    """Wait until github-app's outbox is empty: everything it committed is on the stream."""
+    deadline = time.monotonic() + within_s
+    while rows := query(stack, "SELECT id FROM outbox"):
+        assert time.monotonic() < deadline, f"still in the outbox after {within_s} s: {rows}"
+        time.sleep(0.05)
+
+
+def relayed_count(stack: Stack, event_id: str, *, within_s: float = 10.0) -> int:
+    """How many messages the stream holds for `event_id` once the relay is done with it.
+
+    An event leaves github-app only through the outbox, written in the transaction the
+    webhook's answer waited for, and the relay deletes a row only on the bus's PubAck: once the
+    row is gone, nothing more can be published for the event, so the count is final."""
+    wait_relayed(stack, event_id, within_s=within_s)
+    name, key = event_id.split(":", 1)
+    return bus_count(stack, f"kdemo.{name}.{key}")
 
 
 async def _last_event(stack: Stack, subject: str) -> dict[str, Any]:
@@ -222,7 +243,7 @@ def test_comment_records_one_intent_and_publishes_it(
     assert abs(claims.expires_at - time.time() - 86400) < 60
 
     subject = f"kdemo.bounty.requested.{expected_id}"
-    assert wait_for_bus(stack, subject) == 1
+    assert relayed_count(stack, f"bounty.requested:{expected_id}") == 1
     event = last_event(stack, subject)
     assert event["msg_id"] == f"bounty.requested:{expected_id}"
     assert event["data"]["signing_url"] == intent["signing_url"]
@@ -305,17 +326,26 @@ def test_several_bounties_in_one_comment_are_separate_intents(
 def test_same_delivery_twice_answers_the_stored_response(
     app: RunningService, stack: Stack, secret: str
 ) -> None:
-    """A repeated delivery id gets the first answer marked duplicate, and nothing new happens."""
+    """A repeated delivery id gets the first answer marked duplicate, and nothing new happens:
+    no second intent or delivery row, no outbox row, not one more message on the stream."""
     payload = comment_payload("$USDC:9$", repo=unique_repo(), number=2, login="carol")
     delivery = build_delivery(payload, secret)
     first = send(app.url, delivery.body, delivery.headers).json()
+    intent_id = first["intents"][0]["intent_id"]
+    event_id = f"bounty.requested:{intent_id}"
+    assert relayed_count(stack, event_id) == 1
+    before = stream_last_seq(stack)
+
     second = send(app.url, delivery.body, delivery.headers).json()
 
     assert second["duplicate"] is True
     assert second["intents"] == first["intents"]
-    intent_id = first["intents"][0]["intent_id"]
+    # the answer waited for its transaction, and events leave only through the outbox in it
+    assert query(stack, "SELECT 1 FROM outbox WHERE id = %s", (event_id,)) == []
+    assert stream_last_seq(stack) == before
     assert len(query(stack, "SELECT 1 FROM intents WHERE intent_id = %s", (intent_id,))) == 1
-    assert wait_for_bus(stack, f"kdemo.bounty.requested.{intent_id}") == 1
+    rows = query(stack, "SELECT 1 FROM deliveries WHERE delivery_id = %s", (delivery.delivery_id,))
+    assert len(rows) == 1
 
 
 def test_same_comment_under_two_delivery_ids_is_one_intent(
@@ -374,7 +404,7 @@ def test_concurrent_redeliveries_record_one_intent(
     assert duplicates == (5 if same_delivery_id else 0)
     intent_id = answers[0].json()["intents"][0]["intent_id"]
     assert len(query(stack, "SELECT 1 FROM intents WHERE intent_id = %s", (intent_id,))) == 1
-    assert wait_for_bus(stack, f"kdemo.bounty.requested.{intent_id}") == 1
+    assert relayed_count(stack, f"bounty.requested:{intent_id}") == 1
 
 
 # -- identity links -------------------------------------------------------------------------
@@ -396,7 +426,7 @@ def test_link_pattern_publishes_a_confirmation_and_no_bounty(
     assert answer["rejected"] == []
     assert query(stack, "SELECT 1 FROM intents WHERE repository = %s", (repo.lower(),)) == []
     subject = f"kdemo.identity.link_confirmed.{code}"
-    assert wait_for_bus(stack, subject) == 1
+    assert relayed_count(stack, f"identity.link_confirmed:{code}") == 1
     data = last_event(stack, subject)["data"]
     assert (data["code"], data["github_id"], data["login"]) == (
         code,
@@ -416,7 +446,8 @@ def test_link_pattern_publishes_a_confirmation_and_no_bounty(
 def test_bad_signature_is_401_and_leaves_no_trace(
     app: RunningService, stack: Stack, secret: str, signature: str | None
 ) -> None:
-    """A missing, empty or wrong signature is refused before parsing: no row, no event."""
+    """A missing, empty or wrong signature is refused before parsing: no row, no event. A good
+    delivery sent after it is the stream's very next message."""
     repo = unique_repo()
     payload = comment_payload("$USDC:50$", repo=repo, number=1, login="mallory")
     delivery = build_delivery(payload, secret)
@@ -430,8 +461,13 @@ def test_bad_signature_is_401_and_leaves_no_trace(
         body = body.replace(b"$USDC:50$", b"$USDC:90$")
     else:
         headers["X-Hub-Signature-256"] = signature
+    wait_outbox_empty(stack)  # what earlier tests committed is out: the stream is quiet
+    before = stream_last_seq(stack)
 
     response = send(app.url, body, headers)
+    sentinel = deliver(
+        app.url, secret, comment_payload("$USDC:1$", repo=unique_repo(), number=1, login="sam")
+    )
 
     assert response.status_code == 401
     error = response.json()["error"]
@@ -444,7 +480,12 @@ def test_bad_signature_is_401_and_leaves_no_trace(
     )
     assert query(stack, "SELECT 1 FROM intents WHERE repository = %s", (repo.lower(),)) == []
     intent_id = eip712.intent_id(repo.lower(), 1, "issue_comment", payload["comment"]["id"], 0)
-    time.sleep(0.3)
+    # Anything the refused delivery had committed would be in the outbox ahead of the
+    # sentinel's event, and so on the stream before it.
+    assert sentinel.status_code == 200, sentinel.text
+    [later] = sentinel.json()["intents"]
+    assert relayed_count(stack, f"bounty.requested:{later['intent_id']}") == 1
+    assert last_seq_on(stack, f"kdemo.bounty.requested.{later['intent_id']}") == before + 1
     assert bus_count(stack, f"kdemo.bounty.requested.{intent_id}") == 0
 
 

@@ -47,17 +47,27 @@ class FakeGitHub:
     def lists(self, path: str) -> int:
         return sum(1 for method, p, _ in self.requests if method == "GET" and p == path)
 
-    def wait_for_comments(self, path: str, count: int = 1, within_s: float = 15.0) -> list[str]:
+    def bodies(self, path: str) -> list[str]:
+        with self.lock:
+            return [c["body"] for c in self.comments.get(path, [])]
+
+    def settled_comments(
+        self, stack: Stack, repo: str, number: int, within_s: float = 15.0
+    ) -> list[str]:
+        """The thread's comments once github-app marked every reply it queued for the thread
+        posted. It marks a reply only after GitHub took it and never claims a marked one again,
+        so from then on nothing more can be posted there."""
         deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
-            with self.lock:
-                bodies = [c["body"] for c in self.comments.get(path, [])]
-            if len(bodies) >= count:
-                time.sleep(0.3)  # a wrong second post would show up now
-                with self.lock:
-                    return [c["body"] for c in self.comments.get(path, [])]
+        while True:
+            rows = query(
+                stack,
+                "SELECT posted_at FROM github_replies WHERE repository = %s AND number = %s",
+                (repo, number),
+            )
+            if rows and all(r["posted_at"] is not None for r in rows):
+                return self.bodies(_comments_path(repo, number))
+            assert time.monotonic() < deadline, f"replies never all posted: {self.requests}"
             time.sleep(0.05)
-        raise AssertionError(f"no comment on {path} within {within_s} s: {self.requests}")
 
 
 def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
@@ -148,7 +158,7 @@ def test_reply_is_posted_once_with_a_hidden_marker(
     [intent] = deliver(app.url, stack.secrets.webhook_secret, payload).json()["intents"]
 
     path = _comments_path(repo, 3)
-    [reply] = github.wait_for_comments(path)
+    [reply] = github.settled_comments(stack, repo, 3)
     assert reply.startswith(f"Sign this bounty of 50 USDC: {intent['signing_url']}")
     assert f"<!-- kdemo:intent:{intent['intent_id']} -->" in reply
     parsed = find_bounties(reply)
@@ -174,15 +184,7 @@ def test_lost_answer_is_not_posted_twice(
     [intent] = deliver(app.url, stack.secrets.webhook_secret, payload).json()["intents"]
 
     path = _comments_path(repo, 4)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not query(
-        stack,
-        "SELECT 1 FROM github_replies WHERE id = %s AND posted_at IS NOT NULL",
-        (intent["intent_id"],),
-    ):
-        time.sleep(0.1)
-
-    assert len(github.wait_for_comments(path)) == 1
+    assert len(github.settled_comments(stack, repo, 4)) == 1
     assert github.posts(path) == 1
     assert github.lists(path) >= 1
     [row] = query(
@@ -205,7 +207,7 @@ def test_refused_post_is_retried(app: RunningService, github: FakeGitHub, stack:
     )
 
     path = _comments_path(repo, 5)
-    assert len(github.wait_for_comments(path)) == 1
+    assert len(github.settled_comments(stack, repo, 5)) == 1
     assert github.posts(path) == 2
 
 
@@ -227,7 +229,7 @@ def test_rejections_and_links_get_replies_that_never_match(
         comment_payload(body, repo=repo, number=6, login="pia"),
     )
 
-    [reply] = github.wait_for_comments(_comments_path(repo, 6))
+    [reply] = github.settled_comments(stack, repo, 6)
     assert words in reply
     parsed = find_bounties(reply)
     assert (parsed.matches, parsed.links, parsed.rejected) == ([], [], [])
