@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 import httpx
 import nats
+import psycopg
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -112,16 +113,47 @@ def link_confirmed(code: str, github_id: int, login: str) -> Event:
 
 
 class Harness:
-    """The admin bus connection and a gRPC stub to the running identity."""
+    """The admin bus connection, identity's database and a gRPC stub to the running identity."""
 
-    def __init__(self, js: JetStreamContext, stub: identity_pb2_grpc.IdentityAsyncStub) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        stub: identity_pb2_grpc.IdentityAsyncStub,
+        database_url: str,
+    ) -> None:
         self.js = js
         self.stub = stub
+        self.database_url = database_url
+        self.published_seq = 0
+        """The stream sequence of the last message this harness published."""
 
     async def publish(self, event: Event) -> None:
-        await self.js.publish(
+        ack = await self.js.publish(
             event.nats_subject, encode(event), stream=STREAM, headers={"Nats-Msg-Id": event.id}
         )
+        self.published_seq = max(self.published_seq, ack.seq)
+
+    async def settled(self, code: str) -> None:
+        """Wait until identity has acked everything this harness published (it acks after its
+        transaction committed) and its outbox holds no outcome for `code` (the relay deletes a
+        row only on the bus's PubAck): all identity made of those events is on the stream."""
+        outcomes = [f"{name}:{code}" for name in ("identity.linked", "identity.link_refused")]
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            info = await self.js.consumer_info(STREAM, "identity")
+            floor = info.ack_floor.stream_seq if info.ack_floor else 0
+            if (floor or 0) >= self.published_seq:
+                async with await psycopg.AsyncConnection.connect(self.database_url) as conn:
+                    cur = await conn.execute(
+                        "SELECT id FROM outbox WHERE id = ANY(%s)", (outcomes,)
+                    )
+                    queued = await cur.fetchall()
+                if not queued:
+                    return
+            assert time.monotonic() < deadline, (
+                f"identity did not finish with seq {self.published_seq} within {WAIT_S} s: {info}"
+            )
+            await asyncio.sleep(0.05)
 
     async def outcome(self, code: str) -> Event:
         """The first `identity.linked` or `identity.link_refused` for `code` (waits for it)."""
@@ -190,7 +222,11 @@ async def harness(stack: Any, identity: Any) -> AsyncIterator[Harness]:
     nc = await nats.connect(**stack.connect_kwargs("admin"))
     try:
         async with grpc.aio.insecure_channel(identity.grpc_addr) as channel:
-            yield Harness(nc.jetstream(), identity_pb2_grpc.IdentityStub(channel))
+            yield Harness(
+                nc.jetstream(),
+                identity_pb2_grpc.IdentityStub(channel),
+                stack.database_url("identity"),
+            )
     finally:
         await nc.drain()
 
@@ -218,8 +254,9 @@ async def test_request_then_confirmation_links_the_wallet(harness: Harness) -> N
         github_id,
         "",
     )
-    await asyncio.sleep(1.0)  # give a second publish the time it would need
+    await harness.settled(code)
     assert await harness.count(f"kdemo.identity.linked.{code}") == 1
+    assert await harness.count(f"kdemo.identity.link_refused.{code}") == 0
 
 
 async def test_confirmation_before_request_waits_and_links(harness: Harness) -> None:
@@ -345,8 +382,9 @@ async def test_expired_code_is_refused(harness: Harness) -> None:
 
     assert outcome.name == "identity.link_refused"
     assert outcome.data["reason"] == "code expired"
-    await asyncio.sleep(0.5)
+    await harness.settled(code)  # the late confirmation included
     assert await harness.count(f"kdemo.identity.linked.{code}") == 0
+    assert await harness.count(f"kdemo.identity.link_refused.{code}") == 1
     status = await harness.status(code)
     assert (status.state, status.reason) == (identity_pb2.LINK_STATE_REFUSED, "code expired")
 
@@ -433,17 +471,22 @@ async def test_unpaired_confirmation_is_refused_after_the_grace(
     nc = await nats.connect(**stack.connect_kwargs("admin"))
     try:
         async with grpc.aio.insecure_channel(svc.grpc_addr) as channel:
-            harness = Harness(nc.jetstream(), identity_pb2_grpc.IdentityStub(channel))
+            harness = Harness(
+                nc.jetstream(),
+                identity_pb2_grpc.IdentityStub(channel),
+                stack.database_url("identity"),
+            )
             wallet, login, code = new_wallet(), new_login(), new_link_code()
             await harness.publish(link_confirmed(code, new_github_id(), login))
 
             outcome = await harness.outcome(code)
             await harness.publish(link_requested(wallet, login, code))
-            await asyncio.sleep(1.0)
+            await harness.settled(code)  # the late request included
 
             assert outcome.name == "identity.link_refused"
             assert (outcome.data["reason"], outcome.data["address"]) == ("unknown link code", None)
             assert await harness.count(f"kdemo.identity.linked.{code}") == 0
+            assert await harness.count(f"kdemo.identity.link_refused.{code}") == 1
             assert (await harness.status(code)).reason == "unknown link code"
     finally:
         await nc.drain()
