@@ -257,15 +257,26 @@ async def test_signature_publishes_exactly_one_event(
 async def test_same_wallet_same_signature_is_idempotent(
     stack: Stack, client: httpx.AsyncClient, admin_js: JetStreamContext
 ) -> None:
-    """Posting the same signature twice is 200 `already_signed` and still one event."""
+    """Posting the same signature twice is 200 `already_signed` and still one event: the
+    signature of another intent posted after it is the stream's very next message."""
     claims = make_claims()
     token = token_for(stack, claims)
     signature = eip712.sign_typed_data(typed_for(stack, claims), KEY_A)
     first = await post_signature(client, token, KEY_A, signature)
+    before = int((await admin_js.stream_info(STREAM)).state.last_seq)
     second = await post_signature(client, token, KEY_A, signature.upper().replace("0X", "0x"))
+    later = make_claims()
+    sentinel = await post_signature(
+        client, token_for(stack, later), KEY_A, typed=typed_for(stack, later)
+    )
     assert (first.status_code, second.status_code) == (200, 200)
     assert first.json()["status"] == "signed"
     assert second.json()["status"] == "already_signed"
+    assert sentinel.status_code == 200, sentinel.text
+    sentinel_msg = await admin_js.get_last_msg(
+        STREAM, signed_subject(later.intent_id, address_of(KEY_A))
+    )
+    assert sentinel_msg.seq == before + 1
     assert await count_on(admin_js, signed_subject(claims.intent_id, address_of(KEY_A))) == 1
 
 
