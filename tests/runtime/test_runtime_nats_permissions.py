@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
 import nats
@@ -43,6 +45,15 @@ async def _connect(bus: TestBus, user: str) -> tuple[Client, list[Exception]]:
 def _violated(errors: list[Exception], what: str, subject: str) -> bool:
     """The server reported a permissions violation for `what` on `subject`."""
     return any(f'permissions violation for {what} to "{subject}"' in str(e).lower() for e in errors)
+
+
+async def _reported(errors: list[Exception], what: str, subject: str) -> None:
+    """Wait for the server's permissions violation for `what` on `subject` (it comes as an
+    asynchronous -ERR): a refusal is known from the server's word, not from a silence."""
+    deadline = time.monotonic() + 5 * TIMEOUT
+    while not _violated(errors, what, subject):
+        assert time.monotonic() < deadline, f"no violation for {what} to {subject}: {errors}"
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -104,26 +115,32 @@ async def test_frontend_cannot_purge_the_stream(bus: TestBus, frontend: Conn) ->
 async def test_frontend_cannot_read_identity_events(bus: TestBus, frontend: Conn) -> None:
     """frontend can neither subscribe to identity subjects nor open a consumer on them."""
     nc, errors = frontend
+    sub = await nc.subscribe("kdemo.identity.>")
+    inbox = await nc.subscribe("_INBOX_frontend.sentinel")  # frontend's own: allowed
+    await nc.flush()
+    await _reported(errors, "subscription", "kdemo.identity.>")
     admin = await nats.connect(**bus.connect_kwargs("admin"))  # type: ignore[arg-type]
     try:
         await admin.jetstream().publish("kdemo.identity.linked.somecode", b"{}")
+        await admin.publish("_INBOX_frontend.sentinel", b"after the identity event")
+        await admin.flush()
     finally:
         await admin.close()
-    sub = await nc.subscribe("kdemo.identity.>")
-    await nc.flush()
-    await asyncio.sleep(0.2)
-    assert _violated(errors, "subscription", "kdemo.identity.>")
-    with pytest.raises(nats.errors.TimeoutError):
-        await sub.next_msg(timeout=0.5)
+    # One publisher's messages reach a connection in the order they were sent: once the
+    # sentinel is here, an identity event let through would already be queued before it.
+    assert (await inbox.next_msg(timeout=5 * TIMEOUT)).data == b"after the identity event"
+    assert sub.pending_msgs == 0
     js = nc.jetstream()
     with pytest.raises(nats.errors.TimeoutError):
         await js.add_consumer(
             "KDEMO", api.ConsumerConfig(filter_subject="kdemo.identity.>"), timeout=TIMEOUT
         )
+    await _reported(errors, "publish", "$js.api.consumer.create.kdemo")
     with pytest.raises(nats.errors.TimeoutError):
         await nc.request(
             "$JS.API.DIRECT.GET.KDEMO.kdemo.identity.linked.somecode", b"", timeout=TIMEOUT
         )
+    await _reported(errors, "publish", "$js.api.direct.get.kdemo.kdemo.identity.linked.somecode")
 
 
 async def test_frontend_reads_back_its_own_signature(bus: TestBus, frontend: Conn) -> None:
@@ -159,7 +176,7 @@ async def test_gateway_consumes_its_durable_but_not_identitys(bus: TestBus) -> N
         await admin.jetstream().publish("kdemo.bounty.requested.0xfeed", b'{"n": 1}')
     finally:
         await admin.close()
-    nc, _ = await _connect(bus, "gateway")
+    nc, errors = await _connect(bus, "gateway")
     try:
         js = nc.jetstream()
         sub = await js.pull_subscribe_bind("gateway", stream="KDEMO")
@@ -169,35 +186,46 @@ async def test_gateway_consumes_its_durable_but_not_identitys(bus: TestBus) -> N
             await m.ack()
         with pytest.raises(nats.errors.TimeoutError):
             await js.consumer_info("KDEMO", "identity", timeout=TIMEOUT)
+        await _reported(errors, "publish", "$js.api.consumer.info.kdemo.identity")
         with pytest.raises(nats.errors.TimeoutError):
             await nc.request(
                 "$JS.API.CONSUMER.MSG.NEXT.KDEMO.identity",
                 json.dumps({"batch": 1}).encode(),
                 timeout=TIMEOUT,
             )
+        await _reported(errors, "publish", "$js.api.consumer.msg.next.kdemo.identity")
     finally:
         await nc.close()
 
 
 async def test_tap_reads_everything_but_creates_no_durable(bus: TestBus) -> None:
-    """The tap user gets an ordered consumer; a durable or a consumer deletion is refused."""
+    """The tap user gets an ordered consumer that reads every message the stream holds, in
+    order; a durable or a consumer deletion is refused."""
     admin = await nats.connect(**bus.connect_kwargs("admin"))  # type: ignore[arg-type]
     try:
-        await admin.jetstream().publish("kdemo.bounty.requested.0xtap", b"{}")
+        admin_js = admin.jetstream()
+        await admin_js.publish("kdemo.bounty.requested.0xtap", b"{}")
+        held = await admin_js.stream_info("KDEMO", subjects_filter=">")
     finally:
         await admin.close()
-    nc, _ = await _connect(bus, "tap")
+    wanted = Counter(held.state.subjects or {})
+    assert wanted["kdemo.bounty.requested.0xtap"] == 1
+    nc, errors = await _connect(bus, "tap")
     try:
         js = nc.jetstream()
         sub = await js.subscribe("kdemo.>", stream="KDEMO", ordered_consumer=True)
-        msg = await sub.next_msg(timeout=TIMEOUT)
-        assert msg.subject.startswith("kdemo.")
+        read = [await sub.next_msg(timeout=5 * TIMEOUT) for _ in range(held.state.messages)]
+        assert Counter(m.subject for m in read) == wanted
+        seqs = [m.metadata.sequence.stream for m in read]
+        assert seqs == sorted(seqs)
+        assert seqs[-1] == held.state.last_seq
         with pytest.raises((nats.errors.TimeoutError, APIError)):
             await js.add_consumer(
                 "KDEMO", api.ConsumerConfig(durable_name="sneaky"), timeout=TIMEOUT
             )
         with pytest.raises(nats.errors.TimeoutError):
             await nc.request("$JS.API.CONSUMER.DELETE.KDEMO.gateway", b"", timeout=TIMEOUT)
+        await _reported(errors, "publish", "$js.api.consumer.delete.kdemo.gateway")
     finally:
         await nc.close()
     admin = await nats.connect(**bus.connect_kwargs("admin"))  # type: ignore[arg-type]
