@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -35,8 +36,38 @@ def _event(name: str, key: str) -> bytes:
     ).encode()
 
 
+async def _snapshot(bus: TestBus) -> dict[str, Any]:
+    """What a second `ensure_stream` must leave as it is: the stream's and each durable's
+    configuration, creation time and position (a recreated one would start afresh)."""
+    nc = await nats.connect(**bus.connect_kwargs("admin"))  # type: ignore[arg-type]
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("KDEMO")
+        state = info.state
+        seen: dict[str, Any] = {
+            "stream": (info.config.as_dict(), info.created),
+            "messages": (state.messages, state.first_seq, state.last_seq),
+        }
+        for consumer in topology.CONSUMERS:
+            c = await js.consumer_info("KDEMO", consumer.durable)
+            assert c.delivered is not None
+            assert c.ack_floor is not None
+            seen[consumer.durable] = (
+                c.config.as_dict(),
+                c.created,
+                (c.delivered.consumer_seq, c.delivered.stream_seq),
+                (c.ack_floor.consumer_seq, c.ack_floor.stream_seq),
+                (c.num_pending, c.num_ack_pending, c.num_redelivered),
+            )
+        return seen
+    finally:
+        await nc.close()
+
+
 async def test_stream_and_durables_follow_the_declaration(tmp_path: Path) -> None:
-    """File storage, `kdemo.>`, duplicate window = TTL, max age = 2 x TTL, direct get, durables."""
+    """File storage, `kdemo.>`, duplicate window = TTL, max age = 2 x TTL, direct get, durables;
+    running it again (every `up` does) keeps the stream, its messages and the durables'
+    positions as they are."""
     with start_nats(tmp_path, ttl_s=600) as bus:
         nc = await nats.connect(**bus.connect_kwargs("admin"))  # type: ignore[arg-type]
         try:
@@ -55,10 +86,22 @@ async def test_stream_and_durables_follow_the_declaration(tmp_path: Path) -> Non
                 assert c.ack_policy == api.AckPolicy.EXPLICIT
                 assert c.filter_subjects == list(consumer.filter_subjects)
                 assert (c.ack_wait, c.max_deliver, c.deliver_subject) == (30, -1, None)
+            # What a running stack has: messages, one acked and one delivered but not yet acked.
+            for key in ("0x1", "0x2", "0x3"):
+                await js.publish(f"kdemo.bounty.requested.{key}", _event("bounty.requested", key))
+            sub = await js.pull_subscribe_bind("gateway", stream="KDEMO")
+            acked, held = await sub.fetch(2, timeout=5)
+            await acked.ack_sync()
+            assert held.metadata.sequence.stream == 2
         finally:
             await nc.close()
-        # Running it again (every `up` does) changes nothing and does not fail.
+        before = await _snapshot(bus)
+        assert before["messages"] == (3, 1, 3)
+        assert before["gateway"][2:] == ((2, 2), (1, 1), (1, 1, 0))
+
         await ensure_stream(bus.access("admin"), ttl_s=600)
+
+        assert await _snapshot(bus) == before
 
 
 @pytest.mark.parametrize("raw", ["0", "-5", "day"])
