@@ -20,9 +20,23 @@ def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPostgres]:
         yield server
 
 
-def test_every_owning_service_has_its_database() -> None:
-    """The roles come from the topology: github_app, ledger and identity."""
+def _databases(pg: TestPostgres) -> dict[str, tuple[int, str, int]]:
+    """Each user database on the server: (its oid, its owner's name, the owner's oid)."""
+    with psycopg.connect(pg.superuser_url) as conn:
+        rows = conn.execute(
+            "SELECT d.datname, d.oid, r.rolname, r.oid FROM pg_database d "
+            "JOIN pg_roles r ON r.oid = d.datdba "
+            "WHERE NOT d.datistemplate AND d.datname <> 'postgres'"
+        ).fetchall()
+    return {name: (int(oid), owner, int(owner_oid)) for name, oid, owner, owner_oid in rows}
+
+
+def test_every_owning_service_has_its_database(pg: TestPostgres) -> None:
+    """The server holds exactly the topology's databases (github_app, ledger, identity), each
+    owned by the role of its name."""
     assert sorted(OWNED) == ["github_app", "identity", "ledger"]
+    owners = {name: owner for name, (_, owner, _) in _databases(pg).items()}
+    assert owners == {db: db for db in OWNED}
 
 
 @pytest.mark.parametrize("db", OWNED)
@@ -80,11 +94,23 @@ def test_server_listens_on_loopback_only(pg: TestPostgres) -> None:
 
 
 def test_ensure_roles_is_idempotent_and_resets_passwords(pg: TestPostgres) -> None:
-    """Running the role setup again keeps databases and data, and applies the given password."""
+    """Running the role setup again keeps every database and role (same oids, same owners) and
+    the data, and applies the given password: the old one no longer logs in."""
     with psycopg.connect(pg.urls["ledger"]) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS kept (v int)")
+        conn.execute("CREATE TABLE kept (v int)")
         conn.execute("INSERT INTO kept VALUES (7)")
-    ensure_roles(pg.cluster, {"ledger": "a-new-password-1234"})
-    with psycopg.connect(role_url(pg.port, "ledger", "a-new-password-1234", "ledger")) as conn:
+    before = _databases(pg)
+    try:
+        ensure_roles(pg.cluster, {"ledger": "a-new-password-1234"})
+
+        assert _databases(pg) == before
+        with psycopg.connect(role_url(pg.port, "ledger", "a-new-password-1234", "ledger")) as conn:
+            assert conn.execute("SELECT v FROM kept").fetchall() == [(7,)]
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(pg.urls["ledger"])
+    finally:
+        ensure_roles(pg.cluster, {"ledger": pg.passwords["ledger"]})
+    with psycopg.connect(pg.urls["ledger"]) as conn:
         assert conn.execute("SELECT v FROM kept").fetchall() == [(7,)]
-    ensure_roles(pg.cluster, {"ledger": pg.passwords["ledger"]})
+        conn.execute("DROP TABLE kept")
+    assert _databases(pg) == before
