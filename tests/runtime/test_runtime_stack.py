@@ -63,11 +63,27 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
     rt.down(purge=True)
 
 
+def _files(rt: LocalRuntime) -> dict[str, tuple[int, bytes]]:
+    """stack.json and secrets.json: modification time and content."""
+    return {
+        name: ((rt.state_dir / name).stat().st_mtime_ns, (rt.state_dir / name).read_bytes())
+        for name in ("stack.json", "secrets.json")
+    }
+
+
 def test_up_reports_progress_and_returns_public_urls(stack: LocalRuntime) -> None:
-    """`up` on a running stack is a no-op that returns the same public URLs."""
+    """`up` on a running stack is a no-op that returns the same public URLs: no process is
+    replaced or restarted, and neither stack.json nor the secrets are written."""
+    urls_before = stack.public_urls()
+    rows_before = {r.name: (r.pid, r.restarts) for r in stack.status()}
+    pids_before = _recorded_pids(stack)  # the supervisor's and every node's
+    files_before = _files(stack)
     messages: list[str] = []
     urls = stack.up(messages.append)
-    assert urls == stack.public_urls()
+    assert urls == urls_before
+    assert {r.name: (r.pid, r.restarts) for r in stack.status()} == rows_before
+    assert _recorded_pids(stack) == pids_before
+    assert _files(stack) == files_before
     assert set(urls) == {"frontend", "gateway", "github-app"}
     assert all(u.startswith("http://127.0.0.1:") for u in urls.values())
     # It names every node it waits for: the database and bus first, then the services.
