@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -16,14 +17,18 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .metrics import CONTENT_TYPE_LATEST, observe_edge, render_metrics
 
 __all__ = [
     "ApiError",
+    "ErrorBody",
+    "Strict",
     "edge_client",
     "error_body",
+    "error_responses",
     "install_common_routes",
     "read_limited_body",
     "refuse_declared_excess",
@@ -47,6 +52,41 @@ class ApiError(Exception):
 
 def error_body(code: str, message: str, field: str | None = None, hint: str = "") -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "field": field, "hint": hint}}
+
+
+class Strict(BaseModel):
+    """A documented answer: its schema lists every key, so an undocumented one fails the
+    OpenAPI conformance tests instead of going unnoticed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(Strict):
+    code: str
+    message: str
+    field: str | None
+    hint: str
+
+
+class ErrorBody(Strict):
+    """Every error answer: what is wrong, which field, and what to do about it."""
+
+    error: ErrorDetail
+
+
+_HTML: dict[str, Any] = {"text/html": {"schema": {"type": "string"}}}
+
+
+def error_responses(*statuses: int, html: bool = False) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for the error statuses a route answers, with the error body; `html` when a
+    plain form post gets the same error as a page."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {"model": ErrorBody, "description": HTTPStatus(status).phrase}
+        if html:
+            entry["content"] = dict(_HTML)
+        responses[status] = entry
+    return responses
 
 
 def refuse_declared_excess(request: Request, limit: int, too_large: ApiError) -> None:
@@ -74,6 +114,7 @@ async def read_limited_body(request: Request, limit: int, too_large: ApiError) -
 
 def install_common_routes(app: FastAPI, *, ready: Callable[[], bool]) -> None:
     """/healthz (alive), /readyz (dependencies reachable), /metrics, and the error shape."""
+    _document_400_not_422(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -112,6 +153,25 @@ def install_common_routes(app: FastAPI, *, ready: Callable[[], bool]) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """Drop FastAPI's default 422 from the OpenAPI: a request that fails validation is
+    answered 400 with the error body (`on_validation_error`), never 422."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class _EdgeTransport(httpx.AsyncBaseTransport):
