@@ -17,18 +17,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from psycopg_pool import AsyncConnectionPool
 
-from services.common.httpapp import ApiError
+from services.common.httpapp import ApiError, error_responses
 
 from .clients import Account, CalcClient, IdentityClient
 from .ledger import transaction
+from .models import BountyAnswer, BountyList
 
 __all__ = ["ApiDeps", "router"]
 
 _REPO: Final = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _INTENT: Final = re.compile(r"0x[0-9a-fA-F]{64}")
+_NAME: Final = re.compile(r"[A-Za-z0-9_.-]+")
+_NUMBER: Final = re.compile(r"0*[1-9][0-9]{0,17}")  # what `issue_bounties` accepts
 _STATES: Final = ("pending", "signed")
 MAX_LIMIT: Final = 500
 
@@ -88,15 +91,28 @@ def _state(value: str | None) -> bool | None:
     return value == "signed"
 
 
+def _rule(pattern: re.Pattern[str], **more: Any) -> dict[str, Any]:
+    """The OpenAPI states a rule the handler enforces itself, with a clearer error than
+    FastAPI's own validation would give."""
+    return {"json_schema_extra": {"pattern": f"^{pattern.pattern}$", **more}}
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-@router.get("/bounties")
+# Answers are documented, not filtered through a model: `response_model=None`.
+_LIST_ANSWERS: Final = {200: {"model": BountyList}, **error_responses(400, 503)}
+
+
+@router.get("/bounties", response_model=None, responses=_LIST_ANSWERS)
 async def list_bounties(
     deps: Deps,
-    repo: Annotated[str | None, Query(description="OWNER/NAME, any case")] = None,
-    state: Annotated[str | None, Query(description="pending or signed")] = None,
+    repo: Annotated[str | None, Query(description="OWNER/NAME, any case", **_rule(_REPO))] = None,
+    state: Annotated[
+        str | None,
+        Query(description="pending or signed", json_schema_extra={"enum": list(_STATES)}),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="newest first")] = 100,
 ) -> dict[str, Any]:
     """Bounties, newest first, optionally of one repository and in one state."""
@@ -114,8 +130,14 @@ async def list_bounties(
     return await _answer(deps, query, [*params, limit])
 
 
-@router.get("/bounties/{intent_id}")
-async def get_bounty(deps: Deps, intent_id: str) -> dict[str, Any]:
+@router.get(
+    "/bounties/{intent_id}",
+    response_model=None,
+    responses={200: {"model": BountyAnswer}, **error_responses(400, 404, 503)},
+)
+async def get_bounty(
+    deps: Deps, intent_id: Annotated[str, Path(description="0x + 64 hex digits", **_rule(_INTENT))]
+) -> dict[str, Any]:
     """One bounty by its intent id."""
     if not _INTENT.fullmatch(intent_id):
         raise ApiError(
@@ -139,8 +161,17 @@ async def get_bounty(deps: Deps, intent_id: str) -> dict[str, Any]:
     return {"bounty": answer["bounties"][0], "warnings": answer["warnings"]}
 
 
-@router.get("/repos/{owner}/{repo}/issues/{number}/bounties")
-async def issue_bounties(deps: Deps, owner: str, repo: str, number: str) -> dict[str, Any]:
+@router.get(
+    "/repos/{owner}/{repo}/issues/{number}/bounties", response_model=None, responses=_LIST_ANSWERS
+)
+async def issue_bounties(
+    deps: Deps,
+    owner: Annotated[str, Path(**_rule(_NAME))],
+    repo: Annotated[str, Path(**_rule(_NAME))],
+    number: Annotated[
+        str, Path(description="the issue or pull request", **_rule(_NUMBER, maxLength=18))
+    ],
+) -> dict[str, Any]:
     """The bounties of one issue or pull request, oldest first, with totals of the signed ones."""
     repository = _repository(f"{owner}/{repo}", field="repo")
     if not (number.isascii() and number.isdigit()) or len(number) > 18 or int(number) < 1:
