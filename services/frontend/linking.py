@@ -23,9 +23,22 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from services.common import siwe
 from services.common.events import make_event
-from services.common.httpapp import ApiError
+from services.common.httpapp import ApiError, error_responses
 from services.protos import identity_pb2, identity_pb2_grpc
 
+from .models import (
+    AddressQuery,
+    CodePath,
+    CodeQuery,
+    LinkCreated,
+    LinkMessage,
+    LinkRequest,
+    LinkStatus,
+    LoginQuery,
+    page_responses,
+    post_body,
+    post_responses,
+)
 from .state import Frontend, FrontendDep, PageError, read_body, text_field
 
 __all__ = ["IDENTITY_TIMEOUT_S", "link_message", "link_status", "router"]
@@ -81,8 +94,14 @@ def link_message(frontend: Frontend, address: str, login: str) -> dict[str, str]
     return {"message": message, "nonce": nonce, "expires": _iso(expires)}
 
 
-@router.get("/api/link-message")
-async def get_link_message(address: str, login: str, frontend: FrontendDep) -> dict[str, str]:
+@router.get(
+    "/api/link-message",
+    response_model=None,
+    responses={200: {"model": LinkMessage}, **error_responses(400)},
+)
+async def get_link_message(
+    address: AddressQuery, login: LoginQuery, frontend: FrontendDep
+) -> dict[str, str]:
     """The EIP-4361 message a wallet signs (personal_sign) to link itself to `login`."""
     return link_message(frontend, address, login)
 
@@ -112,7 +131,12 @@ def _verify(frontend: Frontend, message: str, signature: str) -> siwe.SiweMessag
     return parsed
 
 
-@router.post("/api/links")
+@router.post(
+    "/api/links",
+    status_code=201,
+    responses=post_responses(201, LinkCreated, 400, 409, 410, 413, 415, 503),
+    openapi_extra=post_body(LinkRequest),
+)
 async def post_link(request: Request, frontend: FrontendDep) -> Response:
     """Verify a signed link message and publish `identity.link_requested` with its code."""
     body = await read_body(request)
@@ -212,14 +236,18 @@ async def link_status(frontend: Frontend, code: str) -> dict[str, Any]:
     }
 
 
-@router.get("/api/links/{code}")
-async def get_link(code: str, frontend: FrontendDep) -> dict[str, Any]:
+@router.get(
+    "/api/links/{code}",
+    response_model=None,
+    responses={200: {"model": LinkStatus}, **error_responses(400, 404, 503)},
+)
+async def get_link(code: CodePath, frontend: FrontendDep) -> dict[str, Any]:
     """How a link request is going, as identity sees it."""
     return await link_status(frontend, _valid_code(code))
 
 
-@router.get("/link", response_class=HTMLResponse)
-async def link_page(request: Request, frontend: FrontendDep, code: str = "") -> Response:
+@router.get("/link", response_class=HTMLResponse, responses=page_responses(400))
+async def link_page(request: Request, frontend: FrontendDep, code: CodeQuery = "") -> Response:
     """The link page: GitHub login, wallet, the message to sign, then the code to comment."""
     if code and not _CODE.fullmatch(code):
         raise PageError(

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from services.common import eip712
 from services.common.events import Event, EventInvalid, decode, make_event
-from services.common.httpapp import ApiError
+from services.common.httpapp import ApiError, error_responses
 from services.common.intent_tokens import (
     IntentClaims,
     TokenError,
@@ -30,6 +30,15 @@ from services.common.intent_tokens import (
     verify_intent_token,
 )
 
+from .models import (
+    IntentDocument,
+    SignatureAnswer,
+    SignatureRequest,
+    TokenQuery,
+    page_responses,
+    post_body,
+    post_responses,
+)
 from .state import Frontend, FrontendDep, PageError, read_body, text_field
 
 __all__ = [
@@ -132,8 +141,8 @@ def _describe_deadline(unix: int) -> str:
     return f"{when:%Y-%m-%d %H:%M} UTC (in {span})"
 
 
-@router.get("/sign", response_class=HTMLResponse)
-async def sign_page(request: Request, frontend: FrontendDep, t: str = "") -> Response:
+@router.get("/sign", response_class=HTMLResponse, responses=page_responses(400, 401, 410))
+async def sign_page(request: Request, frontend: FrontendDep, t: TokenQuery = "") -> Response:
     """The signing page: what will be signed, in words, and a button for the wallet."""
     if not t:
         raise PageError(
@@ -213,7 +222,11 @@ def _expired_page(request: Request, frontend: Frontend, token: str, exc: ApiErro
     )
 
 
-@router.get("/api/intents/{token}")
+@router.get(
+    "/api/intents/{token}",
+    response_model=None,
+    responses={200: {"model": IntentDocument}, **error_responses(401, 410)},
+)
 async def get_intent(token: str, frontend: FrontendDep) -> dict[str, Any]:
     """The typed data a wallet signs for this token, with the intent's fields."""
     return intent_document(frontend, verify_token(frontend, token))
@@ -289,7 +302,11 @@ async def record_signature(frontend: Frontend, claims: IntentClaims, event: Even
     )
 
 
-@router.post("/api/signatures")
+@router.post(
+    "/api/signatures",
+    responses=post_responses(200, SignatureAnswer, 400, 401, 409, 410, 413, 415, 503),
+    openapi_extra=post_body(SignatureRequest),
+)
 async def post_signature(request: Request, frontend: FrontendDep) -> Response:
     """Verify a wallet's signature of the token's intent and publish `bounty.signed`."""
     body = await read_body(request)
