@@ -39,6 +39,7 @@ from services.common.metrics import observe_edge
 from services.common.outbox import OutboxRelay
 
 from .intents import Recorder, RecorderConfig
+from .models import WEBHOOK_DOCS
 from .replies import SERVICE, OwnAccount, ReplyPoster, fetch_own_account
 from .settings import GithubAppSettings
 from .webhook import (
@@ -320,7 +321,7 @@ def create_app(settings: GithubAppSettings | None = None) -> FastAPI:
     )
     install_common_routes(app, ready=lambda: "service" in holder and holder["service"].ready())
 
-    @app.post("/webhook")
+    @app.post("/webhook", **WEBHOOK_DOCS)
     async def webhook(request: Request) -> Response:
         """GitHub's webhook deliveries (the github → github-app edge, counted here)."""
         with observe_edge("github", SERVICE, "HTTP"):
