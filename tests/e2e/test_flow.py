@@ -62,6 +62,14 @@ def start_time(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
 
 
+def running_nodes(status: dict[str, object]) -> dict[str, tuple[int, str, int]]:
+    """node -> (pid, the process's start time, restarts) from `status -o json`."""
+    return {
+        s["name"]: (int(s["pid"]), start_time(int(s["pid"])), int(s["restarts"]))
+        for s in status["services"]  # type: ignore[attr-defined]
+    }
+
+
 def processes_of(status: dict[str, object], state_dir: Path) -> dict[int, str]:
     """pid -> start time of the supervisor, every node, and every child they spawned."""
     roots = [int(s["pid"]) for s in status["services"] if s.get("pid")]  # type: ignore[attr-defined]
@@ -173,7 +181,13 @@ def test_flow_twice_then_smoke_then_down_leaves_nothing(cli: Cli) -> None:
     # The same sequence again against the same stack: relinking is a success.
     flow(cli, "acme/widgets", 42, "octocat", linked_before=True)
 
-    assert cli.run("up").returncode == 0  # up twice is a no-op
+    # up twice is a no-op: the same processes, no restart, stack and secrets files untouched
+    state_dir = Path(cli.env["KDEMO_STATE_DIR"])
+    nodes_before = running_nodes(json.loads(cli.run("status", "-o", "json").stdout))
+    files_before = {f: (state_dir / f).stat().st_mtime_ns for f in ("stack.json", "secrets.json")}
+    assert cli.run("up").returncode == 0
+    assert running_nodes(json.loads(cli.run("status", "-o", "json").stdout)) == nodes_before
+    assert {f: (state_dir / f).stat().st_mtime_ns for f in files_before} == files_before
     assert_edge_metrics_follow_the_topology(Path(cli.env["KDEMO_STATE_DIR"]))
     cli.run("smoke")
     cli.run("smoke")
