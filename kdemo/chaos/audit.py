@@ -157,14 +157,17 @@ def wait_settled(
     """Wait until the ledger holds everything accepted (or `timeout_s` passes); returns the
     seconds waited. Redeliveries after a stop land up to the ack wait later."""
     begun = time.monotonic()
+    said = 0
     while True:
         try:
             missing = missing_in_ledger(runtime, repo, records)
         except KdemoError:
-            missing = -1  # the database is still coming back
+            missing = said  # the database is still coming back
         if missing == 0 or time.monotonic() - begun > timeout_s:
             return time.monotonic() - begun
-        progress(f"waiting for {missing} accepted items to reach the ledger")
+        if missing != said:
+            progress(f"waiting for {missing} accepted items to reach the ledger")
+            said = missing
         time.sleep(1.0)
 
 
