@@ -21,7 +21,7 @@ test *args:
 # lint and type-check
 lint:
     uv run ruff check .
-    uv run ruff format --check kdemo services scripts tests
+    uv run ruff format --check .
     uv run mypy
 
 # regenerate the gRPC stubs from services/protos/*.proto
