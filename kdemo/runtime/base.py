@@ -1,7 +1,16 @@
 """The Runtime interface: what the CLI and the dashboard may ask of any runtime.
 
-The CLI and the TUI depend on this module only, never on how a runtime works,
-so the local runtime today and the Kubernetes runtimes later are interchangeable.
+The CLI and the TUI depend on this module only, never on how a runtime works, so the
+local, kind and kubernetes runtimes are interchangeable. Every runtime keeps this contract:
+
+- A method fails only with `KdemoError` (a message and a hint the CLI prints as one line):
+  a client library's own exceptions (nats, psycopg, the Kubernetes client, urllib) never
+  escape, so callers catch one type and the dashboard needs no blanket handler.
+- No method blocks an event loop: the synchronous ones are for threads (the dashboard calls
+  them from thread workers), and `bus_tap` does its blocking set-up off the loop.
+- `down` stops the stack; what becomes of the data is the runtime's to say in its return
+  value: the local runtime keeps it, while a kind cluster or a kubernetes namespace takes
+  its volumes with it (they are the cluster's, not this machine's).
 """
 
 from __future__ import annotations

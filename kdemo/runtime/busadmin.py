@@ -12,12 +12,13 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import AsyncGenerator, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import nats
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import api
 from nats.js.errors import NotFoundError
 
@@ -28,6 +29,7 @@ from kdemo.runtime.natsconfig import inbox_prefix
 
 __all__ = [
     "ACK_WAIT_S",
+    "BUS_ERRORS",
     "DLQ_SUBJECTS",
     "BusAccess",
     "connect",
@@ -40,6 +42,8 @@ __all__ = [
 ]
 
 ACK_WAIT_S = 30.0
+BUS_ERRORS = (nats.errors.Error, OSError, TimeoutError)
+"""What the NATS client raises once connected (connecting already gives a KdemoError)."""
 DLQ_SUBJECTS = "kdemo.dlq.>"
 DEFAULT_INTENT_TTL = 86400
 _T = TypeVar("_T")
@@ -230,7 +234,7 @@ async def tap(tap_user: BusAccess, *, deliver_all: bool = True) -> AsyncGenerato
             ordered_consumer=True,
             deliver_policy=policy,
         )
-        async for msg in sub.messages:
+        async for msg in _until_dropped(sub.messages):
             event: dict[str, Any] | None = None
             with contextlib.suppress(ValueError):
                 parsed = json.loads(msg.data)
@@ -247,6 +251,18 @@ async def tap(tap_user: BusAccess, *, deliver_all: bool = True) -> AsyncGenerato
             )
     finally:
         await nc.close()
+
+
+async def _until_dropped(messages: AsyncIterator[Msg]) -> AsyncGenerator[Msg, None]:
+    """The subscription's messages; the client's own errors become one KdemoError."""
+    try:
+        async for msg in messages:
+            yield msg
+    except BUS_ERRORS as exc:
+        raise KdemoError(
+            f"the bus tap stopped ({type(exc).__name__}: {exc})".replace(": )", ")"),
+            "is nats running? see `kdemo status`",
+        ) from exc
 
 
 def run_sync(coro: Coroutine[Any, Any, _T]) -> _T:

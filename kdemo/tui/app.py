@@ -296,9 +296,7 @@ class DashboardApp(App[None]):
                     self._last_seq = max(self._last_seq, tap.seq)
                     self._pending.append((tap, time.perf_counter()))
                 self.post_message(TapStateChanged(False, "the bus tap ended"))
-            except _IO_ERRORS as exc:
-                self.post_message(TapStateChanged(False, _describe(exc)))
-            except Exception as exc:  # a client library's own error: report it, keep running
+            except _IO_ERRORS as exc:  # the Runtime contract: its failures are KdemoErrors
                 self.post_message(TapStateChanged(False, _describe(exc)))
             finally:
                 # Close the generator here, in the worker's context, not later from the GC.

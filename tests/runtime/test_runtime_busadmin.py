@@ -170,3 +170,22 @@ async def test_tap_yields_every_message_with_its_event(tmp_path: Path) -> None:
     ]
     assert seen[0].event is not None
     assert seen[0].event["id"] == "bounty.requested:0xa"
+
+
+async def test_the_tap_fails_only_with_kdemo_errors_when_the_bus_goes(tmp_path: Path) -> None:
+    """The Runtime contract: when nats goes away under the tap, the reader sees the stream end
+    or a KdemoError, never the client library's own exceptions."""
+    with start_nats(tmp_path) as bus:
+        nc = await nats.connect(**bus.connect_kwargs("admin"))  # type: ignore[arg-type]
+        try:
+            await nc.jetstream().publish("kdemo.bounty.requested.0x33", _event("x", "0x33"))
+        finally:
+            await nc.close()
+        events = tap(bus.access("tap"), deliver_all=True)
+        first = await anext(events)
+        assert first.subject == "kdemo.bounty.requested.0x33"
+        assert first.pending == 0  # caught up: nothing after it
+    # The server is stopped now: the client (which never reconnects) closes, the tap ends.
+    async with asyncio.timeout(30):
+        rest = [event async for event in events]
+    assert rest == []

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import nats.errors
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -61,8 +60,7 @@ _NAMESPACE_GONE_TIMEOUT_S = 180.0
 _T = TypeVar("_T")
 
 
-_BUS_ERRORS = (nats.errors.Error, OSError, TimeoutError)
-"""What the NATS client raises once connected (connecting already gives a KdemoError)."""
+_BUS_ERRORS = busadmin.BUS_ERRORS
 _NATS = ("svc/nats", container_ports("nats")[0].port)
 _POSTGRES = ("svc/postgres", container_ports("postgres")[0].port)
 

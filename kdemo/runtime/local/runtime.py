@@ -11,9 +11,9 @@ import sys
 import time
 import urllib.request
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kdemo import topology
 from kdemo.errors import KdemoError, NotReady, StackNotUp, UsageError
@@ -50,6 +50,7 @@ from kdemo.runtime.natsconfig import ADMIN_USER, TAP_USER
 __all__ = ["READY_TIMEOUT_S", "LocalRuntime"]
 
 READY_TIMEOUT_S = 60.0
+_T = TypeVar("_T")
 DOWN_TIMEOUT_S = 10.0
 # A clean stop per node: SIGTERM is postgres' "smart" shutdown, which waits for every
 # client (the services' pools) to leave; SIGINT is its "fast" one.
@@ -436,10 +437,19 @@ class LocalRuntime(Runtime):
         return busadmin.tap(self._access(TAP_USER), deliver_all=deliver_all)
 
     def dlq_list(self) -> list[DeadLetter]:
-        return busadmin.run_sync(busadmin.dlq_list(self._access(ADMIN_USER)))
+        return self._on_bus(busadmin.dlq_list(self._access(ADMIN_USER)))
 
     def dlq_replay(self, seqs: list[int] | None = None) -> int:
-        return busadmin.run_sync(busadmin.dlq_replay(self._access(ADMIN_USER), seqs))
+        return self._on_bus(busadmin.dlq_replay(self._access(ADMIN_USER), seqs))
+
+    def _on_bus(self, work: Coroutine[Any, Any, _T]) -> _T:
+        try:
+            return busadmin.run_sync(work)
+        except busadmin.BUS_ERRORS as exc:
+            raise KdemoError(
+                f"the bus stopped answering ({type(exc).__name__}: {exc})",
+                "see `kdemo status`: the supervisor restarts nats when it dies",
+            ) from exc
 
     # -- for tests and `doctor` ------------------------------------------------------------
 
