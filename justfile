@@ -18,6 +18,10 @@ down *args:
 test *args:
     ./dev test {{args}}
 
+# the fast subset: no stack, no database, no cluster, no browser, no checkov
+test-fast *args:
+    ./dev test -m "not stack and not kind and not slow" {{args}}
+
 # lint and type-check
 lint:
     uv run ruff check .

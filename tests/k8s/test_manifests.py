@@ -138,6 +138,7 @@ def _checkov() -> Path:
     return exe
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_checkov_finds_nothing(tmp_path: Path) -> None:
     """checkov passes every overlay with zero failures; each skipped check has a reason."""

@@ -33,7 +33,10 @@ from kdemo.runtime.local import LocalRuntime
 from kdemo.runtime.local.state import stack_id
 from kdemo.runtime.natsconfig import ADMIN_USER
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+pytestmark = [
+    pytest.mark.stack,
+    pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root"),
+]
 
 STANDIN = [sys.executable, str(Path(__file__).with_name("standin.py"))]
 GITHUB_APP = [sys.executable, "-m", "services.github_app"]

@@ -11,6 +11,8 @@ from kdemo import topology
 from kdemo.runtime.local.postgres import ensure_roles, role_url
 from kdemo.runtime.local.testing import TestPostgres, start_postgres
 
+pytestmark = pytest.mark.stack  # starts PostgreSQL (and the stack): not in the fast subset
+
 OWNED = [n.database for n in topology.NODES if n.database]
 
 

@@ -21,6 +21,8 @@ from kdemo.runtime.local import LocalRuntime
 from kdemo.runtime.local.procs import pid_alive
 from kdemo.runtime.local.state import data_dir, read_json, stack_id
 
+pytestmark = pytest.mark.stack  # starts PostgreSQL (and the stack): not in the fast subset
+
 STANDIN = [sys.executable, str(Path(__file__).with_name("standin.py"))]
 SERVICES = [n.name for n in topology.service_nodes()]
 

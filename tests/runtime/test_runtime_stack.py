@@ -20,6 +20,8 @@ from kdemo.runtime.local import LocalRuntime
 from kdemo.runtime.local.procs import pid_alive
 from kdemo.runtime.local.state import read_json
 
+pytestmark = pytest.mark.stack  # starts PostgreSQL (and the stack): not in the fast subset
+
 STANDIN = [sys.executable, str(Path(__file__).with_name("standin.py"))]
 SERVICES = [n.name for n in topology.service_nodes()]
 NODES = [n.name for n in topology.runtime_nodes()]
