@@ -134,8 +134,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await pool.close()
             log.info("gateway stopped")
 
+    # No /docs or /openapi.json, like the other services: Swagger UI loads its assets from a
+    # CDN, and the schema is the tests' (tests/services/test_openapi_fuzz.py builds it).
     app = FastAPI(
-        title="kdemo gateway", summary="The ledger and the public bounty API", lifespan=lifespan
+        title="kdemo gateway",
+        summary="The ledger and the public bounty API",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
 
     @app.middleware("http")
