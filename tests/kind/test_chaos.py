@@ -9,7 +9,7 @@ import pytest
 
 from kdemo.chaos.faults import plan_faults
 from kdemo.testing import KindStack
-from tests.kind.conftest import all_ready, wait_for
+from tests.kind.conftest import nodes, status, wait_for
 
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(900)]
 
@@ -36,4 +36,10 @@ def test_chaos_on_kind_loses_and_doubles_nothing(kind_stack: KindStack) -> None:
     assert stop["held_s"] >= 31
     assert stop["target"].startswith("container ")  # frozen by containerd, not a pod deleted
     assert report["checked"]["bounty.recorded"] == FLOWS
-    wait_for(lambda: all_ready(kind_stack), "every node ready after chaos")
+    # The next tests expect one pod per node: wait out the grace period of those restarted.
+    wait_for(
+        lambda: all(
+            row["ready"] and len(row["pods"]) == 1 for row in nodes(status(kind_stack)).values()
+        ),
+        "every node ready with one pod after chaos",
+    )
