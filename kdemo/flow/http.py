@@ -89,13 +89,29 @@ def _error_fields(response: httpx.Response) -> tuple[str, str]:
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         message = str(error.get("message") or error.get("code") or response.reason_phrase)
-        field = error.get("field")
-        if field:
-            message = f"{field}: {message}"
-        return message, str(error.get("hint") or "")
+        hint = str(error.get("hint") or "")
+        return _said_once(message, str(error.get("field") or ""), hint)
     if isinstance(body, dict) and "detail" in body:  # FastAPI's own validation answers
         return str(body["detail"])[:300], ""
     return response.reason_phrase, ""
+
+
+def _said_once(message: str, field: str, hint: str) -> tuple[str, str]:
+    """The service's message naming its field once, and its hint only when not already said.
+
+    The services' messages usually begin with the field (`state: 'x' is not a bounty
+    state`); only a message that does not name it gets `field: ` in front.
+    """
+    message = message.strip().rstrip(".;")
+    if field and field.lower() not in message.lower():
+        message = f"{field}: {message}"
+    if hint and _plain(hint) in _plain(message):
+        hint = ""
+    return message, hint
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.lower().replace(";", " ").split())
 
 
 def _origin(response: httpx.Response) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 import jwt
@@ -47,7 +48,7 @@ _KINDS_OF_SOURCE: Final = {
 
 
 class TokenError(Exception):
-    """A token was refused; `message` says why in one sentence with a hint."""
+    """A token was refused; `message` says why in one sentence (the caller adds the hint)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -198,7 +199,7 @@ def verify_intent_token(
     """The claims of a genuine, unexpired intent token; else `TokenInvalid` or `TokenExpired`."""
     key = _public_key(public_key_pem)
     if not isinstance(token, str) or not token:
-        raise TokenInvalid("token: missing; open the signing URL exactly as it was posted")
+        raise TokenInvalid("token: missing")
     try:
         # time is judged below against `now` (not PyJWT's clock), after signature and audience
         payload = jwt.decode(
@@ -213,13 +214,9 @@ def verify_intent_token(
             },
         )
     except jwt.InvalidAudienceError as exc:
-        raise TokenInvalid(
-            "token: meant for another purpose (audience is not 'sign'); use the signing URL"
-        ) from exc
+        raise TokenInvalid("token: meant for another purpose (its audience is not 'sign')") from exc
     except jwt.InvalidTokenError as exc:
-        raise TokenInvalid(
-            f"token: not a genuine intent token ({exc}); open the signing URL exactly as posted"
-        ) from exc
+        raise TokenInvalid(f"token: not a genuine intent token ({_why_invalid(exc)})") from exc
     try:
         amount = payload["amount"]
         if not isinstance(amount, str) or not amount.isdigit():
@@ -238,12 +235,40 @@ def verify_intent_token(
             author_login=payload["author_login"],
             expires_at=payload["exp"],
         )
-    except (KeyError, ValueError) as exc:
-        raise TokenInvalid(f"token: claims are incomplete or malformed ({exc})") from exc
+    except KeyError as exc:
+        raise TokenInvalid(f"token: the {exc.args[0]!r} claim is missing") from exc
+    except ValueError as exc:
+        raise TokenInvalid(f"token: a claim is malformed ({exc})") from exc
     current = time.time() if now is None else now
     if current >= claims.expires_at:
+        expired = datetime.fromtimestamp(claims.expires_at, UTC)
         raise TokenExpired(
-            f"token: the intent expired at {claims.expires_at} (unix seconds); "
-            "comment the bounty again to get a fresh signing URL"
+            f"token: the intent expired at {expired:%Y-%m-%dT%H:%M:%SZ} "
+            f"({_ago(current - claims.expires_at)})"
         )
     return claims
+
+
+def _why_invalid(exc: jwt.InvalidTokenError) -> str:
+    """PyJWT's refusal in the words of someone holding a signing URL."""
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "its signature does not match this deployment's key"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"it lacks the {exc.claim!r} claim"
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return "it is signed with another algorithm"
+    if isinstance(exc, jwt.DecodeError):
+        return "it is cut short or garbled"
+    return "it cannot be verified"
+
+
+def _ago(seconds: float) -> str:
+    """`3 h ago`, `5 min ago`, `2 days ago`: how long ago, to the unit people think in."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s ago"
+    if s < 3600:
+        return f"{s // 60} min ago"
+    if s < 2 * 86400:
+        return f"{s // 3600} h ago"
+    return f"{s // 86400} days ago"

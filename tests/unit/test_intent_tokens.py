@@ -82,14 +82,29 @@ def test_token_is_url_safe() -> None:
     assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-@pytest.mark.parametrize("now", [NOW + 3600, NOW + 3601, NOW + 10**6])
-def test_expired_token_is_token_expired(now: int) -> None:
-    """At or after `exp`, a genuine token is TokenExpired (HTTP 410), not invalid."""
+@pytest.mark.parametrize(
+    ("now", "ago"),
+    [(NOW + 3600, "0 s ago"), (NOW + 3601, "1 s ago"), (NOW + 3600 + 3 * 3600 + 59, "3 h ago")],
+)
+def test_expired_token_is_token_expired(now: int, ago: str) -> None:
+    """At or after `exp`, a genuine token is TokenExpired (HTTP 410), not invalid; the
+    message gives the expiry in ISO 8601 UTC and how long ago it was, never unix seconds."""
     token = issue_intent_token(claims(), PRIVATE, now=NOW)
-    with pytest.raises(TokenExpired, match="expired") as caught:
+    with pytest.raises(TokenExpired) as caught:
         verify_intent_token(token, PUBLIC, now=now)
     assert isinstance(caught.value, TokenError)
-    assert "comment the bounty again" in caught.value.message
+    assert caught.value.message == f"token: the intent expired at 2027-01-15T09:00:00Z ({ago})"
+
+
+def test_a_forged_token_is_refused_in_words_without_the_hint() -> None:
+    """The refusal says why in plain words, once: no library wording, and no hint (the
+    service answers the hint in its own field)."""
+    token = issue_intent_token(claims(), OTHER_PRIVATE, now=NOW)
+    with pytest.raises(TokenInvalid) as caught:
+        verify_intent_token(token, PUBLIC, now=NOW)
+    assert caught.value.message == (
+        "token: not a genuine intent token (its signature does not match this deployment's key)"
+    )
 
 
 def test_token_is_valid_until_the_last_second() -> None:
