@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import typer
@@ -13,9 +15,15 @@ from kdemo.errors import KdemoError
 from kdemo.flow.http import new_client
 from kdemo.flow.link import LINK_TIMEOUT, LinkStatus, link_identity, wait_for_link
 from kdemo.flow.wallet import TEST_ACCOUNT_ADDRESS, Wallet, parse_signing_url, sign_intent
-from kdemo.flow.webhook import simulate_comment
+from kdemo.flow.webhook import Rejected, simulate_comment
 
-__all__ = ["link_identity_command", "sign_command", "simulate_comment_command", "wallet_for"]
+__all__ = [
+    "link_identity_command",
+    "rejection_warnings",
+    "sign_command",
+    "simulate_comment_command",
+    "wallet_for",
+]
 
 KEY_ENV = "KDEMO_SIGNER_KEY"
 
@@ -85,8 +93,8 @@ def simulate_comment_command(
     if result.duplicate:
         app.say("[dim]github-app had seen this delivery already (duplicate)[/dim]")
     if result.matched:  # when nothing matched, the error line carries the reasons instead
-        for rejected in result.rejected:
-            app.warn(f"github-app rejected {rejected.text!r}: {rejected.reason}")
+        for warning in rejection_warnings(result.rejected):
+            app.warn(warning)
     if output is Output.json:
         print_json(app, {**result.to_json(), "links": [s.to_json() for s in links]})
     else:
@@ -100,6 +108,30 @@ def simulate_comment_command(
             "a bounty reads $DENOMINATION:AMOUNT$, e.g. '$USDC:50$' (quote it for the shell)",
         )
     _raise_unlinked(links)
+
+
+def rejection_warnings(rejected: Iterable[Rejected]) -> list[str]:
+    """One warning per reason, however many patterns github-app rejected for it.
+
+    A comment repeating one bad pattern gives one line that says how many times;
+    several patterns rejected for the same reason are named together (the first three,
+    then how many more).
+    """
+    by_reason: dict[str, Counter[str]] = {}
+    for r in rejected:
+        by_reason.setdefault(r.reason, Counter())[r.text] += 1
+    warnings = []
+    for reason, texts in by_reason.items():
+        total = sum(texts.values())
+        if len(texts) == 1:
+            [text] = texts
+            times = f" (\N{MULTIPLICATION SIGN}{total})" if total > 1 else ""
+            warnings.append(f"github-app rejected {text!r}: {reason}{times}")
+            continue
+        named = ", ".join(repr(t) for t in list(texts)[:3])
+        more = f" and {len(texts) - 3} more" if len(texts) > 3 else ""
+        warnings.append(f"github-app rejected {total} patterns ({named}{more}): {reason}")
+    return warnings
 
 
 def _raise_unlinked(links: list[LinkStatus], timeout: float = LINK_TIMEOUT) -> None:
@@ -129,8 +161,17 @@ def sign_command(
     if output is Output.json:
         print_json(app, result.to_json())
         return
-    app.say(f"signed by {result.address}")
+    app.say(_signed_line(result.status, result.address))
     app.out.print(result.redirect, markup=False)
+
+
+def _signed_line(status: str, address: str) -> str:
+    """What frontend made of the signature, in a sentence."""
+    if status == "already_signed":
+        return f"already signed by {address}: nothing new recorded"
+    if status == "offer":
+        return f"signed by {address}, recorded as an offer: another wallet signed this intent first"
+    return f"signed by {address}"
 
 
 def link_identity_command(

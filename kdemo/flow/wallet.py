@@ -195,8 +195,19 @@ class SignResult:
     """The issue or pull request the browser would go to next."""
     answer: dict[str, Any]
 
+    @property
+    def status(self) -> str:
+        """frontend's word for it: `signed` (the first wallet), `offer` (another wallet signed
+        first) or `already_signed` (this wallet's signature was recorded before)."""
+        return str(self.answer.get("status") or "signed")
+
     def to_json(self) -> dict[str, Any]:
-        return {"address": self.address, "signature": self.signature, "redirect": self.redirect}
+        return {
+            "address": self.address,
+            "status": self.status,
+            "signature": self.signature,
+            "redirect": self.redirect,
+        }
 
 
 def sign_intent(client: httpx.Client, url: str, wallet: Wallet) -> SignResult:

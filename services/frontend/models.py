@@ -103,7 +103,12 @@ class IntentDocument(Strict):
 
 
 class SignatureAnswer(Strict):
-    status: Literal["signed", "already_signed"]
+    status: Literal["signed", "offer", "already_signed"] = Field(
+        description="`signed`: recorded, the first wallet to sign this intent; `offer`: "
+        "recorded, another wallet signed it first (the funder is the author's linked wallet, "
+        "else the first signer); `already_signed`: this wallet's same signature was recorded "
+        "before, nothing new"
+    )
     intent_id: str
     address: str
     redirect: str = Field(description="the issue or pull request, where the browser goes next")

@@ -53,7 +53,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-SignOutcome = Literal["signed", "already_signed"]
+SignOutcome = Literal["signed", "offer", "already_signed"]
 
 
 def verify_token(frontend: Frontend, token: str) -> IntentClaims:
@@ -284,11 +284,31 @@ async def _published_signature(frontend: Frontend, bus_subject: str) -> str:
     return str(event.data["signature"]).lower()
 
 
+async def _another_wallet_signed(frontend: Frontend, event: Event) -> bool:
+    """Whether the bus already holds a signature of this intent by another wallet.
+
+    Only tells a first signature from an offer, so a bus that cannot answer never fails
+    the post: the answer is then "signed".
+    """
+    assert frontend.bus is not None
+    this_intent = event.nats_subject.rsplit(".", 1)[0] + ".*"  # kdemo.bounty.signed.<intent>.*
+    try:
+        raw = await frontend.bus.js.get_msg(frontend.bus.stream, subject=this_intent, direct=True)
+    except (nats.errors.Error, TimeoutError):  # NotFoundError included: nobody signed yet
+        return False
+    return raw.subject not in (None, event.nats_subject)
+
+
 async def record_signature(frontend: Frontend, claims: IntentClaims, event: Event) -> SignOutcome:
-    """Publish `bounty.signed` once per (intent, wallet); a repeat is fine, a change is 409."""
+    """Publish `bounty.signed` once per (intent, wallet); a repeat is fine, a change is 409.
+
+    A new signature is `offer` when another wallet signed the intent before it (the
+    funder is the author's linked wallet, else the first signer: see gateway).
+    """
+    offer = frontend.bus is not None and await _another_wallet_signed(frontend, event)
     ack = await frontend.publish(event, "the signature")
     if not ack.duplicate:
-        return "signed"
+        return "offer" if offer else "signed"
     earlier = await _published_signature(frontend, event.nats_subject)
     if earlier == event.data["signature"]:
         return "already_signed"

@@ -321,14 +321,17 @@ async def test_same_wallet_other_signature_conflicts(
 async def test_another_wallet_is_another_offer(
     stack: Stack, client: httpx.AsyncClient, admin_js: JetStreamContext
 ) -> None:
-    """A second wallet's signature of the same intent is 200 and a second event."""
+    """A second wallet's signature of the same intent is 200 `offer` and a second event;
+    the first wallet signing again is still `already_signed`."""
     claims = make_claims()
     token = token_for(stack, claims)
     typed = typed_for(stack, claims)
-    for key in (KEY_A, KEY_B):
+    statuses = []
+    for key in (KEY_A, KEY_B, KEY_A):
         response = await post_signature(client, token, key, typed=typed)
         assert response.status_code == 200
-        assert response.json()["status"] == "signed"
+        statuses.append(response.json()["status"])
+    assert statuses == ["signed", "offer", "already_signed"]
     counts = [
         await count_on(admin_js, signed_subject(claims.intent_id, address_of(k)))
         for k in (KEY_A, KEY_B)
