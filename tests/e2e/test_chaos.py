@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -43,6 +44,29 @@ def test_unknown_faults_are_a_usage_error() -> None:
     assert parse_faults("") == ()
     with pytest.raises(UsageError, match="--faults: unknown fault 'reboot'"):
         parse_faults("kill,reboot")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        (["--flows", "0"], 2, "--flows 0: must be at least 1"),
+        (["--rate", "-1"], 2, "--rate -1: must be positive"),
+        (["--faults", "kill,boom"], 2, "--faults: unknown fault 'boom'"),
+        (["--flows", "3"], 1, "the stack is not up"),
+    ],
+)
+def test_chaos_says_what_is_wrong_before_it_starts(
+    tmp_path: Path, args: list[str], code: int, said: str
+) -> None:
+    env = {**os.environ, "KDEMO_STATE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "kdemo", "chaos", *args],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == code, done.stderr
+    assert said in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1  # one line, with its hint
+    assert done.stdout == ""
 
 
 @pytest.fixture(scope="module")
