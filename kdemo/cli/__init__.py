@@ -6,7 +6,6 @@ through the Runtime interface and the services' public URLs.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +13,7 @@ import typer
 from rich.console import Console
 
 from kdemo.cli import bounties, chaos, dashboard, doctor, flow, smoke, stack
-from kdemo.cli.app import App, KdemoGroup, print_error
+from kdemo.cli.app import App, KdemoCommand, KdemoGroup, configure_logging, print_error
 from kdemo.cli.dlq import dlq_app
 
 __all__ = ["app", "main"]
@@ -52,33 +51,25 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
     ctx.obj = App(state_dir=state_dir, debug=debug)
-    _quiet_libraries(debug)
+    configure_logging(debug=debug)
 
 
-def _quiet_libraries(debug: bool) -> None:
-    """Libraries' log records are not output: only --debug shows them (as warnings and up)."""
-    root = logging.getLogger()
-    if debug:
-        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    elif not root.handlers:
-        # Without any handler Python prints errors through its last-resort handler.
-        root.addHandler(logging.NullHandler())
-
-
-app.command("up")(stack.up)
-app.command("down")(stack.down)
-app.command("status")(stack.status)
-app.command("logs")(stack.logs)
-app.command("kill")(stack.kill)
-app.command("doctor")(doctor.doctor)
-app.command("simulate-comment")(flow.simulate_comment_command)
-app.command("sign")(flow.sign_command)
-app.command("link-identity")(flow.link_identity_command)
-app.command("bounties")(bounties.bounties)
+# KdemoCommand: each command also takes --debug after its name, and help shows plain flags
+# as flags.
+app.command("up", cls=KdemoCommand)(stack.up)
+app.command("down", cls=KdemoCommand)(stack.down)
+app.command("status", cls=KdemoCommand)(stack.status)
+app.command("logs", cls=KdemoCommand)(stack.logs)
+app.command("kill", cls=KdemoCommand)(stack.kill)
+app.command("doctor", cls=KdemoCommand)(doctor.doctor)
+app.command("simulate-comment", cls=KdemoCommand)(flow.simulate_comment_command)
+app.command("sign", cls=KdemoCommand)(flow.sign_command)
+app.command("link-identity", cls=KdemoCommand)(flow.link_identity_command)
+app.command("bounties", cls=KdemoCommand)(bounties.bounties)
 app.add_typer(dlq_app, name="dlq")
-app.command("smoke")(smoke.smoke)
-app.command("chaos")(chaos.chaos)
-app.command("dashboard")(dashboard.dashboard)
+app.command("smoke", cls=KdemoCommand)(smoke.smoke)
+app.command("chaos", cls=KdemoCommand)(chaos.chaos)
+app.command("dashboard", cls=KdemoCommand)(dashboard.dashboard)
 
 
 def main() -> None:

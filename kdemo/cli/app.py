@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import os
+import re
+import shlex
+import shutil
 import sys
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -12,9 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
+import typer.main
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from kdemo.errors import KdemoError, StackNotUp
 from kdemo.flow.http import describe_transport_error
@@ -23,14 +31,22 @@ if TYPE_CHECKING:
     from kdemo.runtime.base import Runtime
 
 __all__ = [
+    "DEV_ENV",
     "App",
+    "KdemoCommand",
     "KdemoGroup",
     "Output",
     "OutputOption",
     "app_of",
+    "as_invoked",
+    "configure_logging",
+    "invocation",
     "print_error",
     "print_json",
 ]
+
+DEV_ENV = "KDEMO_VIA_DEV"
+"""Set by `./dev` (to how it was called, e.g. `./dev`) for the commands it runs."""
 
 
 class Output(StrEnum):
@@ -73,12 +89,63 @@ class App:
             raise StackNotUp("the stack is not up", "run `kdemo up` first")
         return rt
 
+    def enable_debug(self) -> None:
+        """--debug, wherever it was given: tracebacks for errors, libraries' warnings shown."""
+        self.debug = True
+        configure_logging(debug=True)
+
     def say(self, message: str) -> None:
-        """Chatter for people, on stderr (stdout carries only data)."""
-        self.err.print(message)
+        """Chatter for people, on stderr (stdout carries only data); `kdemo …` as invoked."""
+        self.err.print(as_invoked(message))
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}")
+        self.err.print(f"[yellow]warning:[/yellow] {escape(as_invoked(message))}")
+
+    def command(self, args: str) -> str:
+        """`kdemo ARGS` spelled the way this user can run it (see `invocation`)."""
+        return f"{invocation()} {args}"
+
+
+def invocation(env: Mapping[str, str] | None = None, argv0: str | None = None) -> str:
+    """How the user runs kdemo, for the hints that name a command.
+
+    Through `./dev` (which sets KDEMO_VIA_DEV) `kdemo` is not on the user's PATH, so the
+    hint says `./dev kdemo`; a script called by its path (`.venv/bin/kdemo`, venv not
+    activated) is named by that path; otherwise plain `kdemo`.
+    """
+    env = os.environ if env is None else env
+    via = env.get(DEV_ENV, "").strip()
+    if via:
+        return f"{shlex.quote('./dev' if via in ('1', 'true', 'yes') else via)} kdemo"
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if Path(argv0).name == "kdemo" and os.sep in argv0:
+        on_path = shutil.which("kdemo", path=env.get("PATH"))
+        if on_path is None or Path(on_path).resolve() != Path(argv0).resolve():
+            return shlex.quote(argv0)
+    return "kdemo"
+
+
+_COMMAND_IN_TEXT = re.compile(r"(?<=`)kdemo(?=[ `])")
+
+
+def as_invoked(text: str) -> str:
+    """`text` with every backquoted `kdemo …` spelled the way this user can run it."""
+    prefix = invocation()
+    return text if prefix == "kdemo" else _COMMAND_IN_TEXT.sub(prefix, text)
+
+
+_NULL_HANDLER = logging.NullHandler()
+
+
+def configure_logging(*, debug: bool) -> None:
+    """Libraries' log records are not output: only --debug shows them (as warnings and up)."""
+    root = logging.getLogger()
+    if debug:
+        root.removeHandler(_NULL_HANDLER)  # a root option may have been parsed first
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    elif not root.handlers:
+        # Without any handler Python prints errors through its last-resort handler.
+        root.addHandler(_NULL_HANDLER)
 
 
 def app_of(ctx: typer.Context) -> App:
@@ -96,11 +163,67 @@ def print_json(app: App, data: Any) -> None:
 
 
 def print_error(console: Console, message: str, hint: str = "") -> None:
-    """The one error format: a single red line, with the hint in parentheses."""
-    line = f"[bold red]error:[/bold red] {escape(message)}"
+    """The one error format: a single red line, with the hint in parentheses.
+
+    Commands named in it (`kdemo up`) are spelled the way this user runs kdemo.
+    """
+    line = f"[bold red]error:[/bold red] {escape(as_invoked(message))}"
     if hint:
-        line += f" [dim](hint: {escape(hint)})[/dim]"
+        line += f" [dim](hint: {escape(as_invoked(hint))})[/dim]"
     console.print(line, soft_wrap=True)  # one line, however narrow the terminal
+
+
+def _blank_flag_metavars(params: Sequence[Any]) -> None:
+    """A plain flag takes no value: help shows nothing after it instead of `<bool>`."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+
+
+def _debug_from_command(ctx: typer.Context, value: bool) -> None:
+    if value:
+        app_of(ctx).enable_debug()
+
+
+@functools.cache
+def _debug_option() -> Any:
+    """`--debug` as an option of every command, so it works after the command name too.
+
+    Built by Typer from a declaration, like every other option (not by hand).
+    """
+    probe = typer.Typer()
+
+    @probe.command()
+    def _probe(
+        debug: Annotated[
+            bool,
+            typer.Option(
+                "--debug",
+                help="Show tracebacks for errors.",
+                callback=_debug_from_command,
+                expose_value=False,
+                is_eager=True,
+            ),
+        ] = False,
+    ) -> None:
+        """Never run: only its option is used."""
+
+    [option] = [p for p in typer.main.get_command(probe).params if p.name == "debug"]
+    return option
+
+
+class KdemoCommand(TyperCommand):
+    """Every kdemo command: takes `--debug` itself, and shows plain flags without `<bool>`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not any(p.name == "debug" for p in self.params):
+            self.params.append(_debug_option())
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)
+        _blank_flag_metavars(params)
+        return params
 
 
 class KdemoGroup(TyperGroup):
@@ -110,6 +233,11 @@ class KdemoGroup(TyperGroup):
     not reachable; anything else is a bug, shown with a traceback only under --debug.
     Typer's own usage errors (exit 2) and exits pass through untouched.
     """
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)
+        _blank_flag_metavars(params)
+        return params
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:

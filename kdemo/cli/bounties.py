@@ -45,15 +45,20 @@ def bounties(
         app.say("no bounties yet: try `kdemo simulate-comment '$USDC:50$' --repo o/r --number 1`")
         return
     table = Table(title="bounties", title_justify="left")
-    for column in ("repo", "number", "denomination", "amount", "state", "funder", "verified"):
-        table.add_column(column, justify="right" if column in ("number", "amount") else "left")
+    for column in ("repo", "number", "amount", "state", "funder", "verified"):
+        table.add_column(
+            column,
+            justify="right" if column in ("number", "amount") else "left",
+            # Wrapped, never cut with an ellipsis: on a narrow terminal Rich narrows the
+            # widest columns (repo, funder) first.
+            overflow="fold",
+        )
     for b in listing.bounties:
         funder: dict[str, Any] = b.get("funder") or {}
         table.add_row(
             escape(str(b.get("repository") or b.get("repo") or "")),
             str(b.get("number", "")),
-            escape(str(b.get("denomination", ""))),
-            escape(str(b.get("amount", ""))),
+            escape(f"{b.get('amount', '')} {b.get('denomination', '')}".strip()),
             "[green]signed[/green]" if b.get("state") == "signed" else escape(str(b.get("state"))),
             _funder_cell(funder),
             "[green]yes[/green]" if funder.get("verified") else ("no" if funder else "-"),

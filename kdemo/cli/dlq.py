@@ -9,11 +9,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kdemo.cli.app import Output, OutputOption, app_of, print_json
+from kdemo.cli.app import KdemoCommand, KdemoGroup, Output, OutputOption, app_of, print_json
+from kdemo.errors import KdemoError
 
 __all__ = ["dlq_app"]
 
 dlq_app = typer.Typer(
+    cls=KdemoGroup,
     help="Dead-lettered events: list them, or replay them once the cause is fixed.",
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -21,7 +23,7 @@ dlq_app = typer.Typer(
 )
 
 
-@dlq_app.command("list")
+@dlq_app.command("list", cls=KdemoCommand)
 def dlq_list(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
     """Dead letters still on the bus, oldest first."""
     app = app_of(ctx)
@@ -34,7 +36,8 @@ def dlq_list(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
         return
     table = Table(title=f"{len(letters)} dead letter(s)", title_justify="left")
     for column in ("seq", "event", "consumer", "reason", "when"):
-        table.add_column(column)
+        # event ids and reasons are long: wrapped, never cut with an ellipsis
+        table.add_column(column, overflow="fold")
     for d in letters:
         table.add_row(
             str(d.seq),
@@ -46,7 +49,7 @@ def dlq_list(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
     app.out.print(table)
 
 
-@dlq_app.command("replay")
+@dlq_app.command("replay", cls=KdemoCommand)
 def dlq_replay(
     ctx: typer.Context,
     seqs: Annotated[
@@ -58,8 +61,22 @@ def dlq_replay(
 ) -> None:
     """Republish dead letters to their original subjects."""
     app = app_of(ctx)
-    count = app.running_runtime().dlq_replay(list(seqs) if seqs else None)
+    rt = app.running_runtime()
+    if seqs:
+        there = [d.seq for d in rt.dlq_list()]
+        unknown = sorted(set(seqs) - set(there))
+        if unknown:
+            raise KdemoError(
+                f"no dead letter with sequence {_listed(unknown)}; nothing was replayed",
+                f"dead letters now: {_listed(there)}" if there else "there are no dead letters",
+            )
+    count = rt.dlq_replay(list(seqs) if seqs else None)
     if output is Output.json:
         print_json(app, {"replayed": count})
         return
     app.out.print(f"replayed {count} dead letter(s)")
+
+
+def _listed(seqs: list[int], most: int = 20) -> str:
+    shown = ", ".join(str(s) for s in seqs[:most])
+    return shown + (f" and {len(seqs) - most} more" if len(seqs) > most else "")

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kdemo.cli.app import App, Output, OutputOption, app_of, print_json
+from kdemo.cli.app import App, Output, OutputOption, app_of, as_invoked, print_json
 from kdemo.errors import KdemoError
 
 __all__ = ["Check", "doctor", "run_checks"]
@@ -205,9 +205,9 @@ def doctor(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
     else:
         table = Table(title="kdemo doctor", title_justify="left")
         for column in ("check", "", "detail", "how to fix"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")  # wrapped, never cut with an ellipsis
         for c in checks:
-            table.add_row(c.name, _STYLE[c.level], escape(c.detail), escape(c.fix))
+            table.add_row(c.name, _STYLE[c.level], escape(c.detail), escape(as_invoked(c.fix)))
         app.out.print(table)
     if failed:
         raise KdemoError(

@@ -104,7 +104,8 @@ def up(
     for name, url in urls.items():
         table.add_row(name, url)
     app.out.print(table)
-    app.say("next: [bold]kdemo simulate-comment '$USDC:50$' --repo you/project --number 1[/bold]")
+    next_step = app.command("simulate-comment '$USDC:50$' --repo you/project --number 1")
+    app.say(f"next: [bold]{escape(next_step)}[/bold]")
 
 
 def down(
@@ -151,8 +152,9 @@ def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
         table.add_column(
             column,
             justify="right" if column in ("uptime", "restarts") else "left",
-            overflow="fold",  # a URL cut with an ellipsis is useless: fold it instead
-            no_wrap=column != "url",
+            # A URL cut with an ellipsis is useless: every cell folds instead, and on a narrow
+            # terminal Rich narrows the widest column (url) first.
+            overflow="fold",
         )
     for r in rows:
         style = _STATE_STYLE.get(r.state, "")
@@ -168,7 +170,7 @@ def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
         )
     app.out.print(table)
     if not up:
-        app.say("the stack is not up: run [bold]kdemo up[/bold]")
+        app.say(f"the stack is not up: run [bold]{escape(app.command('up'))}[/bold]")
     if dlq > 0:
         app.warn(f"{dlq} dead-lettered event(s): see `kdemo dlq list`")
 
@@ -216,7 +218,7 @@ def kill(
         print_json(app, {"node": node, "killed": killed})
         return
     app.out.print(f"killed {node} ({killed})")
-    app.say("watch it come back: [bold]kdemo status[/bold]")
+    app.say(f"watch it come back: [bold]{escape(app.command('status'))}[/bold]")
 
 
 def dashboard(ctx: typer.Context) -> None:
