@@ -32,6 +32,10 @@ lint:
 protos:
     uv run python scripts/gen_protos.py
 
+# regenerate services/common/schemas/*.json from the event models
+event-schemas:
+    uv run python scripts/gen_event_schemas.py
+
 # regenerate the topology diagram in README.md and docs/topology.md
 diagram:
     uv run python scripts/gen_diagram.py

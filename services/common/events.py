@@ -5,6 +5,14 @@ Naming: type `dev.kdemo.<name>.v1`, NATS subject `kdemo.<name>.<key>`, CloudEven
 one intent can carry once per wallet (`bounty.signed`, `bounty.recorded`) add the
 wallet to the id and the subject, so ids never collide across types or wallets.
 The id is also the `Nats-Msg-Id` and, with the type, the consumers' idempotency key.
+
+Each event's `data` is a model in `event_models` (the source); `schemas/<name>.json`
+is generated from it (`scripts/gen_event_schemas.py`). `make_event` and `decode`
+validate the data against that schema, not the model: the schema is the wire
+contract, exact about JSON types (pydantic's lax mode would take `"42"` for 42), and
+it is the file a consumer in another language checks against. Consumers then read
+`data_as(event, Model)`, which cannot fail for data the schema accepted unless the
+schema is stale (a test keeps it fresh).
 """
 
 from __future__ import annotations
@@ -14,35 +22,32 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
+from pydantic import ValidationError as ModelError
+
+from .event_models import MODELS, EventData
 
 __all__ = [
     "EVENT_NAMES",
     "Event",
     "EventInvalid",
+    "data_as",
     "decode",
     "encode",
     "make_event",
     "validate_data",
 ]
 
-EVENT_NAMES = (
-    "bounty.requested",
-    "bounty.signed",
-    "bounty.recorded",
-    "identity.link_requested",
-    "identity.link_confirmed",
-    "identity.linked",
-    "identity.link_refused",
-)
+EVENT_NAMES = tuple(MODELS)
 _PER_WALLET = {"bounty.signed", "bounty.recorded"}
 _FORMAT = JSONFormat()
+M = TypeVar("M", bound=EventData)
 
 
 class EventInvalid(ValueError):
@@ -65,11 +70,23 @@ class Event:
 
 
 def make_event(
-    name: str, *, key: str, data: dict[str, Any], source: str, wallet: str | None = None
+    name: str,
+    *,
+    key: str,
+    data: EventData | dict[str, Any],
+    source: str,
+    wallet: str | None = None,
 ) -> Event:
-    """Build and validate an event; `wallet` is required for the per-wallet events."""
+    """Build and validate an event; `wallet` is required for the per-wallet events.
+
+    `data` is the event's model (published as `model_dump(mode="json")`), or the
+    JSON object itself (tests use it to publish what no model would build)."""
     if name not in EVENT_NAMES:
         raise EventInvalid(f"unknown event name {name!r}")
+    if isinstance(data, EventData):
+        if data.event_name != name:
+            raise EventInvalid(f"{name}: data is a {type(data).__name__} ({data.event_name})")
+        data = data.model_dump(mode="json")
     if (name in _PER_WALLET) != (wallet is not None):
         raise EventInvalid(f"{name}: wallet is {'required' if name in _PER_WALLET else 'not used'}")
     validate_data(name, data)
@@ -134,6 +151,16 @@ def decode(raw: bytes, nats_subject: str) -> Event:
         source=ce.get_source(),
         time=ce.get_time() or datetime.now(UTC),
     )
+
+
+def data_as(event: Event, model: type[M]) -> M:
+    """The event's data as its model; EventInvalid (poison) if it is another event's."""
+    if model.event_name != event.name:
+        raise EventInvalid(f"{event.name}: read as {model.__name__} ({model.event_name})")
+    try:
+        return model.model_validate(event.data)
+    except ModelError as exc:
+        raise EventInvalid(f"{event.name}: {exc}") from exc
 
 
 def validate_data(name: str, data: dict[str, Any]) -> None:

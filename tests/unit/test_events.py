@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.common.events import EventInvalid, decode, encode, make_event
+from services.common.event_models import BountyRequested, LinkConfirmed
+from services.common.events import EventInvalid, data_as, decode, encode, make_event
 
 INTENT = "0x" + "ab" * 32
 WALLET = "0x" + "Cd" * 20
@@ -130,3 +131,24 @@ def test_subject_must_match_the_key() -> None:
     )
     with pytest.raises(EventInvalid, match="subject"):
         decode(encode(event), "kdemo.identity.link_confirmed." + "z" * 28)
+
+
+def test_a_model_publishes_the_same_json_and_reads_back() -> None:
+    """A producer's model publishes exactly the JSON object it was built from, and a
+    consumer reads the decoded data back as that model."""
+    model = BountyRequested.model_validate(requested())
+    event = make_event("bounty.requested", key=INTENT, data=model, source="github-app")
+    assert event.data == requested()
+    back = data_as(decode(encode(event), event.nats_subject), BountyRequested)
+    assert back == model
+    assert back.author.login == "octocat"
+
+
+def test_a_model_is_published_only_under_its_own_name() -> None:
+    """Another event's model, or reading data as another event's model, is refused."""
+    model = BountyRequested.model_validate(requested())
+    with pytest.raises(EventInvalid, match="BountyRequested"):
+        make_event("bounty.signed", key=INTENT, data=model, source="frontend", wallet=WALLET)
+    event = make_event("bounty.requested", key=INTENT, data=model, source="github-app")
+    with pytest.raises(EventInvalid, match="LinkConfirmed"):
+        data_as(event, LinkConfirmed)
