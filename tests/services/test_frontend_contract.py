@@ -226,8 +226,13 @@ async def test_linking_contract(
         json={"message": other, "signature": personal_sign(other, KEY_A)},
     )
     assert (refused.status_code, error_of(refused)["code"]) == (400, "domain_mismatch")
+    # A form post of a fresh message (a message is single use: the same one again is 409).
+    fresh = await client.get(
+        "/api/link-message", params={"address": address_of(KEY_A), "login": "dora"}
+    )
+    again = fresh.json()["message"]
     form = await client.post(
-        "/api/links", data={"message": text, "signature": personal_sign(text, KEY_A)}
+        "/api/links", data={"message": again, "signature": personal_sign(again, KEY_A)}
     )
     assert form.status_code == 303
     assert form.headers["location"].startswith("/link?code=")
