@@ -81,6 +81,8 @@ class FlowRecord:
     stage_s: dict[str, float] = field(default_factory=dict)
     attempts: int = 0
     error: str = ""
+    stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    """Set when the run is interrupted: the flow ends at its next retry or poll."""
 
     @property
     def complete(self) -> bool:
@@ -93,6 +95,7 @@ def persist(step: Callable[[], T], record: FlowRecord) -> T:
     deadline = time.monotonic() + STEP_TIMEOUT_S
     while True:
         record.attempts += 1
+        _check_stop(record)
         try:
             return step()
         except httpx.TransportError as exc:
@@ -104,6 +107,11 @@ def persist(step: Callable[[], T], record: FlowRecord) -> T:
         if time.monotonic() > deadline:
             raise GaveUp(f"no usable answer within {STEP_TIMEOUT_S:.0f} s; last: {last}")
         time.sleep(RETRY_PAUSE_S)
+
+
+def _check_stop(record: FlowRecord) -> None:
+    if record.stop.is_set():
+        raise KdemoError("the run was interrupted")
 
 
 def _timed(record: FlowRecord, stage: str, step: Callable[[], T]) -> T:
@@ -175,11 +183,14 @@ def run_flow(client: httpx.Client, plan: LoadPlan, record: FlowRecord, wallet: W
         delivered: WebhookResult = persist(lambda: comment(client), record)
         if request.code not in delivered.link_codes:
             raise KdemoError(f"github-app did not take link code {request.code}")
-        while True:
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            _check_stop(record)
             status = get_link_status(client, plan.urls["frontend"], request.code)
             if status.state != "pending":
                 return status.state
             time.sleep(RETRY_PAUSE_S)
+        raise GaveUp(f"link {request.code} still pending after {STEP_TIMEOUT_S:.0f} s")
 
     record.link = _timed(record, "link", link)
 
@@ -203,6 +214,8 @@ def drive(
         for i in range(plan.flows)
     ]
     stop = stop or threading.Event()
+    for record in records:
+        record.stop = stop
     started = time.monotonic()
 
     def one(record: FlowRecord) -> None:
@@ -220,11 +233,16 @@ def drive(
         on_flow(record)
 
     with ThreadPoolExecutor(max_workers=plan.concurrency, thread_name_prefix="kdemo-flow") as pool:
-        for record in records:
-            due = started + record.index / plan.rate
-            if stop.wait(max(0.0, due - time.monotonic())):
-                break
-            pool.submit(one, record)
+        try:
+            for record in records:
+                due = started + record.index / plan.rate
+                if stop.wait(max(0.0, due - time.monotonic())):
+                    break
+                pool.submit(one, record)
+        except BaseException:  # Ctrl-C: the flows under way end at their next retry or poll
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return records
 
 
