@@ -14,7 +14,7 @@ from kdemo.cli.app import Output, OutputOption, app_of, print_json
 from kdemo.errors import KdemoError, UsageError
 from kdemo.topology import runtime_nodes
 
-__all__ = ["RuntimeName", "dashboard", "down", "kill", "logs", "status", "up"]
+__all__ = ["RuntimeName", "down", "kill", "logs", "status", "up"]
 
 
 class RuntimeName(StrEnum):
@@ -219,10 +219,3 @@ def kill(
         return
     app.out.print(f"killed {node} ({killed})")
     app.say(f"watch it come back: [bold]{escape(app.command('status'))}[/bold]")
-
-
-def dashboard(ctx: typer.Context) -> None:
-    """Open the live terminal dashboard: topology, traffic, journeys, events (q quits)."""
-    from kdemo.cli.dashboard import open_dashboard  # late: only this command needs Textual
-
-    open_dashboard(ctx)
