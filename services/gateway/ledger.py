@@ -33,7 +33,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.common import eip712
 from services.common.bus import Poison
-from services.common.events import Event, make_event
+from services.common.event_models import (
+    BountyMessage,
+    BountyRecorded,
+    BountyRequested,
+    BountySigned,
+)
+from services.common.events import Event, data_as, make_event
 from services.common.metrics import observe_edge
 from services.common.outbox import already_processed, enqueue
 
@@ -156,17 +162,17 @@ class Ledger:
     # -- bounty.requested -------------------------------------------------------------------
 
     async def on_requested(self, event: Event) -> None:
-        data = event.data
-        intent = data["intent_id"]
+        requested = data_as(event, BountyRequested)
+        intent = requested.intent_id
         if event.key != intent:
             raise Poison(f"bounty.requested: subject {event.key!r} does not name data.intent_id")
         try:
             derived = eip712.intent_id(
-                data["repository"],
-                data["number"],
-                data["source"],
-                data["source_id"],
-                data["match_index"],
+                requested.repository,
+                requested.number,
+                requested.source,
+                requested.source_id,
+                requested.match_index,
             )
         except eip712.TypedDataError as exc:
             raise Poison(f"bounty.requested: {exc}") from exc
@@ -179,28 +185,11 @@ class Ledger:
         async with transaction(self._pool) as conn:
             if await already_processed(conn, event):
                 return
-            params = {
-                key: data[key]
-                for key in (
-                    "intent_id",
-                    "repository",
-                    "number",
-                    "kind",
-                    "source",
-                    "source_id",
-                    "denomination",
-                    "html_url",
-                    "source_url",
-                    "signing_url",
-                    "deadline",
-                    "expires_at",
-                    "created_at",
-                )
-            }
+            params = requested.model_dump(exclude={"match_index", "author"})
             params.update(
-                amount=int(data["amount"]),
-                author_id=data["author"]["id"],
-                author_login=data["author"]["login"],
+                amount=int(requested.amount),
+                author_id=requested.author.id,
+                author_login=requested.author.login,
             )
             cur = await conn.execute(_UPSERT_REQUESTED, params)
             bounty = await cur.fetchone()
@@ -224,50 +213,50 @@ class Ledger:
             "bounty requested",
             extra={
                 "intent_id": intent,
-                "repository": data["repository"],
-                "number": data["number"],
+                "repository": requested.repository,
+                "number": requested.number,
                 "invalidated": invalidated,
             },
         )
 
     # -- bounty.signed ----------------------------------------------------------------------
 
-    def _verify(self, event: Event) -> tuple[str, dict[str, Any]]:
+    def _verify(self, event: Event) -> tuple[BountySigned, str]:
         """Check the event on its own (ids, chain, typed data, signer); returns the address."""
-        data = event.data
-        intent = data["intent_id"]
-        address = str(data["address"]).lower()
+        signed = data_as(event, BountySigned)
+        intent = signed.intent_id
+        address = signed.address.lower()
         if event.key != intent or event.id != f"bounty.signed:{intent}:{address}":
             raise Poison(
                 "bounty.signed: the event's subject and id must name data.intent_id and "
                 "data.address"
             )
-        if int(data["chain_id"]) != self._chain_id:
+        if int(signed.chain_id) != self._chain_id:
             raise Poison(
-                f"chain_id: signed for chain {data['chain_id']}, this stack uses "
+                f"chain_id: signed for chain {signed.chain_id}, this stack uses "
                 f"{self._chain_id}; sign again on the right chain"
             )
-        message: dict[str, Any] = data["message"]
-        if message["intentId"] != intent:
+        message = signed.message
+        if message.intentId != intent:
             raise Poison("message.intentId: differs from data.intent_id")
         try:
             typed = eip712.bounty_typed_data(
-                intent_id=message["intentId"],
-                repository=message["repository"],
-                number=int(message["number"]),
-                source=message["source"],
-                source_id=int(message["sourceId"]),
-                denomination=message["denomination"],
-                amount=int(message["amount"]),
-                deadline=int(message["deadline"]),
+                intent_id=message.intentId,
+                repository=message.repository,
+                number=int(message.number),
+                source=message.source,
+                source_id=int(message.sourceId),
+                denomination=message.denomination,
+                amount=int(message.amount),
+                deadline=int(message.deadline),
                 chain_id=self._chain_id,
                 salt=self._salt,
             )
-            if typed["message"] != message:
+            if typed["message"] != message.model_dump():
                 raise eip712.TypedDataError(
                     "message: not in canonical form; build it with bounty_typed_data"
                 )
-            signer = eip712.recover_signer(typed, data["signature"])
+            signer = eip712.recover_signer(typed, signed.signature)
         except (eip712.TypedDataError, eip712.SignatureError) as exc:
             raise Poison(f"bounty.signed: {exc}") from exc
         if signer.lower() != address:
@@ -275,18 +264,17 @@ class Ledger:
                 f"signature: recovers to {signer.lower()}, not to the claimed address {address} "
                 "(wrong typed data, salt or chain)"
             )
-        return address, message
+        return signed, address
 
     async def on_signed(self, event: Event) -> None:
-        address, message = self._verify(event)
-        data = event.data
-        intent = data["intent_id"]
+        signed, address = self._verify(event)
+        intent = signed.intent_id
         problem: str | None = None
         recorded = False
         async with transaction(self._pool) as conn:
             if await already_processed(conn, event):
                 return
-            problem = await self._check_signable(conn, data, message)
+            problem = await self._check_signable(conn, signed)
             if problem is not None:
                 raise Rollback()  # forget the idempotency key too: the event is dead-lettered
             cur = await conn.execute(
@@ -294,14 +282,14 @@ class Ledger:
                 {
                     "intent_id": intent,
                     "address": address,
-                    "signature": data["signature"],
-                    "message": Jsonb(message),
-                    "signed_at": data["signed_at"],
+                    "signature": signed.signature,
+                    "message": Jsonb(signed.message.model_dump()),
+                    "signed_at": signed.signed_at,
                 },
             )
             recorded = await cur.fetchone() is not None
             if recorded:
-                await enqueue(conn, self._recorded_event(intent, address, message))
+                await enqueue(conn, self._recorded_event(intent, address, signed.message))
         if problem is not None:
             raise Poison(problem)
         if recorded:
@@ -311,43 +299,42 @@ class Ledger:
             extra={"intent_id": intent, "address": address},
         )
 
-    async def _check_signable(
-        self, conn: AsyncConnection[Any], data: Mapping[str, Any], message: Mapping[str, Any]
-    ) -> str | None:
+    async def _check_signable(self, conn: AsyncConnection[Any], signed: BountySigned) -> str | None:
         """Why this signature can never be recorded, or None after making sure a row exists."""
-        deadline = int(message["deadline"])
+        message = signed.message
+        deadline = int(message.deadline)
         # Judge the signature by when frontend accepted it, not by when we got to it: a
         # signature made in time and delivered late (after an outage) still counts.
-        signed_at = datetime.fromisoformat(str(data["signed_at"]).replace("Z", "+00:00"))
+        signed_at = datetime.fromisoformat(signed.signed_at.replace("Z", "+00:00"))
         if deadline <= signed_at.timestamp():
             return (
-                f"expired: signed at {data['signed_at']}, after the intent's deadline {deadline}; "
+                f"expired: signed at {signed.signed_at}, after the intent's deadline {deadline}; "
                 "comment the bounty again for a new intent"
             )
         await conn.execute(
             _INSERT_PROVISIONAL,
             {
-                "intent_id": data["intent_id"],
-                "repository": message["repository"],
-                "number": int(message["number"]),
-                "kind": _guess_kind(message["source"], data["html_url"]),
-                "source": message["source"],
-                "source_id": int(message["sourceId"]),
-                "denomination": message["denomination"],
-                "amount": int(message["amount"]),
-                "author_id": data["author_id"],
-                "html_url": data["html_url"],
+                "intent_id": signed.intent_id,
+                "repository": message.repository,
+                "number": int(message.number),
+                "kind": _guess_kind(message.source, signed.html_url),
+                "source": message.source,
+                "source_id": int(message.sourceId),
+                "denomination": message.denomination,
+                "amount": int(message.amount),
+                "author_id": signed.author_id,
+                "html_url": signed.html_url,
                 "deadline": deadline,
             },
         )
         cur = await conn.execute(
-            "SELECT * FROM bounties WHERE intent_id = %s FOR UPDATE", (data["intent_id"],)
+            "SELECT * FROM bounties WHERE intent_id = %s FOR UPDATE", (signed.intent_id,)
         )
         bounty = await cur.fetchone()
         assert bounty is not None  # inserted above or already there
         if not bounty["requested"]:
             return None  # provisional: checked field by field once bounty.requested arrives
-        bad = intent_mismatches(message, bounty)
+        bad = intent_mismatches(message.model_dump(), bounty)
         if bad:
             return (
                 f"message.{', message.'.join(bad)}: signed value differs from the recorded "
@@ -356,20 +343,20 @@ class Ledger:
         return None
 
     @staticmethod
-    def _recorded_event(intent: str, address: str, message: Mapping[str, Any]) -> Event:
+    def _recorded_event(intent: str, address: str, message: BountyMessage) -> Event:
         return make_event(
             "bounty.recorded",
             key=intent,
             wallet=address,
             source=SERVICE,
-            data={
-                "intent_id": intent,
-                "address": address,
-                "state": "signed",
-                "repository": message["repository"],
-                "number": int(message["number"]),
-                "denomination": message["denomination"],
-                "amount": message["amount"],
-                "recorded_at": _utc_now_text(),
-            },
+            data=BountyRecorded(
+                intent_id=intent,
+                address=address,
+                state="signed",
+                repository=message.repository,
+                number=int(message.number),
+                denomination=message.denomination,
+                amount=message.amount,
+                recorded_at=_utc_now_text(),
+            ),
         )

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from services.common import intent_ids
+from services.common.event_models import Author, BountyRequested, LinkConfirmed
 from services.common.events import make_event
 from services.common.grammar import BountyMatch, ParseResult
 from services.common.intent_tokens import IntentClaims, issue_intent_token
@@ -102,13 +103,13 @@ class Recorder:
             event = make_event(
                 "identity.link_confirmed",
                 key=code,
-                data={
-                    "code": code,
-                    "github_id": source.author_id,
-                    "login": source.author_login,
-                    "comment_url": source.source_url,
-                    "confirmed_at": _iso(now),
-                },
+                data=LinkConfirmed(
+                    code=code,
+                    github_id=source.author_id,
+                    login=source.author_login,
+                    comment_url=source.source_url,
+                    confirmed_at=_iso(now),
+                ),
                 source=SERVICE,
             )
             await enqueue(conn, event)
@@ -221,24 +222,24 @@ class Recorder:
         event = make_event(
             "bounty.requested",
             key=intent_id,
-            data={
-                "intent_id": intent_id,
-                "repository": source.repository,
-                "number": source.number,
-                "kind": source.kind,
-                "source": source.source,
-                "source_id": source.source_id,
-                "match_index": match.index,
-                "denomination": match.denomination,
-                "amount": str(match.amount),
-                "author": {"id": source.author_id, "login": source.author_login},
-                "html_url": source.html_url,
-                "source_url": source.source_url,
-                "signing_url": url,
-                "created_at": _iso(now),
-                "expires_at": _iso(expires),
-                "deadline": deadline,
-            },
+            data=BountyRequested(
+                intent_id=intent_id,
+                repository=source.repository,
+                number=source.number,
+                kind=source.kind,
+                source=source.source,
+                source_id=source.source_id,
+                match_index=match.index,
+                denomination=match.denomination,
+                amount=str(match.amount),
+                author=Author(id=source.author_id, login=source.author_login),
+                html_url=source.html_url,
+                source_url=source.source_url,
+                signing_url=url,
+                created_at=_iso(now),
+                expires_at=_iso(expires),
+                deadline=deadline,
+            ),
             source=SERVICE,
         )
         await enqueue(conn, event)
