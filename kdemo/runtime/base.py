@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 __all__ = [
     "DeadLetter",
+    "NodeKindName",
     "NodeState",
     "NodeStatus",
     "ObservedEdge",
@@ -29,10 +30,25 @@ __all__ = [
     "Progress",
     "Runtime",
     "TapEvent",
+    "node_kind",
 ]
 
 NodeState = Literal["ready", "starting", "down", "restarting"]
 NodeKindName = Literal["service", "bus", "database"]
+_RUNTIME_KINDS: dict[str, NodeKindName] = {
+    "service": "service",
+    "bus": "bus",
+    "database": "database",
+}
+
+
+def node_kind(kind: str) -> NodeKindName:
+    """A node's topology kind (`topology.NodeKind`) as `status` reports it."""
+    try:
+        return _RUNTIME_KINDS[kind]
+    except KeyError:
+        raise ValueError(f"{kind!r} is not the kind of a node a runtime runs") from None
+
 
 Progress = Callable[[str], None]
 """Called with a short sentence naming what the runtime is doing or waiting for."""

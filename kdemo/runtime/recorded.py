@@ -20,7 +20,7 @@ from typing import Any
 
 from kdemo import topology
 from kdemo.errors import KdemoError, StackNotUp, UsageError
-from kdemo.runtime.base import DeadLetter, NodeStatus, Progress, Runtime, TapEvent
+from kdemo.runtime.base import DeadLetter, NodeStatus, Progress, Runtime, TapEvent, node_kind
 from kdemo.topology import Edge, Node, NodeKind, Protocol
 
 __all__ = ["FIXED_NOW", "RecordedRuntime", "cloud_event", "synthetic_topology"]
@@ -28,11 +28,6 @@ __all__ = ["FIXED_NOW", "RecordedRuntime", "cloud_event", "synthetic_topology"]
 FIXED_NOW = 1767225600.0
 """2026-01-01T00:00:00Z: the recorded story ends here."""
 
-_KINDS: dict[NodeKind, Any] = {
-    NodeKind.SERVICE: "service",
-    NodeKind.BUS: "bus",
-    NodeKind.DATABASE: "database",
-}
 _INTENT_A = "0x" + "a1" * 32
 _INTENT_B = "0x" + "b2" * 32
 _WALLET = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
@@ -174,7 +169,7 @@ class RecordedRuntime(Runtime):
             rows.append(
                 NodeStatus(
                     name=n.name,
-                    kind=_KINDS[n.kind],
+                    kind=node_kind(n.kind),
                     url=f"http://127.0.0.1:{41000 + i}",
                     ready=n.name != "identity",
                     state="restarting" if n.name == "identity" else "ready",
@@ -216,7 +211,7 @@ class RecordedRuntime(Runtime):
         rows = [
             NodeStatus(
                 name=n.name,
-                kind=_KINDS[n.kind],
+                kind=node_kind(n.kind),
                 url=f"http://{n.name}.kdemo.svc:8080",
                 ready=True,
                 state="ready",

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from kdemo import topology
-from kdemo.runtime.base import NodeKindName, NodeState, NodeStatus
+from kdemo.runtime.base import NodeState, NodeStatus, node_kind
 
 __all__ = ["CRASH_REASONS", "node_status", "pod_ready", "pod_restarts", "pod_state"]
 
@@ -15,11 +15,6 @@ CRASH_REASONS = frozenset(
     {"CrashLoopBackOff", "Error", "OOMKilled", "RunContainerError", "CreateContainerError"}
 )
 _RANK: dict[NodeState, int] = {"ready": 3, "restarting": 2, "starting": 1, "down": 0}
-_KINDS: dict[topology.NodeKind, NodeKindName] = {
-    topology.NodeKind.SERVICE: "service",
-    topology.NodeKind.BUS: "bus",
-    topology.NodeKind.DATABASE: "database",
-}
 
 
 def pod_ready(pod: Any) -> bool:
@@ -78,7 +73,7 @@ def node_status(node: str, pods: Sequence[Any], *, url: str, now: datetime) -> N
     uptime = max(0.0, (now - min(started)).total_seconds()) if started else 0.0
     return NodeStatus(
         name=node,
-        kind=_KINDS[topology.node(node).kind],
+        kind=node_kind(topology.node(node).kind),
         url=url,
         ready=state == "ready",
         state=state,

@@ -18,7 +18,15 @@ from typing import Any, TypeVar
 from kdemo import topology
 from kdemo.errors import KdemoError, NotReady, StackNotUp, UsageError
 from kdemo.runtime import busadmin
-from kdemo.runtime.base import DeadLetter, NodeState, NodeStatus, Progress, Runtime, TapEvent
+from kdemo.runtime.base import (
+    DeadLetter,
+    NodeState,
+    NodeStatus,
+    Progress,
+    Runtime,
+    TapEvent,
+    node_kind,
+)
 from kdemo.runtime.local.env import public_urls
 from kdemo.runtime.local.nats import nats_root
 from kdemo.runtime.local.nodes import node_specs, node_url, postgres_of, probe_port, stages
@@ -55,11 +63,6 @@ DOWN_TIMEOUT_S = 10.0
 # A clean stop per node: SIGTERM is postgres' "smart" shutdown, which waits for every
 # client (the services' pools) to leave; SIGINT is its "fast" one.
 CLEAN_STOP: dict[str, signal.Signals] = {"postgres": signal.SIGINT}
-_KINDS: dict[topology.NodeKind, Any] = {
-    topology.NodeKind.SERVICE: "service",
-    topology.NodeKind.BUS: "bus",
-    topology.NodeKind.DATABASE: "database",
-}
 
 
 class LocalRuntime(Runtime):
@@ -309,7 +312,7 @@ class LocalRuntime(Runtime):
             rows.append(
                 NodeStatus(
                     name=name,
-                    kind=_KINDS[topology.node(name).kind],
+                    kind=node_kind(topology.node(name).kind),
                     url=node_url(name, ports),
                     ready=ready,
                     state=state,
