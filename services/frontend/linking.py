@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from services.common import siwe
+from services.common.event_models import LinkRequested
 from services.common.events import make_event
 from services.common.httpapp import ApiError, error_responses
 from services.protos import identity_pb2, identity_pb2_grpc
@@ -151,15 +152,15 @@ async def post_link(request: Request, frontend: FrontendDep) -> Response:
         "identity.link_requested",
         key=code,
         source="frontend",
-        data={
-            "code": code,
-            "address": parsed.address,
-            "login": parsed.login,
-            "message": message,
-            "signature": signature,
-            "nonce": parsed.nonce,
-            "expires_at": _iso(expires),
-        },
+        data=LinkRequested(
+            code=code,
+            address=parsed.address,
+            login=parsed.login,
+            message=message,
+            signature=signature,
+            nonce=parsed.nonce,
+            expires_at=_iso(expires),
+        ),
     )
     ack = await frontend.publish(event, "the link request")
     if ack.duplicate:

@@ -16,13 +16,13 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from psycopg import Rollback
 from psycopg_pool import AsyncConnectionPool
 
 from services.common.bus import Poison
-from services.common.events import Event, make_event
+from services.common.event_models import LinkConfirmed, Linked, LinkRefused, LinkRequested
+from services.common.events import Event, data_as, make_event
 from services.common.failpoints import failpoint
 from services.common.metrics import observe_edge, record_edge
 from services.common.outbox import OutboxRelay, already_processed, enqueue
@@ -102,14 +102,15 @@ class Pairing:
         )
 
     async def _on_requested(self, event: Event) -> None:
-        code: str = event.data["code"]
+        request = data_as(event, LinkRequested)
+        code = request.code
         now = self._clock()
         poison: str | None = None
         with observe_edge(SERVICE, "postgres", "SQL"):
             async with self._pool.connection() as conn, conn.transaction():
                 if await already_processed(conn, event):
                     return
-                req = self._parse_request(event.data, now)
+                req = self._parse_request(request, now)
                 if isinstance(req, str):
                     poison = req
                     raise Rollback  # forget it was seen: it goes to the dead letters instead
@@ -125,17 +126,17 @@ class Pairing:
         if poison is not None:
             raise Poison(poison)
 
-    def _parse_request(self, data: dict[str, Any], now: datetime) -> LinkRequest | str:
+    def _parse_request(self, request: LinkRequested, now: datetime) -> LinkRequest | str:
         """The request to store, or why it can never be (bad signature, inconsistent fields)."""
-        code = data["code"]
+        code = request.code
         try:
-            siwe = self._verify(data["message"], data["signature"], now)
+            siwe = self._verify(request.message, request.signature, now)
         except SiweError as exc:
             return f"link_requested {code}: {exc.reason}: {exc.message}"
         pairs = (
-            ("address", str(data["address"]).lower(), siwe.address.lower()),
-            ("login", str(data["login"]).lower(), siwe.login.lower()),
-            ("nonce", data["nonce"], siwe.nonce),
+            ("address", request.address.lower(), siwe.address.lower()),
+            ("login", request.login.lower(), siwe.login.lower()),
+            ("nonce", request.nonce, siwe.nonce),
         )
         for name, given, signed in pairs:
             if given != signed:
@@ -144,34 +145,34 @@ class Pairing:
                     f"message's {signed!r}"
                 )
         try:
-            expires_at = datetime.fromisoformat(str(data["expires_at"]))
+            expires_at = datetime.fromisoformat(request.expires_at)
         except ValueError:
             expires_at = None
         if expires_at is None or expires_at.tzinfo is None:
             return (
-                f"link_requested {code}: expires_at {data['expires_at']!r} is not an "
+                f"link_requested {code}: expires_at {request.expires_at!r} is not an "
                 "RFC 3339 timestamp with a time zone"
             )
         return LinkRequest(
             code=code,
             address=siwe.address.lower(),
             login=siwe.login,
-            message=data["message"],
-            signature=data["signature"],
+            message=request.message,
+            signature=request.signature,
             nonce=siwe.nonce,
             expires_at=expires_at,
             received_at=now,
         )
 
     async def _on_confirmed(self, event: Event) -> None:
-        data = event.data
-        code: str = data["code"]
+        confirmed = data_as(event, LinkConfirmed)
+        code = confirmed.code
         now = self._clock()
         conf = LinkConfirmation(
             code=code,
-            github_id=int(data["github_id"]),
-            login=data["login"],
-            comment_url=data["comment_url"],
+            github_id=confirmed.github_id,
+            login=confirmed.login,
+            comment_url=confirmed.comment_url,
             received_at=now,
         )
         with observe_edge(SERVICE, "postgres", "SQL"):
@@ -206,13 +207,13 @@ class Pairing:
             make_event(
                 "identity.linked",
                 key=code,
-                data={
-                    "code": code,
-                    "address": req.address,
-                    "github_id": conf.github_id,
-                    "login": conf.login,
-                    "linked_at": rfc3339(now),
-                },
+                data=Linked(
+                    code=code,
+                    address=req.address,
+                    github_id=conf.github_id,
+                    login=conf.login,
+                    linked_at=rfc3339(now),
+                ),
                 source=SERVICE,
             ),
         )
@@ -260,13 +261,13 @@ class Pairing:
             make_event(
                 "identity.link_refused",
                 key=code,
-                data={
-                    "code": code,
-                    "reason": reason,
-                    "address": address,
-                    "login": login,
-                    "refused_at": rfc3339(now),
-                },
+                data=LinkRefused(
+                    code=code,
+                    reason=reason,
+                    address=address,
+                    login=login,
+                    refused_at=rfc3339(now),
+                ),
                 source=SERVICE,
             ),
         )
