@@ -20,7 +20,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from services.common import eip712
-from services.common.events import Event, EventInvalid, decode, make_event
+from services.common.event_models import BountyMessage, BountySigned
+from services.common.events import Event, EventInvalid, data_as, decode, make_event
 from services.common.httpapp import ApiError, error_responses
 from services.common.intent_tokens import (
     IntentClaims,
@@ -278,10 +279,10 @@ async def _published_signature(frontend: Frontend, bus_subject: str) -> str:
             hint="try again in a moment",
         ) from exc
     try:
-        event = decode(raw.data or b"", bus_subject)
+        earlier = data_as(decode(raw.data or b"", bus_subject), BountySigned)
     except EventInvalid:
         return ""  # not a signature this service could have published: it cannot match
-    return str(event.data["signature"]).lower()
+    return earlier.signature.lower()
 
 
 async def _another_wallet_signed(frontend: Frontend, event: Event) -> bool:
@@ -309,13 +310,14 @@ async def record_signature(frontend: Frontend, claims: IntentClaims, event: Even
     ack = await frontend.publish(event, "the signature")
     if not ack.duplicate:
         return "offer" if offer else "signed"
+    signed = data_as(event, BountySigned)
     earlier = await _published_signature(frontend, event.nats_subject)
-    if earlier == event.data["signature"]:
+    if earlier == signed.signature:
         return "already_signed"
     raise ApiError(
         409,
         "already_signed",
-        f"wallet {event.data['address']} already signed this intent with another signature; "
+        f"wallet {signed.address} already signed this intent with another signature; "
         f"each wallet signs an intent once ({claims.html_url})",
         field="signature",
         hint=f"nothing more to do: see {claims.html_url}, or sign with another wallet",
@@ -351,16 +353,16 @@ async def post_signature(request: Request, frontend: FrontendDep) -> Response:
         key=claims.intent_id,
         wallet=address,
         source="frontend",
-        data={
-            "intent_id": claims.intent_id,
-            "address": address,
-            "signature": signature,
-            "message": typed["message"],
-            "chain_id": typed["domain"]["chainId"],
-            "author_id": claims.author_id,
-            "html_url": claims.html_url,
-            "signed_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        },
+        data=BountySigned(
+            intent_id=claims.intent_id,
+            address=address,
+            signature=signature,
+            message=BountyMessage.model_validate(typed["message"]),
+            chain_id=typed["domain"]["chainId"],
+            author_id=claims.author_id,
+            html_url=claims.html_url,
+            signed_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        ),
     )
     outcome = await record_signature(frontend, claims, event)
     log.info(
