@@ -55,7 +55,7 @@ class Offer(Party):
 
 class Author(Strict):
     github_id: int
-    login: str
+    login: str | None = Field(description="null until bounty.requested arrives")
 
 
 class Bounty(Strict):
@@ -66,8 +66,10 @@ class Bounty(Strict):
     html_url: str
     source: Literal["issue_comment", "issue", "pull_request", "review_comment"]
     source_id: int
-    source_url: str
-    signing_url: str
+    # A signature can arrive before its bounty.requested: until then the ledger knows the
+    # intent from the signed typed data only, which carries neither URL.
+    source_url: str | None = Field(description="null until bounty.requested arrives")
+    signing_url: str | None = Field(description="null until bounty.requested arrives")
     author: Author
     denomination: str
     amount: UintText

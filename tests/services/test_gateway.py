@@ -21,6 +21,7 @@ from nats.js.errors import NotFoundError
 
 from services.common import eip712, siwe
 from services.common.events import Event, encode, make_event
+from services.gateway.models import Bounty
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(120)]
 
@@ -232,6 +233,9 @@ async def test_signature_alone_shows_as_signed_before_its_intent(harness: Harnes
     await harness.publish(signed(intent, harness.salt))
     bounty = await harness.bounty_when(intent["intent_id"], lambda b: b["state"] == "signed")
     assert (bounty["requested"], bounty["amount"], bounty["author"]["login"]) == (False, "75", None)
+    # ... and answered as documented: the URLs and the login are null until the request comes.
+    documented = Bounty.model_validate(bounty)
+    assert (documented.source_url, documented.signing_url) == (None, None)
 
 
 async def test_late_or_repeated_request_never_downgrades(harness: Harness) -> None:
