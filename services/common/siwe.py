@@ -42,6 +42,7 @@ from typing import Final
 from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
 
 from ._eth import Account, encode_defunct
+from .timefmt import rfc3339
 
 __all__ = [
     "LINK_CODE_LENGTH",
@@ -132,7 +133,7 @@ def link_statement(login: str) -> str:
 def _timestamp(field: str, value: datetime) -> str:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise SiweError("malformed", f"{field}: expected a timezone-aware datetime, got {value!r}")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(value)
 
 
 def build_link_message(

@@ -25,6 +25,7 @@ from services.common import siwe
 from services.common.event_models import LinkRequested
 from services.common.events import make_event
 from services.common.httpapp import ApiError, error_responses
+from services.common.timefmt import rfc3339
 from services.protos import identity_pb2, identity_pb2_grpc
 
 from .models import (
@@ -58,10 +59,6 @@ _STATES = {
 _SIGNATURE_REASONS = {"bad_signature", "signer_mismatch"}
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def link_message(frontend: Frontend, address: str, login: str) -> dict[str, str]:
     """`GET /api/link-message`: the SIWE text naming (address, login), valid for the link TTL."""
     if not address.startswith("0x") or not is_hex_address(address):
@@ -92,7 +89,7 @@ def link_message(frontend: Frontend, address: str, login: str) -> dict[str, str]
         raise ApiError(
             400, exc.reason, exc.message, field=field, hint="fix the field and ask again"
         ) from exc
-    return {"message": message, "nonce": nonce, "expires": _iso(expires)}
+    return {"message": message, "nonce": nonce, "expires": rfc3339(expires)}
 
 
 @router.get(
@@ -159,7 +156,7 @@ async def post_link(request: Request, frontend: FrontendDep) -> Response:
             message=message,
             signature=signature,
             nonce=parsed.nonce,
-            expires_at=_iso(expires),
+            expires_at=rfc3339(expires),
         ),
     )
     ack = await frontend.publish(event, "the link request")
@@ -181,7 +178,7 @@ async def post_link(request: Request, frontend: FrontendDep) -> Response:
     if body.is_form:
         return RedirectResponse(f"/link?code={code}", status_code=303)
     return JSONResponse(
-        {"code": code, "expires": _iso(expires), "comment": f"$link:{code}$"},
+        {"code": code, "expires": rfc3339(expires), "comment": f"$link:{code}$"},
         status_code=201,
         headers={"Location": f"/api/links/{code}"},
     )

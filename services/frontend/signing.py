@@ -30,6 +30,7 @@ from services.common.intent_tokens import (
     TokenInvalid,
     verify_intent_token,
 )
+from services.common.timefmt import rfc3339_from_unix, utc_now_rfc3339
 
 from .models import (
     IntentDocument,
@@ -95,10 +96,6 @@ def typed_data_for(frontend: Frontend, claims: IntentClaims) -> dict[str, Any]:
     )
 
 
-def _iso(unix: int) -> str:
-    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def intent_document(frontend: Frontend, claims: IntentClaims) -> dict[str, Any]:
     """`GET /api/intents/<token>`: the typed data to sign and the intent in plain fields."""
     return {
@@ -111,7 +108,7 @@ def intent_document(frontend: Frontend, claims: IntentClaims) -> dict[str, Any]:
         "denomination": claims.denomination,
         "amount": str(claims.amount),
         "deadline": str(claims.expires_at),
-        "expires_at": _iso(claims.expires_at),
+        "expires_at": rfc3339_from_unix(claims.expires_at),
     }
 
 
@@ -171,7 +168,7 @@ async def sign_page(request: Request, frontend: FrontendDep, t: TokenQuery = "")
             "token": t,
             "thread": "pull request" if claims.kind == "pull_request" else "issue",
             "deadline": _describe_deadline(claims.expires_at),
-            "deadline_iso": _iso(claims.expires_at),
+            "deadline_iso": rfc3339_from_unix(claims.expires_at),
             "totals": None if issue is None else issue["totals"],
             "this_intent": this_intent,
             "signers": signers,
@@ -361,7 +358,7 @@ async def post_signature(request: Request, frontend: FrontendDep) -> Response:
             chain_id=typed["domain"]["chainId"],
             author_id=claims.author_id,
             html_url=claims.html_url,
-            signed_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            signed_at=utc_now_rfc3339("auto"),
         ),
     )
     outcome = await record_signature(frontend, claims, event)

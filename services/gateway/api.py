@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from psycopg_pool import AsyncConnectionPool
 
 from services.common.httpapp import ApiError, error_responses
+from services.common.timefmt import rfc3339
 
 from .clients import Account, CalcClient, IdentityClient
 from .ledger import transaction
@@ -95,10 +95,6 @@ def _rule(pattern: re.Pattern[str], **more: Any) -> dict[str, Any]:
     """The OpenAPI states a rule the handler enforces itself, with a clearer error than
     FastAPI's own validation would give."""
     return {"json_schema_extra": {"pattern": f"^{pattern.pattern}$", **more}}
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # Answers are documented, not filtered through a model: `response_model=None`.
@@ -244,7 +240,10 @@ def _bounty(
 ) -> dict[str, Any]:
     author_id = int(row["author_id"])
     parties = [
-        {**_party(sig["address"], author_id, accounts), "signed_at": _iso(sig["signed_at"])}
+        {
+            **_party(sig["address"], author_id, accounts),
+            "signed_at": rfc3339(sig["signed_at"], "auto"),
+        }
         for sig in signatures
     ]
     # the author's own (verified) wallet funds the bounty; otherwise the first signer does
@@ -267,8 +266,8 @@ def _bounty(
         "denomination": row["denomination"],
         "amount": str(int(row["amount"])),
         "deadline": int(row["deadline"]),
-        "expires_at": _iso(row["expires_at"]),
-        "created_at": _iso(row["created_at"]),
+        "expires_at": rfc3339(row["expires_at"], "auto"),
+        "created_at": rfc3339(row["created_at"], "auto"),
         "requested": bool(row["requested"]),
         "state": "signed" if row["signed"] else "pending",
         "quote": quote,

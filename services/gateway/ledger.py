@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from psycopg import AsyncConnection, Rollback
@@ -42,6 +42,7 @@ from services.common.event_models import (
 from services.common.events import Event, data_as, make_event
 from services.common.metrics import observe_edge
 from services.common.outbox import already_processed, enqueue
+from services.common.timefmt import utc_now_rfc3339
 
 __all__ = ["SERVICE", "Ledger", "expected_message", "intent_mismatches", "transaction"]
 
@@ -129,7 +130,7 @@ def _guess_kind(source: str, html_url: str) -> str:
 
 
 def _utc_now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_now_rfc3339("milliseconds")
 
 
 class Ledger:

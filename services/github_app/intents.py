@@ -25,6 +25,7 @@ from services.common.grammar import BountyMatch, ParseResult
 from services.common.intent_tokens import IntentClaims, issue_intent_token
 from services.common.metrics import observe_edge
 from services.common.outbox import enqueue
+from services.common.timefmt import rfc3339
 
 from .replies import SERVICE, enqueue_reply, intent_reply, link_reply, rejected_reply
 from .webhook import Source
@@ -52,10 +53,6 @@ class Recorded:
 
 def signing_url(frontend_url: str, token: str) -> str:
     return f"{frontend_url}/sign?t={token}"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class Recorder:
@@ -108,7 +105,7 @@ class Recorder:
                     github_id=source.author_id,
                     login=source.author_login,
                     comment_url=source.source_url,
-                    confirmed_at=_iso(now),
+                    confirmed_at=rfc3339(now, "auto"),
                 ),
                 source=SERVICE,
             )
@@ -236,8 +233,8 @@ class Recorder:
                 html_url=source.html_url,
                 source_url=source.source_url,
                 signing_url=url,
-                created_at=_iso(now),
-                expires_at=_iso(expires),
+                created_at=rfc3339(now, "auto"),
+                expires_at=rfc3339(expires, "auto"),
                 deadline=deadline,
             ),
             source=SERVICE,

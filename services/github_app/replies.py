@@ -31,6 +31,7 @@ from services.common.grammar import (
 )
 from services.common.metrics import observe_edge
 from services.common.poller import Poller
+from services.common.timefmt import rfc3339
 
 __all__ = [
     "SERVICE",
@@ -205,7 +206,7 @@ class ReplyPoster(Poller):
         """True when a comment on the thread already carries this reply's marker."""
         wanted = marker(reply["id"])
         since_at = reply["created_at"].astimezone(UTC) - timedelta(minutes=5)
-        since = since_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = rfc3339(since_at)
         url: str | None = path
         params: dict[str, str | int] | None = {"since": since, "per_page": 100}
         for _ in range(_MAX_LIST_PAGES):

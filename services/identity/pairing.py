@@ -27,6 +27,7 @@ from services.common.failpoints import failpoint
 from services.common.metrics import observe_edge, record_edge
 from services.common.outbox import OutboxRelay, already_processed, enqueue
 from services.common.siwe import SiweError, SiweMessage, verify_link_message
+from services.common.timefmt import rfc3339
 
 from . import store
 from .store import Conn, LinkConfirmation, LinkRequest, Outcome
@@ -47,11 +48,6 @@ UNKNOWN_CODE = "unknown link code"
 SWEEP_BATCH = 100
 
 log = logging.getLogger(__name__)
-
-
-def rfc3339(value: datetime) -> str:
-    """A UTC timestamp as RFC 3339 with a `Z`, as the event schemas and the proto expect."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _utcnow() -> datetime:
@@ -212,7 +208,7 @@ class Pairing:
                     address=req.address,
                     github_id=conf.github_id,
                     login=conf.login,
-                    linked_at=rfc3339(now),
+                    linked_at=rfc3339(now, "milliseconds"),
                 ),
                 source=SERVICE,
             ),
@@ -266,7 +262,7 @@ class Pairing:
                     reason=reason,
                     address=address,
                     login=login,
-                    refused_at=rfc3339(now),
+                    refused_at=rfc3339(now, "milliseconds"),
                 ),
                 source=SERVICE,
             ),

@@ -11,10 +11,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.common.grpc_service import MAX_LOOKUP_ADDRESSES
 from services.common.metrics import observe_edge
+from services.common.timefmt import rfc3339
 from services.protos import identity_pb2, identity_pb2_grpc
 
 from . import store
-from .pairing import SERVICE, rfc3339
+from .pairing import SERVICE
 
 __all__ = ["IdentityServicer"]
 
@@ -63,7 +64,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                     address=link.address,
                     github_id=link.github_id,
                     login=link.login,
-                    linked_at=rfc3339(link.linked_at),
+                    linked_at=rfc3339(link.linked_at, "milliseconds"),
                 )
                 for link in links
             ]
@@ -90,7 +91,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
         if req is not None:
             reply.address = req.address
             reply.login = req.login
-            reply.expires_at = rfc3339(req.expires_at)
+            reply.expires_at = rfc3339(req.expires_at, "milliseconds")
         if outcome is not None:
             reply.state = _STATES[outcome.state]
             reply.reason = outcome.reason or ""
