@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kdemo.runtime.recorded import RecordedRuntime, synthetic_topology
 from kdemo.tui import DashboardApp
-from kdemo.tui.layout import NodeView, layout_graph, render_line
+from kdemo.tui.graph_layout import NodeView, layout_graph, render_line
 from kdemo.tui.widgets import TopologyGraph
 
 SERVICES = 200

@@ -37,8 +37,8 @@ from kdemo.flow.webhook import simulate_comment
 from kdemo.observe import EdgeSample, NodeTraffic, grown_edges, node_traffic, parse_edges
 from kdemo.runtime.base import NodeStatus, Runtime, TapEvent
 from kdemo.topology import Edge, Node
+from kdemo.tui.graph_layout import DEAD_STYLE, LIT_STYLE
 from kdemo.tui.journeys import JourneyBook, event_name
-from kdemo.tui.layout import DEAD_STYLE, LIT_STYLE
 from kdemo.tui.messages import (
     ActionFinished,
     DetailLoaded,

@@ -9,8 +9,8 @@ from kdemo.errors import UsageError
 from kdemo.observe import grown_edges, node_traffic, parse_edges
 from kdemo.runtime.recorded import FIXED_NOW, RecordedRuntime, cloud_event, synthetic_topology
 from kdemo.tui.app import edges_crossed
+from kdemo.tui.graph_layout import LIT_STYLE, NodeView, layout_graph, render_line
 from kdemo.tui.journeys import JourneyBook, event_name, format_duration
-from kdemo.tui.layout import LIT_STYLE, NodeView, layout_graph, render_line
 from kdemo.tui.screens.forms import parse_comment_form
 
 

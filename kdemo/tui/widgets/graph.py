@@ -17,7 +17,7 @@ from textual.strip import Strip
 
 from kdemo.runtime.base import NodeStatus
 from kdemo.topology import Edge, Node, NodeKind
-from kdemo.tui.layout import GraphLayout, NodeView, layout_graph, render_line
+from kdemo.tui.graph_layout import GraphLayout, NodeView, layout_graph, render_line
 from kdemo.tui.messages import NodeSelected
 
 __all__ = ["TopologyGraph", "node_view"]

@@ -16,8 +16,8 @@ from textual.widgets import DataTable, Input, Static
 from kdemo import topology
 from kdemo.observe import NodeTraffic
 from kdemo.runtime.base import NodeStatus, TapEvent
+from kdemo.tui.graph_layout import STATE_STYLES
 from kdemo.tui.journeys import Journey, event_name
-from kdemo.tui.layout import STATE_STYLES
 
 __all__ = ["DetailPane", "EventFeed", "JourneyTable"]
 
