@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nats
 from nats.aio.client import Client as NATS
@@ -24,6 +24,7 @@ from nats.js.api import PubAck
 from .events import Event, EventInvalid, decode, encode
 from .failpoints import failpoint
 from .metrics import observe_edge
+from .topology import Edge, edge
 
 __all__ = [
     "Bus",
@@ -63,12 +64,17 @@ class Bus:
     nc: NATS
     js: JetStreamContext
     stream: str
+    edge: Edge = field(init=False)
+    """The service → nats edge every publish, fetch and dead letter is counted on."""
+
+    def __post_init__(self) -> None:
+        self.edge = edge(self.service, "nats")
 
     async def publish(self, event: Event) -> PubAck:
         return await self.publish_raw(event.nats_subject, encode(event), event.id)
 
     async def publish_raw(self, subject: str, payload: bytes, msg_id: str) -> PubAck:
-        with observe_edge(self.service, "nats", "NATS"):
+        with observe_edge(self.edge):
             return await self.js.publish(
                 subject, payload, stream=self.stream, headers={"Nats-Msg-Id": msg_id}, timeout=5
             )
@@ -94,7 +100,7 @@ class Bus:
                     continue
                 for msg in msgs:
                     try:
-                        with observe_edge(self.service, "nats", "NATS"):
+                        with observe_edge(self.edge):
                             await self._handle(msg, handler)
                     except Exception as exc:  # ack, nak or dead-letter failed: the bus is away
                         # The message was not acked, so JetStream redelivers it after ack_wait;
@@ -145,7 +151,7 @@ class Bus:
             "Kdemo-Original-Subject": msg.subject,
         }
         log.warning("dead-lettered", extra={"subject": msg.subject, "reason": reason})
-        with observe_edge(self.service, "nats", "NATS"):
+        with observe_edge(self.edge):
             await self.js.publish(
                 dlq_subject(msg.subject), msg.data, stream=self.stream, headers=headers, timeout=5
             )

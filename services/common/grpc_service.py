@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.common.metrics import CONTENT_TYPE_LATEST, observe_edge, render_metrics
+from services.common.topology import Edge, Protocol, edge
 
 __all__ = [
     "MAX_LOOKUP_ADDRESSES",
@@ -259,11 +260,10 @@ class _RefuseUndecodable(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
 
 class _EdgeInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-    """Counts and times every unary call on the `source` → `target` edge."""
+    """Counts and times every unary call on a declared gRPC edge."""
 
-    def __init__(self, source: str, target: str) -> None:
-        self.source = source
-        self.target = target
+    def __init__(self, edge: Edge) -> None:
+        self.edge = edge
 
     async def intercept_unary_unary(
         self,
@@ -271,7 +271,7 @@ class _EdgeInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[ty
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        with observe_edge(self.source, self.target, "gRPC"):
+        with observe_edge(self.edge):
             call = await continuation(client_call_details, request)
             # Awaiting the call waits for the answer (or raises AioRpcError), so the
             # latency covers the whole round trip and failures count as errors.
@@ -281,9 +281,12 @@ class _EdgeInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[ty
 
 def grpc_channel(source_node: str, target_node: str, addr: str) -> grpc.aio.Channel:
     """An insecure grpc.aio channel to `addr` ("host:port") whose calls are recorded
-    as the topology edge `source_node` → `target_node`."""
+    as the topology edge `source_node` → `target_node` (a KeyError if it is undeclared)."""
+    declared = edge(source_node, target_node)
+    if declared.protocol is not Protocol.GRPC:
+        raise ValueError(f"{source_node} -> {target_node} is declared {declared.protocol}")
     # grpc-stubs types interceptors loosely and asks callers to cast.
-    interceptor = cast(grpc.aio.ClientInterceptor, _EdgeInterceptor(source_node, target_node))
+    interceptor = cast(grpc.aio.ClientInterceptor, _EdgeInterceptor(declared))
     # A restarted peer (the runtime brings killed nodes back) should be reached again within
     # seconds; gRPC's default reconnect backoff grows to two minutes.
     options = [

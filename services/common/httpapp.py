@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .metrics import CONTENT_TYPE_LATEST, observe_edge, render_metrics
+from .topology import Edge, edge
 
 __all__ = [
     "ApiError",
@@ -177,12 +178,12 @@ def _document_400_not_422(app: FastAPI) -> None:
 class _EdgeTransport(httpx.AsyncBaseTransport):
     """Counts and times every request as an edge of the topology, on the client side."""
 
-    def __init__(self, source: str, target: str, protocol: str) -> None:
+    def __init__(self, edge: Edge) -> None:
         self._inner = httpx.AsyncHTTPTransport()
-        self._labels = (source, target, protocol)
+        self._edge = edge
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        with observe_edge(*self._labels):
+        with observe_edge(self._edge):
             return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -190,11 +191,13 @@ class _EdgeTransport(httpx.AsyncBaseTransport):
 
 
 def edge_client(
-    source: str, target: str, base_url: str, *, protocol: str = "HTTP", timeout: float = 5.0
+    source: str, target: str, base_url: str, *, timeout: float = 5.0
 ) -> httpx.AsyncClient:
+    """An HTTP client whose requests are counted on the declared edge `source` → `target`
+    (its protocol, HTTP or HTTPS, is the topology's; an undeclared edge is a KeyError)."""
     return httpx.AsyncClient(
         base_url=base_url,
-        transport=_EdgeTransport(source, target, protocol),
+        transport=_EdgeTransport(edge(source, target)),
         timeout=timeout,
         headers={"X-Kdemo-Client": source},
     )

@@ -1,8 +1,10 @@
 """Prometheus metrics shared by every service.
 
 `kdemo_edge_requests_total{from,to,protocol}` and the latency histogram are
-recorded on the client side of every edge a service uses; the labels are the
-node names of the declared topology, so the dashboard can light the edge up.
+recorded on the client side of every edge a service uses. The labels come from an
+`Edge` of the declared topology (`services.common.topology.edge(source, target)`), never
+from strings typed at the call site, so the dashboard can light the edge up and an
+undeclared edge fails where it is looked up (at import, for the module-level ones).
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from contextlib import contextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from .topology import Edge
+
 __all__ = [
     "CONTENT_TYPE_LATEST",
     "EDGE_ERRORS",
     "EDGE_LATENCY",
     "EDGE_REQUESTS",
+    "edge_labels",
     "observe_edge",
     "record_edge",
     "render_metrics",
@@ -41,25 +46,32 @@ EDGE_LATENCY = Histogram(
 )
 
 
+def edge_labels(edge: Edge) -> tuple[str, str, str]:
+    """The metric labels (from, to, protocol) of a declared edge."""
+    return (edge.source, edge.target, edge.protocol.value)
+
+
 @contextmanager
-def observe_edge(source: str, target: str, protocol: str) -> Iterator[None]:
-    """Count and time one request from `source` to `target` (names as in the topology)."""
+def observe_edge(edge: Edge) -> Iterator[None]:
+    """Count and time one request on `edge`."""
+    labels = edge_labels(edge)
     started = time.perf_counter()
     try:
         yield
     except BaseException:
-        EDGE_ERRORS.labels(source, target, protocol).inc()
+        EDGE_ERRORS.labels(*labels).inc()
         raise
     finally:
-        EDGE_REQUESTS.labels(source, target, protocol).inc()
-        EDGE_LATENCY.labels(source, target, protocol).observe(time.perf_counter() - started)
+        EDGE_REQUESTS.labels(*labels).inc()
+        EDGE_LATENCY.labels(*labels).observe(time.perf_counter() - started)
 
 
-def record_edge(source: str, target: str, protocol: str, seconds: float) -> None:
+def record_edge(edge: Edge, seconds: float) -> None:
     """Count one request that was timed by hand (for work that is counted only when it did
     something, such as an outbox poll that found rows)."""
-    EDGE_REQUESTS.labels(source, target, protocol).inc()
-    EDGE_LATENCY.labels(source, target, protocol).observe(seconds)
+    labels = edge_labels(edge)
+    EDGE_REQUESTS.labels(*labels).inc()
+    EDGE_LATENCY.labels(*labels).observe(seconds)
 
 
 def render_metrics() -> bytes:

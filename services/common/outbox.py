@@ -18,6 +18,7 @@ from .events import Event, encode
 from .failpoints import failpoint
 from .metrics import record_edge
 from .poller import Poller
+from .topology import edge
 
 __all__ = ["OutboxRelay", "already_processed", "enqueue"]
 
@@ -62,7 +63,7 @@ class OutboxRelay(Poller):
         started = time.perf_counter()
         sent = await self._flush(limit)
         if sent:
-            record_edge(self._bus.service, "postgres", "SQL", time.perf_counter() - started)
+            record_edge(edge(self._bus.service, "postgres"), time.perf_counter() - started)
         return sent
 
     async def _flush(self, limit: int) -> int:

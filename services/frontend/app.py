@@ -23,7 +23,8 @@ from fastapi.templating import Jinja2Templates
 from services.common.bus import connect
 from services.common.grpc_service import grpc_channel
 from services.common.httpapp import ApiError, edge_client, error_body, install_common_routes
-from services.common.metrics import EDGE_ERRORS, observe_edge
+from services.common.metrics import EDGE_ERRORS, edge_labels, observe_edge
+from services.common.topology import edge
 
 from . import linking, signing
 from .settings import FrontendSettings
@@ -32,6 +33,7 @@ from .state import Frontend, PageError, is_form_post
 __all__ = ["SERVICE", "create_app"]
 
 SERVICE = "frontend"
+BROWSER = edge("browser", SERVICE)
 log = logging.getLogger(__name__)
 _HERE = Path(__file__).resolve().parent
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -137,10 +139,10 @@ def create_app(settings: FrontendSettings | None = None) -> FastAPI:
         """Count requests from browsers and the CLI on the browser → frontend edge."""
         if request.url.path in _PROBES:
             return await call_next(request)
-        with observe_edge("browser", SERVICE, "HTTP"):
+        with observe_edge(BROWSER):
             response = await call_next(request)
         if response.status_code >= 500:
-            EDGE_ERRORS.labels("browser", SERVICE, "HTTP").inc()
+            EDGE_ERRORS.labels(*edge_labels(BROWSER)).inc()
         response.headers.update(_SECURITY_HEADERS)
         if not request.url.path.startswith("/static/"):
             # pages and answers carry tokens and codes: no shared or browser cache keeps them

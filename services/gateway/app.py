@@ -27,6 +27,7 @@ from services.common.httpapp import install_common_routes
 from services.common.metrics import observe_edge
 from services.common.outbox import OutboxRelay
 from services.common.tasks import vital_task
+from services.common.topology import edge
 
 from .api import ApiDeps, router
 from .clients import CalcClient, IdentityClient
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
 DB_PROBE_S: Final = 2.0
 FRONTEND_HEADER: Final = "frontend"
+BROWSER: Final = edge("browser", SERVICE)
 
 
 @dataclass
@@ -155,7 +157,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             or request.headers.get("x-kdemo-client") == FRONTEND_HEADER
         ):
             return await call_next(request)
-        with observe_edge("browser", SERVICE, "HTTP"):
+        with observe_edge(BROWSER):
             return await call_next(request)
 
     install_common_routes(app, ready=health.ready)

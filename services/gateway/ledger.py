@@ -43,10 +43,12 @@ from services.common.events import Event, data_as, make_event
 from services.common.metrics import observe_edge
 from services.common.outbox import already_processed, enqueue
 from services.common.timefmt import utc_now_rfc3339
+from services.common.topology import edge
 
 __all__ = ["SERVICE", "Ledger", "expected_message", "intent_mismatches", "transaction"]
 
 SERVICE: Final = "gateway"
+DATABASE: Final = edge(SERVICE, "postgres")
 log = logging.getLogger(__name__)
 
 _MESSAGE_COLUMNS: Final = (
@@ -102,7 +104,7 @@ async def transaction(
     pool: AsyncConnectionPool[Any],
 ) -> AsyncIterator[AsyncConnection[Any]]:
     """One transaction on the ledger, counted as a gateway → postgres SQL request."""
-    with observe_edge(SERVICE, "postgres", "SQL"):
+    with observe_edge(DATABASE):
         async with pool.connection() as conn, conn.transaction():
             yield conn
 

@@ -37,6 +37,7 @@ from services.common.httpapp import (
 )
 from services.common.metrics import observe_edge
 from services.common.outbox import OutboxRelay
+from services.common.topology import edge
 
 from .intents import Recorder, RecorderConfig
 from .models import WEBHOOK_DOCS
@@ -60,6 +61,7 @@ OWN_ACCOUNT_KNOWN = Gauge(
     "kdemo_github_app_own_account_known",
     "1 once github-app knows its own GitHub account (GET /user), so it ignores its comments.",
 )
+GITHUB: Final = edge("github", SERVICE)
 _HEADER_HINT = "GitHub sends this header with every delivery; send the delivery as GitHub does"
 
 
@@ -94,7 +96,7 @@ class GithubApp:
         token = self.settings.github_token
         if token is not None:
             self.github = edge_client(
-                SERVICE, "github-api", self.settings.github_api_url, protocol="HTTPS", timeout=10.0
+                SERVICE, "github-api", self.settings.github_api_url, timeout=10.0
             )
             self.github.headers.update(
                 {
@@ -324,7 +326,7 @@ def create_app(settings: GithubAppSettings | None = None) -> FastAPI:
     @app.post("/webhook", **WEBHOOK_DOCS)
     async def webhook(request: Request) -> Response:
         """GitHub's webhook deliveries (the github → github-app edge, counted here)."""
-        with observe_edge("github", SERVICE, "HTTP"):
+        with observe_edge(GITHUB):
             return await holder["service"].handle_webhook(request)
 
     return app

@@ -27,7 +27,7 @@ from services.common.metrics import observe_edge
 from services.common.outbox import enqueue
 from services.common.timefmt import rfc3339
 
-from .replies import SERVICE, enqueue_reply, intent_reply, link_reply, rejected_reply
+from .replies import DATABASE, SERVICE, enqueue_reply, intent_reply, link_reply, rejected_reply
 from .webhook import Source
 
 __all__ = ["Recorded", "Recorder", "RecorderConfig", "signing_url"]
@@ -63,7 +63,7 @@ class Recorder:
     async def record(self, delivery_id: str, source: Source, parsed: ParseResult) -> Recorded:
         """Record one counted delivery and return the webhook's 200 answer."""
         now = datetime.now(UTC).replace(microsecond=0)
-        with observe_edge(SERVICE, "postgres", "SQL"):
+        with observe_edge(DATABASE):
             async with self._pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(
                     "INSERT INTO deliveries (delivery_id, event, action, received_at) "

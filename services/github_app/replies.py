@@ -32,6 +32,7 @@ from services.common.grammar import (
 from services.common.metrics import observe_edge
 from services.common.poller import Poller
 from services.common.timefmt import rfc3339
+from services.common.topology import edge
 
 __all__ = [
     "SERVICE",
@@ -49,6 +50,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SERVICE: Final = "github-app"
+DATABASE: Final = edge(SERVICE, "postgres")
 MAX_BACKOFF_S: Final = 600.0
 _MAX_LIST_PAGES: Final = 10
 
@@ -142,7 +144,7 @@ class ReplyPoster(Poller):
                 return False
             async with conn.transaction():
                 # The row stays locked while it is posted, so another replica skips it.
-                with observe_edge(SERVICE, "postgres", "SQL"):
+                with observe_edge(DATABASE):
                     cur = await conn.execute(
                         "SELECT 1 FROM github_replies WHERE id = %s AND posted_at IS NULL "
                         "FOR UPDATE SKIP LOCKED",
@@ -163,7 +165,7 @@ class ReplyPoster(Poller):
                             "error": str(exc),
                         },
                     )
-                    with observe_edge(SERVICE, "postgres", "SQL"):
+                    with observe_edge(DATABASE):
                         await conn.execute(
                             "UPDATE github_replies SET last_error = %s, "
                             "next_attempt_at = now() + %s WHERE id = %s",
@@ -171,7 +173,7 @@ class ReplyPoster(Poller):
                         )
                     return True
                 failpoint("replies.after_post")
-                with observe_edge(SERVICE, "postgres", "SQL"):
+                with observe_edge(DATABASE):
                     await conn.execute(
                         "UPDATE github_replies SET posted_at = now() WHERE id = %s", (reply["id"],)
                     )
@@ -182,7 +184,7 @@ class ReplyPoster(Poller):
         that dies after GitHub took the comment leaves attempts > 1 for the next one, which
         then looks for the reply's marker instead of posting it twice."""
         async with conn.transaction():
-            with observe_edge(SERVICE, "postgres", "SQL"):
+            with observe_edge(DATABASE):
                 cur = await conn.execute(
                     "UPDATE github_replies SET attempts = attempts + 1 WHERE id = ("
                     "SELECT id FROM github_replies WHERE posted_at IS NULL "

@@ -28,6 +28,7 @@ from services.common.metrics import observe_edge, record_edge
 from services.common.outbox import OutboxRelay, already_processed, enqueue
 from services.common.siwe import SiweError, SiweMessage, verify_link_message
 from services.common.timefmt import rfc3339
+from services.common.topology import edge
 
 from . import store
 from .store import Conn, LinkConfirmation, LinkRequest, Outcome
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 SERVICE = "identity"
+DATABASE = edge(SERVICE, "postgres")
 CODE_EXPIRED = "code expired"
 NONCE_USED = "nonce already used"
 UNKNOWN_CODE = "unknown link code"
@@ -102,7 +104,7 @@ class Pairing:
         code = request.code
         now = self._clock()
         poison: str | None = None
-        with observe_edge(SERVICE, "postgres", "SQL"):
+        with observe_edge(DATABASE):
             async with self._pool.connection() as conn, conn.transaction():
                 if await already_processed(conn, event):
                     return
@@ -171,7 +173,7 @@ class Pairing:
             comment_url=confirmed.comment_url,
             received_at=now,
         )
-        with observe_edge(SERVICE, "postgres", "SQL"):
+        with observe_edge(DATABASE):
             async with self._pool.connection() as conn, conn.transaction():
                 if await already_processed(conn, event):
                     return
@@ -284,7 +286,7 @@ class Pairing:
                 await self._refuse(conn, req.code, CODE_EXPIRED, req.address, req.login, None, now)
         count = len(stale) + len(expired)
         if count:  # an idle sweep is not traffic worth lighting an edge for
-            record_edge(SERVICE, "postgres", "SQL", time.perf_counter() - started)
+            record_edge(DATABASE, time.perf_counter() - started)
             self._relay.kick()
         return count
 

@@ -15,7 +15,7 @@ from services.common.timefmt import rfc3339
 from services.protos import identity_pb2, identity_pb2_grpc
 
 from . import store
-from .pairing import SERVICE
+from .pairing import DATABASE
 
 __all__ = ["IdentityServicer"]
 
@@ -55,7 +55,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                     "pass 0x followed by 40 hex digits",
                 )
             wanted.append(address.lower())
-        with observe_edge(SERVICE, "postgres", "SQL"):
+        with observe_edge(DATABASE):
             async with self._pool().connection() as conn:
                 links = await store.lookup_links(conn, sorted(set(wanted)))
         return identity_pb2.LookupReply(
@@ -82,7 +82,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                 f"code: {code!r:.60} is not a link code; pass the 28 lower-case letters "
                 "shown on the link page",
             )
-        with observe_edge(SERVICE, "postgres", "SQL"):
+        with observe_edge(DATABASE):
             async with self._pool().connection() as conn:
                 outcome = await store.get_outcome(conn, code)
                 req = await store.get_request(conn, code)
