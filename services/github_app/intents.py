@@ -30,7 +30,14 @@ from services.common.timefmt import rfc3339
 from .replies import DATABASE, SERVICE, enqueue_reply, intent_reply, link_reply, rejected_reply
 from .webhook import Source
 
-__all__ = ["Recorded", "Recorder", "RecorderConfig", "signing_url"]
+__all__ = [
+    "Recorded",
+    "Recorder",
+    "RecorderConfig",
+    "bounty_requested",
+    "intent_claims",
+    "signing_url",
+]
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,64 @@ class Recorded:
 
 def signing_url(frontend_url: str, token: str) -> str:
     return f"{frontend_url}/sign?t={token}"
+
+
+def intent_claims(
+    intent_id: str, source: Source, match: BountyMatch, expires: datetime
+) -> IntentClaims:
+    """What the intent token vouches for: the bounty found at `match` in `source`."""
+    return IntentClaims(
+        intent_id=intent_id,
+        repository=source.repository,
+        number=source.number,
+        kind=source.kind,
+        source=source.source,
+        source_id=source.source_id,
+        html_url=source.html_url,
+        denomination=match.denomination,
+        amount=match.amount,
+        author_id=source.author_id,
+        author_login=source.author_login,
+        expires_at=int(expires.timestamp()),
+    )
+
+
+def bounty_requested(
+    claims: IntentClaims,
+    source: Source,
+    match: BountyMatch,
+    url: str,
+    *,
+    created: datetime,
+    expires: datetime,
+) -> BountyRequested:
+    """The `bounty.requested` data of the intent `claims` vouch for.
+
+    Every field the token also carries is taken from `claims`, never from the delivery
+    again, so what the signer is shown and what the ledger records cannot drift apart.
+    `source` and `match` give only what the token leaves out (where the text is, which
+    match it was), and `expires` must be the moment the claims' deadline was cut from.
+    """
+    if int(expires.timestamp()) != claims.expires_at:
+        raise ValueError(f"expires: {expires} is not the claims' deadline {claims.expires_at}")
+    return BountyRequested(
+        intent_id=claims.intent_id,
+        repository=claims.repository,
+        number=claims.number,
+        kind=claims.kind,
+        source=claims.source,
+        source_id=claims.source_id,
+        match_index=match.index,
+        denomination=claims.denomination,
+        amount=str(claims.amount),
+        author=Author(id=claims.author_id, login=claims.author_login),
+        html_url=claims.html_url,
+        source_url=source.source_url,
+        signing_url=url,
+        created_at=rfc3339(created, "auto"),
+        expires_at=rfc3339(expires, "auto"),
+        deadline=claims.expires_at,
+    )
 
 
 class Recorder:
@@ -157,21 +222,7 @@ class Recorder:
             source.repository, source.number, source.source, source.source_id, match.index
         )
         expires = now + timedelta(seconds=self._config.ttl_s)
-        deadline = int(expires.timestamp())
-        claims = IntentClaims(
-            intent_id=intent_id,
-            repository=source.repository,
-            number=source.number,
-            kind=source.kind,
-            source=source.source,
-            source_id=source.source_id,
-            html_url=source.html_url,
-            denomination=match.denomination,
-            amount=match.amount,
-            author_id=source.author_id,
-            author_login=source.author_login,
-            expires_at=deadline,
-        )
+        claims = intent_claims(intent_id, source, match, expires)
         url = signing_url(
             self._config.frontend_url, issue_intent_token(claims, self._config.signing_key)
         )
@@ -219,24 +270,7 @@ class Recorder:
         event = make_event(
             "bounty.requested",
             key=intent_id,
-            data=BountyRequested(
-                intent_id=intent_id,
-                repository=source.repository,
-                number=source.number,
-                kind=source.kind,
-                source=source.source,
-                source_id=source.source_id,
-                match_index=match.index,
-                denomination=match.denomination,
-                amount=str(match.amount),
-                author=Author(id=source.author_id, login=source.author_login),
-                html_url=source.html_url,
-                source_url=source.source_url,
-                signing_url=url,
-                created_at=rfc3339(now, "auto"),
-                expires_at=rfc3339(expires, "auto"),
-                deadline=deadline,
-            ),
+            data=bounty_requested(claims, source, match, url, created=now, expires=expires),
             source=SERVICE,
         )
         await enqueue(conn, event)
