@@ -37,7 +37,7 @@ from kdemo.flow.webhook import simulate_comment
 from kdemo.observe import EdgeSample, NodeTraffic, grown_edges, node_traffic, parse_edges
 from kdemo.runtime.base import NodeStatus, Runtime, TapEvent
 from kdemo.topology import Edge, Node
-from kdemo.tui.graph_layout import DEAD_STYLE, LIT_STYLE
+from kdemo.tui.graph_layout import DEAD_STYLE, LIT_STYLE, EdgeKey
 from kdemo.tui.journeys import JourneyBook, event_name
 from kdemo.tui.messages import (
     ActionFinished,
@@ -79,14 +79,14 @@ def _while_shown(handler: _Handler) -> _Handler:
 
 def edges_crossed(
     subject: str, edges: Sequence[Edge] = topology.EDGES
-) -> tuple[set[tuple[str, str]], bool]:
+) -> tuple[set[EdgeKey], bool]:
     """The edges an event on `subject` crosses (its publisher's and its consumers'), and
     whether it is a dead letter."""
     name = event_name(subject)
     dead = name.startswith("dlq.")
     name = name.removeprefix("dlq.")
     crossed = {
-        (e.source, e.target)
+        EdgeKey(e.source, e.target)
         for e in edges
         if name in e.consumes or (not dead and name in e.publishes)
     }
@@ -261,7 +261,7 @@ class DashboardApp(App[None]):
     def scrape_traffic(self) -> None:
         if not self.stack_up:
             return
-        grown: set[tuple[str, str]] = set()
+        grown: set[EdgeKey] = set()
         traffic: dict[str, NodeTraffic] = {}
         errors: dict[str, str] = {}
         for service in self._services:
@@ -273,7 +273,7 @@ class DashboardApp(App[None]):
             now = time.monotonic()
             previous = self._samples.get(service)
             if previous is not None:
-                grown |= grown_edges(previous[1], samples)
+                grown |= {EdgeKey(*ends) for ends in grown_edges(previous[1], samples)}
             traffic[service] = node_traffic(
                 previous[1] if previous else None,
                 samples,
@@ -442,8 +442,8 @@ class DashboardApp(App[None]):
         batch, self._pending = self._pending, []
         if batch:
             now = self.clock()
-            lit: set[tuple[str, str]] = set()
-            dead: set[tuple[str, str]] = set()
+            lit: set[EdgeKey] = set()
+            dead: set[EdgeKey] = set()
             for tap, _ in batch:
                 if self.book.apply(tap):
                     self._journeys_dirty = True

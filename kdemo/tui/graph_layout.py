@@ -18,13 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
 
 from kdemo.topology import Edge, Node, NodeKind
 
 __all__ = [
     "Box",
+    "EdgeKey",
     "GraphLayout",
     "NodeView",
+    "Owner",
     "Route",
     "edge_key",
     "edge_label",
@@ -32,7 +35,27 @@ __all__ = [
     "render_line",
 ]
 
-EdgeKey = tuple[str, str]
+
+class EdgeKey(NamedTuple):
+    """An edge by its two ends: what routes, labels and lit edges are keyed on."""
+
+    source: str
+    target: str
+
+
+OwnerKind = Literal["route", "label", "bar", "boundary", "header", "caption"]
+
+
+class Owner(NamedTuple):
+    """What drew a cell: an edge's line or label, a hub's bar, or plain text."""
+
+    kind: OwnerKind
+    edges: tuple[EdgeKey, ...] = ()
+    """The edges a line or label stands for: it lights when any of them does."""
+    hub: str = ""
+    """The hub a bar is drawn for."""
+
+
 Run = tuple[str, str]
 """A run of text and the Rich style it is drawn in."""
 
@@ -79,7 +102,7 @@ DEAD_STYLE = "bold white on red"
 
 
 def edge_key(edge: Edge) -> EdgeKey:
-    return (edge.source, edge.target)
+    return EdgeKey(edge.source, edge.target)
 
 
 def edge_label(edge: Edge) -> str:
@@ -150,8 +173,8 @@ class GraphLayout:
     static: list[list[str]] = field(repr=False, default_factory=list)
     owners: list[list[int]] = field(repr=False, default_factory=list)
     """Per cell: index into `owner_keys` of what drew it (-1: nothing)."""
-    owner_keys: list[tuple[str, str]] = field(repr=False, default_factory=list)
-    """("route", "a→b"), ("bar", name), ("label", "a→b"), ("boundary", ""), ("text", "")."""
+    owner_keys: list[Owner] = field(repr=False, default_factory=list)
+    """What drew each cell, by the index in `owners`."""
     rows_of_boxes: dict[int, list[Box]] = field(repr=False, default_factory=dict)
 
     def box_at(self, x: int, y: int) -> Box | None:
@@ -324,7 +347,7 @@ def layout_graph(nodes: Sequence[Node], edges: Sequence[Edge]) -> GraphLayout:
             )
         )
     for hub in hubs:
-        junctions = tuple(r.points[-1][0] for r in routes if r.to_hub and r.key[1] == hub.name)
+        junctions = tuple(r.points[-1][0] for r in routes if r.to_hub and r.key.target == hub.name)
         protocol = next((e.protocol.value for e in edges if e.target == hub.name), "")
         bars.append(Bar(hub.name, f" {hub.name} · {protocol} ", hub_y[hub.name], junctions))
 
@@ -382,19 +405,19 @@ def _paint_static(g: GraphLayout) -> None:
     """Draw everything that does not change with health: lines, labels, bars, captions."""
     chars = [[" "] * g.width for _ in range(g.height)]
     owners = [[-1] * g.width for _ in range(g.height)]
-    keys: list[tuple[str, str]] = []
+    keys: list[Owner] = []
 
-    def owner(kind: str, name: str) -> int:
-        keys.append((kind, name))
+    def owner(kind: OwnerKind, edges: tuple[EdgeKey, ...] = (), hub: str = "") -> int:
+        keys.append(Owner(kind, edges, hub))
         return len(keys) - 1
 
-    boundary = owner("boundary", "")
+    boundary = owner("boundary")
     bars_top = min((bar.y for bar in g.bars), default=g.height)
     for bx in g.boundaries:
         for y in range(1, bars_top):
             chars[y][bx] = "┊"
             owners[y][bx] = boundary
-    text = owner("text", "")
+    text = owner("header")
     for x, label in g.headers:
         for i, ch in enumerate(label):
             if x + i < g.width:
@@ -403,7 +426,7 @@ def _paint_static(g: GraphLayout) -> None:
     masks: dict[tuple[int, int], int] = {}
     cell_owner: dict[tuple[int, int], int] = {}
     for r in g.routes:
-        index = owner("route", f"{r.key[0]}→{r.key[1]}")
+        index = owner("route", (r.key,))
         for (x0, y0), (x1, y1) in zip(r.points, r.points[1:], strict=False):
             if y0 == y1:
                 lo, hi = min(x0, x1), max(x0, x1)
@@ -424,7 +447,7 @@ def _paint_static(g: GraphLayout) -> None:
     for r in g.routes:
         if r.to_hub:
             continue
-        index = owner("label", f"{r.key[0]}→{r.key[1]}")
+        index = owner("label", (r.key,))
         end_x, end_y = r.points[-1]
         chars[end_y][end_x] = "▶"
         owners[end_y][end_x] = index
@@ -435,7 +458,7 @@ def _paint_static(g: GraphLayout) -> None:
                     chars[ly][lx + i] = ch
                     owners[ly][lx + i] = index
     for bar in g.bars:
-        index = owner("bar", bar.name)
+        index = owner("bar", hub=bar.name)
         row = chars[bar.y]
         for x in range(g.width):
             if row[x] in ("│", "┼"):
@@ -449,7 +472,7 @@ def _paint_static(g: GraphLayout) -> None:
         for i, ch in enumerate(bar.title):
             if start + i < g.width and row[start + i] == "═":
                 row[start + i] = ch
-    caption = owner("text", "caption")
+    caption = owner("caption")
     for y, line in g.captions:
         for i, ch in enumerate(line):
             chars[y][1 + i] = ch
@@ -478,6 +501,27 @@ def _box_row(box: Box, y: int, view: NodeView) -> str:
     return "│" + text.ljust(inner) + "│"
 
 
+def _owner_style(owner: Owner, views: Mapping[str, NodeView], lit: Mapping[EdgeKey, str]) -> str:
+    kind = owner.kind
+    if kind in ("route", "label"):
+        for edge in owner.edges:
+            style = lit.get(edge)
+            if style is not None:
+                return style
+        return "dim" if kind == "route" else "italic"
+    if kind == "bar":
+        view = views.get(owner.hub)
+        state = view.state if view is not None else "unknown"
+        if state != "ready":
+            return STATE_STYLES.get(state, "")
+        if any(edge.target == owner.hub for edge in lit):
+            return "bold bright_yellow"
+        return "bold yellow" if owner.hub == "nats" else "bold green"
+    if kind == "boundary":
+        return "dim cyan"
+    return "dim" if kind == "caption" else "bold cyan"
+
+
 def render_line(
     g: GraphLayout,
     y: int,
@@ -491,29 +535,13 @@ def render_line(
     """
     lit = lit or {}
     chars = list(g.static[y])
+    owner_styles: dict[int, str] = {-1: ""}
     styles: list[str] = []
     append = styles.append
     for index in g.owners[y]:
-        if index < 0:
-            append("")
-            continue
-        kind, name = g.owner_keys[index]
-        if kind in ("route", "label"):
-            source, _, target = name.partition("→")
-            style = lit.get((source, target))
-            if style is None:
-                style = "dim" if kind == "route" else "italic"
-        elif kind == "bar":
-            view = views.get(name)
-            state = view.state if view is not None else "unknown"
-            ready = "bold yellow" if name == "nats" else "bold green"
-            style = ready if state == "ready" else STATE_STYLES.get(state, "")
-            if state == "ready" and any(target == name for (_, target) in lit):
-                style = "bold bright_yellow"
-        elif kind == "boundary":
-            style = "dim cyan"
-        else:
-            style = "dim" if name == "caption" else "bold cyan"
+        style = owner_styles.get(index)
+        if style is None:
+            style = owner_styles[index] = _owner_style(g.owner_keys[index], views, lit)
         append(style)
     for bar in g.bars:
         if bar.y == y:

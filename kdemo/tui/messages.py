@@ -9,6 +9,7 @@ from textual.message import Message
 
 from kdemo.observe import NodeTraffic
 from kdemo.runtime.base import NodeStatus
+from kdemo.tui.graph_layout import EdgeKey
 
 __all__ = [
     "ActionFinished",
@@ -42,7 +43,7 @@ class TapStateChanged(Message):
 class TrafficScraped(Message):
     """One round of scrapes: edges whose counters grew, each node's traffic, failures."""
 
-    grown: set[tuple[str, str]]
+    grown: set[EdgeKey]
     traffic: dict[str, NodeTraffic]
     errors: dict[str, str] = field(default_factory=dict)
 

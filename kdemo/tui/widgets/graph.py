@@ -17,7 +17,7 @@ from textual.strip import Strip
 
 from kdemo.runtime.base import NodeStatus
 from kdemo.topology import Edge, Node, NodeKind
-from kdemo.tui.graph_layout import GraphLayout, NodeView, layout_graph, render_line
+from kdemo.tui.graph_layout import EdgeKey, GraphLayout, NodeView, layout_graph, render_line
 from kdemo.tui.messages import NodeSelected
 
 __all__ = ["TopologyGraph", "node_view"]
@@ -67,7 +67,7 @@ class TopologyGraph(ScrollView, can_focus=True):
         self.layout_data: GraphLayout = layout_graph(nodes, edges)
         self.selectable = [n.name for n in nodes if n.kind is not NodeKind.EXTERNAL]
         self.views: dict[str, NodeView] = {}
-        self.lit: dict[tuple[str, str], tuple[str, float]] = {}
+        self.lit: dict[EdgeKey, tuple[str, float]] = {}
         """Edge → (style, when it was lit)."""
         self._clock = clock
         self.virtual_size = Size(self.layout_data.width, self.layout_data.height)
@@ -87,7 +87,7 @@ class TopologyGraph(ScrollView, can_focus=True):
         }
         self.refresh()
 
-    def light(self, edges: set[tuple[str, str]], style: str) -> None:
+    def light(self, edges: set[EdgeKey], style: str) -> None:
         now = self._clock()
         for key in edges:
             self.lit[key] = (style, now)
