@@ -2,12 +2,14 @@
 
 Errors are one JSON shape, `{"error": {"code", "message", "field", "hint"}}`, with
 the documented status code, so a user (or the CLI) always learns which field was
-wrong, why, and what to do about it.
+wrong, why, and what to do about it. An exception nobody expected is that shape too
+(500, `internal_error`), logged with its traceback, instead of Starlette's plain text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -19,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import CONTENT_TYPE_LATEST, observe_edge, render_metrics
 from .topology import Edge, edge
@@ -35,6 +38,8 @@ __all__ = [
     "refuse_declared_excess",
     "serve_http",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -113,9 +118,53 @@ async def read_limited_body(request: Request, limit: int, too_large: ApiError) -
     return b"".join(chunks)
 
 
+class _UnexpectedErrors:
+    """Answers an exception no handler took as a JSON 500 in the error shape, and logs it.
+
+    Plain ASGI rather than `exception_handler(Exception)`: Starlette re-raises after such a
+    handler, so the server would log the same failure a second time. When the answer has
+    already begun, nothing can be said any more: the exception goes on to the server.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception(
+                "unexpected error answering a request",
+                extra={"method": scope.get("method"), "path": scope.get("path")},
+            )
+            if started:
+                raise
+            answer = JSONResponse(
+                error_body(
+                    "internal_error",
+                    "the service failed unexpectedly while answering this request",
+                    hint="retry in a moment; if it keeps failing, the service's log has the cause",
+                ),
+                status_code=500,
+            )
+            await answer(scope, receive, send)
+
+
 def install_common_routes(app: FastAPI, *, ready: Callable[[], bool]) -> None:
-    """/healthz (alive), /readyz (dependencies reachable), /metrics, and the error shape."""
+    """/healthz (alive), /readyz (dependencies reachable), /metrics, and the error shape
+    (an unexpected exception included)."""
     _document_400_not_422(app)
+    app.add_middleware(_UnexpectedErrors)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
