@@ -37,6 +37,7 @@ from kdemo.flow.webhook import simulate_comment
 from kdemo.observe import EdgeSample, NodeTraffic, grown_edges, node_traffic, parse_edges
 from kdemo.runtime.base import NodeStatus, Runtime, TapEvent
 from kdemo.topology import Edge, Node
+from kdemo.tui.banner import BannerKey, BannerMessages
 from kdemo.tui.graph_layout import DEAD_STYLE, LIT_STYLE, EdgeKey
 from kdemo.tui.journeys import JourneyBook, event_name
 from kdemo.tui.messages import (
@@ -137,8 +138,6 @@ class DashboardApp(App[None]):
     """Whether the runtime says the stack is up (None until the first status)."""
     tap_connected: reactive[bool] = reactive(False)
     """Whether the bus tap is streaming right now."""
-    message_text: reactive[str] = reactive("")
-    """The latest thing said about an action or a failure, shown in the banner."""
 
     def __init__(
         self,
@@ -167,6 +166,8 @@ class DashboardApp(App[None]):
         self.browser = browser
         self.wallet = wallet or Wallet.test_account()
         self.book = JourneyBook()
+        self.banner = BannerMessages()
+        """What the banner says: the stack, the tap, the scrapes and the latest action."""
         self.rows: dict[str, NodeStatus] = {}
         self.traffic: dict[str, NodeTraffic] = {}
         self.tap_stats = TapStats()
@@ -338,9 +339,13 @@ class DashboardApp(App[None]):
     def _status(self, message: StatusUpdated) -> None:
         if message.error:
             self.stack_up = False
-            self.message_text = f"cannot read the stack's status: {message.error}"
+            self.say("stack", f"cannot read the stack's status: {message.error}")
             return
         self.stack_up = message.up
+        self.say("stack", None if message.up else "the stack is down: press u to bring it up")
+        if not message.up:  # said already: the tap and the scrapes are down with it
+            self.say("tap", None)
+            self.say("metrics", None)
         self.rows = {r.name: r for r in message.rows}
         graph = self.dashboard.query_one(TopologyGraph)
         if message.rows:
@@ -355,19 +360,13 @@ class DashboardApp(App[None]):
             self._nats_pid = pid
         self._show_detail()
 
-    def watch_stack_up(self, up: bool | None) -> None:
-        if up is False:
-            self.message_text = "the stack is down: press u to bring it up"
-        elif up and self.message_text.startswith("the stack is down"):
-            self.message_text = ""
-
     @on(TapStateChanged)
     def _tap_state(self, message: TapStateChanged) -> None:
         self.tap_connected = message.connected
         if not message.connected and self.stack_up:
-            self.message_text = f"bus tap: not answering ({message.error}); retrying"
-        elif message.connected and self.message_text.startswith("bus tap"):
-            self.message_text = ""
+            self.say("tap", f"bus tap: not answering ({message.error}); retrying")
+        else:
+            self.say("tap", None)
 
     @on(TrafficScraped)
     @_while_shown
@@ -375,10 +374,9 @@ class DashboardApp(App[None]):
         self.traffic.update(message.traffic)
         self.dashboard.query_one(TopologyGraph).light(message.grown, LIT_STYLE)
         if message.errors and self.stack_up:
-            names = ", ".join(sorted(message.errors))
-            self.message_text = f"not answering /metrics: {names}"
-        elif self.message_text.startswith("not answering /metrics"):
-            self.message_text = ""
+            self.say("metrics", f"not answering /metrics: {', '.join(sorted(message.errors))}")
+        else:
+            self.say("metrics", None)
         self._show_detail()
 
     @on(FundersFetched)
@@ -400,15 +398,18 @@ class DashboardApp(App[None]):
 
     @on(ActionFinished)
     def _action_finished(self, message: ActionFinished) -> None:
-        self.message_text = f"{message.action}: {message.detail}"
+        self.say("action", f"{message.action}: {message.detail}")
         severity: SeverityLevel = "information" if message.ok else "error"
         self.notify(message.detail, title=message.action, severity=severity)
         self._start_unless_running("status", self.poll_status)
 
-    def watch_message_text(self, text: str) -> None:
+    def say(self, key: BannerKey, text: str | None) -> None:
+        """Set (or with None clear) the banner's message for `key`; the others stay."""
+        if not self.banner.set(key, text) or not self.screen_stack:
+            return
         for banner in self.dashboard.query("#banner").results(Static):
-            banner.update(text)
-            banner.set_class(bool(text), "shown")
+            banner.update("\n".join(self.banner.lines()))
+            banner.set_class(bool(self.banner), "shown")
 
     @_while_shown
     def _reload_detail(self) -> None:
@@ -514,7 +515,7 @@ class DashboardApp(App[None]):
     def action_sign(self) -> None:
         journey = self.book.newest_pending()
         if journey is None:
-            self.message_text = "sign: no pending intent yet (press c to simulate a comment)"
+            self.say("action", "sign: no pending intent yet (press c to simulate a comment)")
             return
         self.sign_pending(journey.signing_url)
 
@@ -563,7 +564,7 @@ class DashboardApp(App[None]):
         journey = self.book.newest_pending()
         url = journey.signing_url if journey is not None else self.last_signing_url
         if not url:
-            self.message_text = "open: no signing URL yet (press c to simulate a comment)"
+            self.say("action", "open: no signing URL yet (press c to simulate a comment)")
             return
         self.open_in_browser(url)
 
@@ -580,7 +581,7 @@ class DashboardApp(App[None]):
     def action_kill(self) -> None:
         node = self.dashboard.query_one(TopologyGraph).selected
         if not node:
-            self.message_text = "kill: select a node first"
+            self.say("action", "kill: select a node first")
             return
         self.kill_node(node)
 
@@ -599,14 +600,14 @@ class DashboardApp(App[None]):
 
     def action_up(self) -> None:
         if self.stack_up:
-            self.message_text = "up: the stack is already up"
+            self.say("action", "up: the stack is already up")
             return
         self.bring_up()
 
     @work(thread=True, exclusive=True, group="action", exit_on_error=False)
     def bring_up(self) -> None:
         def progress(text: str) -> None:
-            self.call_from_thread(setattr, self, "message_text", f"up: {text}")
+            self.call_from_thread(self.say, "action", f"up: {text}")
 
         try:
             self.runtime.up(progress)
@@ -618,7 +619,7 @@ class DashboardApp(App[None]):
 
     def action_chaos(self) -> None:
         if not self.stack_up:
-            self.message_text = "chaos: bring the stack up first (u)"
+            self.say("action", "chaos: bring the stack up first (u)")
             return
         self.run_chaos()
 
@@ -630,7 +631,7 @@ class DashboardApp(App[None]):
         options = ChaosOptions(**{"seed": int(time.time()), **self.chaos})
 
         def say(text: str) -> None:
-            self.call_from_thread(setattr, self, "message_text", f"chaos: {text}")
+            self.call_from_thread(self.say, "action", f"chaos: {text}")
 
         try:
             report = run_chaos(

@@ -70,7 +70,7 @@ async def test_simulated_comment_becomes_a_journey(live_stack: Runtime) -> None:
             pilot, lambda: "intent" in _journey(app, "tui/comment", number), "the intent"
         )
         assert app.last_signing_url is not None
-        assert "simulate comment" in app.message_text
+        assert app.banner.get("action").startswith("simulate comment: ")
 
 
 async def test_sign_then_link_attributes_the_bounty(live_stack: Runtime) -> None:
@@ -86,7 +86,7 @@ async def test_sign_then_link_attributes_the_bounty(live_stack: Runtime) -> None
         await wait_until(pilot, lambda: isinstance(app.screen, LinkIdentityScreen), "link form")
         app.screen.query_one("#login", Input).value = "tui-funder"
         await pilot.click("#submit")
-        await wait_until(pilot, lambda: "linked" in app.message_text, "the link's outcome")
+        await wait_until(pilot, lambda: "linked" in app.banner.get("action"), "the link's outcome")
         await wait_until(
             pilot, lambda: "attributed" in _journey(app, "tui/sign", number), "attributed"
         )
@@ -142,11 +142,12 @@ async def test_chaos_from_the_dashboard_reports_its_audit(live_stack: Runtime) -
         await pilot.press("x")
         await wait_until(
             pilot,
-            lambda: app.message_text.startswith("chaos: 6 flows"),
+            lambda: app.banner.get("action").startswith("chaos: 6 flows"),
             "the chaos run's verdict",
             within_s=180,
         )
-        assert ": 0 lost, 0 doubled, 0 dead-lettered" in app.message_text, app.message_text
+        verdict = app.banner.get("action")
+        assert ": 0 lost, 0 doubled, 0 dead-lettered" in verdict, verdict
         await _all_ready(pilot, app)
         assert any(app.rows[n].restarts > before[n] for n in RUNTIME_NODES), "nothing was killed"
 
@@ -174,7 +175,7 @@ async def test_bringing_a_down_stack_up(down_stack: Runtime) -> None:
     app = _app(down_stack)
     async with app.run_test(size=(120, 35)) as pilot:
         await wait_until(pilot, lambda: app.stack_up is False, "the stack shown down")
-        assert "press u" in app.message_text
+        assert "press u" in app.banner.get("stack")
         await pilot.press("u")
         await _all_ready(pilot, app)
         assert down_stack.is_up()

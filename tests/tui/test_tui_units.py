@@ -9,6 +9,7 @@ from kdemo.errors import UsageError
 from kdemo.observe import grown_edges, node_traffic, parse_edges
 from kdemo.runtime.recorded import FIXED_NOW, RecordedRuntime, cloud_event, synthetic_topology
 from kdemo.tui.app import edges_crossed
+from kdemo.tui.banner import BannerMessages
 from kdemo.tui.graph_layout import LIT_STYLE, NodeView, layout_graph, render_line
 from kdemo.tui.journeys import JourneyBook, event_name, format_duration
 from kdemo.tui.screens.forms import parse_comment_form
@@ -220,3 +221,25 @@ def test_comment_form_names_the_bad_field(
         parse_comment_form(repo, number, text, pull_request=False, login=login)
     assert field in caught.value.message
     assert caught.value.hint
+
+
+def test_banner_clears_one_key_and_keeps_the_others_in_a_fixed_order() -> None:
+    """Each concern sets and clears its own message; the banner lists them stack, tap,
+    metrics, action whatever order they were said in."""
+    banner = BannerMessages()
+    assert banner.set("action", "sign: signed by 0xabc")
+    assert banner.set("metrics", "not answering /metrics: calc")
+    assert banner.set("stack", "the stack is down: press u to bring it up")
+    assert not banner.set("stack", "the stack is down: press u to bring it up")
+    assert banner.lines() == [
+        "the stack is down: press u to bring it up",
+        "not answering /metrics: calc",
+        "sign: signed by 0xabc",
+    ]
+    assert banner.set("metrics", None)
+    assert not banner.clear("tap")
+    assert banner.lines() == ["the stack is down: press u to bring it up", "sign: signed by 0xabc"]
+    assert banner.get("action") == "sign: signed by 0xabc"
+    banner.clear("stack")
+    banner.clear("action")
+    assert not banner
