@@ -67,8 +67,26 @@ class Audit:
         return not self.findings and not self.dead_letters
 
 
-def _rows(runtime: Runtime, database: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    return runtime.query(database, sql, params)
+def ledger_bounties(runtime: Runtime, repo: str) -> dict[str, bool]:
+    """The ledger's bounties of the run's repository: intent id → whether it was requested."""
+    sql = "SELECT intent_id, requested FROM bounties WHERE repository = lower(%s)"
+    return {row[0]: row[1] for row in runtime.query("ledger", sql, [repo])}
+
+
+def ledger_signatures(runtime: Runtime, repo: str) -> dict[tuple[str, str], tuple[bool, Any]]:
+    """The ledger's signatures of the run's repository: (intent id, address) → (valid,
+    recorded_at)."""
+    sql = (
+        "SELECT s.intent_id, s.address, s.valid, s.recorded_at FROM signatures s "
+        "JOIN bounties b USING (intent_id) WHERE b.repository = lower(%s)"
+    )
+    return {(row[0], row[1]): (row[2], row[3]) for row in runtime.query("ledger", sql, [repo])}
+
+
+def link_outcomes(runtime: Runtime, codes: list[str]) -> dict[str, str]:
+    """identity's decision per link code: code → state."""
+    sql = "SELECT code, state FROM link_outcomes WHERE code = ANY(%s)"
+    return {row[0]: row[1] for row in runtime.query("identity", sql, [codes])}
 
 
 def read_stream(runtime: Runtime) -> tuple[Counter[str], list[dict[str, str]]]:
@@ -109,32 +127,10 @@ def _accepted(records: Iterable[FlowRecord]) -> list[FlowRecord]:
 def missing_in_ledger(runtime: Runtime, repo: str, records: list[FlowRecord]) -> int:
     """What the ledger and identity still lack of what was accepted (0 once settled)."""
     accepted = _accepted(records)
-    requested = {
-        row[0]
-        for row in _rows(
-            runtime,
-            "ledger",
-            "SELECT intent_id FROM bounties WHERE repository = lower(%s) AND requested",
-            repo,
-        )
-    }
-    signed = {
-        (row[0], row[1])
-        for row in _rows(
-            runtime,
-            "ledger",
-            "SELECT s.intent_id, s.address FROM signatures s JOIN bounties b USING (intent_id) "
-            "WHERE b.repository = lower(%s)",
-            repo,
-        )
-    }
+    requested = {intent for intent, was in ledger_bounties(runtime, repo).items() if was}
+    signed = ledger_signatures(runtime, repo)
     codes = [r.link_code for r in records if r.link == "linked"]
-    decided = {
-        row[0]
-        for row in _rows(
-            runtime, "identity", "SELECT code FROM link_outcomes WHERE code = ANY(%s)", codes
-        )
-    }
+    decided = link_outcomes(runtime, codes)
     return (
         sum(1 for r in accepted if r.intent_id not in requested)
         + sum(
@@ -180,40 +176,15 @@ def audit_run(runtime: Runtime, repo: str, records: list[FlowRecord]) -> Audit:
     keys = {r.intent_id for r in accepted} | {r.link_code for r in records if r.link_code}
     audit.dead_letters = [d for d in dead if set(d["original_subject"].split(".")) & keys]
 
-    intents = Counter(
-        row[0]
-        for row in _rows(
-            runtime,
-            "github_app",
-            "SELECT intent_id FROM intents WHERE lower(repository) = lower(%s)",
-            repo,
-        )
-    )
-    per_comment = _rows(
-        runtime,
+    intent_rows = runtime.query(
         "github_app",
-        "SELECT number, count(*) FROM intents WHERE lower(repository) = lower(%s) GROUP BY number",
-        repo,
+        "SELECT intent_id, number FROM intents WHERE lower(repository) = lower(%s)",
+        [repo],
     )
-    bounties = {
-        row[0]: row[1]
-        for row in _rows(
-            runtime,
-            "ledger",
-            "SELECT intent_id, requested FROM bounties WHERE repository = lower(%s)",
-            repo,
-        )
-    }
-    signatures = {
-        (row[0], row[1]): (row[2], row[3])
-        for row in _rows(
-            runtime,
-            "ledger",
-            "SELECT s.intent_id, s.address, s.valid, s.recorded_at FROM signatures s "
-            "JOIN bounties b USING (intent_id) WHERE b.repository = lower(%s)",
-            repo,
-        )
-    }
+    intents = Counter(row[0] for row in intent_rows)
+    per_comment = Counter(row[1] for row in intent_rows).items()
+    bounties = ledger_bounties(runtime, repo)
+    signatures = ledger_signatures(runtime, repo)
 
     def expect_one(what: str, key: str, n: int) -> None:
         audit.checked[what] += 1
@@ -258,22 +229,13 @@ def audit_run(runtime: Runtime, repo: str, records: list[FlowRecord]) -> Audit:
     linked = [r for r in records if r.link == "linked"]
     links = {
         row[0]: (row[1], row[2])
-        for row in _rows(
-            runtime,
+        for row in runtime.query(
             "identity",
             "SELECT address, login, code FROM links WHERE address = ANY(%s)",
-            [r.wallet.lower() for r in linked],
+            [[r.wallet.lower() for r in linked]],
         )
     }
-    outcomes = {
-        row[0]: row[1]
-        for row in _rows(
-            runtime,
-            "identity",
-            "SELECT code, state FROM link_outcomes WHERE code = ANY(%s)",
-            [r.link_code for r in linked],
-        )
-    }
+    outcomes = link_outcomes(runtime, [r.link_code for r in linked])
     for r in linked:
         link = links.get(r.wallet.lower())
         expect_one("link", r.link_code, 1 if link and link[0] == r.login else 0)
