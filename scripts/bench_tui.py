@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from kdemo.runtime.recorded import RecordedRuntime, synthetic_topology
+from kdemo.testing.recorded import RecordedRuntime, synthetic_topology
 from kdemo.tui import DashboardApp
 from kdemo.tui.graph_layout import NodeView, layout_graph, render_line
 from kdemo.tui.widgets import TopologyGraph

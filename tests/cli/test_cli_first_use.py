@@ -20,7 +20,7 @@ from kdemo.cli.app import DEV_ENV, invocation
 from kdemo.cli.flow import rejection_warnings
 from kdemo.flow.webhook import Rejected
 from kdemo.runtime.base import Runtime
-from kdemo.runtime.recorded import RecordedRuntime
+from kdemo.testing.recorded import RecordedRuntime
 from services.common.intent_tokens import (
     IntentClaims,
     TokenError,

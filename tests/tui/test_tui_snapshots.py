@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from kdemo.runtime.recorded import FIXED_NOW, RecordedRuntime
+from kdemo.testing.recorded import FIXED_NOW, RecordedRuntime
 from kdemo.tui import DashboardApp
 from kdemo.tui.widgets import JourneyTable
 from tests.tui.conftest import wait_until

@@ -7,7 +7,7 @@ import pytest
 from kdemo import topology
 from kdemo.errors import UsageError
 from kdemo.observe import grown_edges, node_traffic, parse_edges
-from kdemo.runtime.recorded import FIXED_NOW, RecordedRuntime, cloud_event, synthetic_topology
+from kdemo.testing.recorded import FIXED_NOW, RecordedRuntime, cloud_event, synthetic_topology
 from kdemo.tui.app import edges_crossed
 from kdemo.tui.banner import BannerMessages
 from kdemo.tui.graph_layout import LIT_STYLE, NodeView, layout_graph, render_line

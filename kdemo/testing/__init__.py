@@ -22,15 +22,18 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from kdemo.errors import KdemoError
-from kdemo.runtime.kube import KindRuntime
-from kdemo.runtime.kube import kind as kindtool
-from kdemo.runtime.kube.kind_runtime import CLUSTER_ENV, DEFAULT_CLUSTER
-from kdemo.runtime.kube.render import find_kubectl
-from kdemo.runtime.kube.tools import check_docker, check_kind
+
+if TYPE_CHECKING:
+    from kdemo.runtime.kube import KindRuntime
+
+# The cluster runtime (and its Kubernetes client) is imported by the fixtures that use it:
+# `kdemo.testing.recorded` is imported where it is not wanted (scripts/bench_tui.py measures
+# its own process's memory).
 
 __all__ = ["KindCluster", "KindStack", "kind_cluster", "kind_environment", "kind_stack"]
 
@@ -88,6 +91,11 @@ def kind_environment() -> dict[str, str]:
 def kind_cluster(kind_environment: dict[str, str]) -> Iterator[KindCluster]:
     """The kind cluster `KDEMO_KIND_CLUSTER` (default `kdemo`): reused if there, else created
     by `kind_stack`."""
+    from kdemo.runtime.kube import kind as kindtool
+    from kdemo.runtime.kube.kind_runtime import CLUSTER_ENV, DEFAULT_CLUSTER
+    from kdemo.runtime.kube.render import find_kubectl
+    from kdemo.runtime.kube.tools import check_docker, check_kind
+
     saved = {key: os.environ.get(key) for key in kind_environment}
     os.environ.update(kind_environment)
     try:
@@ -113,6 +121,9 @@ def kind_stack(
     kind_cluster: KindCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KindStack]:
     """The whole stack deployed on `kind_cluster` by `kdemo up --runtime kind`, and ready."""
+    from kdemo.runtime.kube import KindRuntime
+    from kdemo.runtime.kube.kind_runtime import CLUSTER_ENV
+
     state_dir: Path = tmp_path_factory.mktemp("kdemo-kind-state")
     env = {**os.environ, "KDEMO_STATE_DIR": str(state_dir), CLUSTER_ENV: kind_cluster.name}
     runtime = KindRuntime(state_dir, cluster=kind_cluster.name)
