@@ -6,18 +6,23 @@ benchmarked on its own. The picture:
 - services in columns by rank (longest path over service-to-service edges);
 - external actors in their own columns at the far left (sources) and far right
   (sinks), behind a dotted stack boundary;
-- the bus and the database as horizontal bars under everything, each node
-  connected to them dropping a line onto the bar;
-- every other edge routed orthogonally through the channel between columns
-  (long edges through a corridor under the boxes), its protocol written on it.
+- the bus and the database as horizontal bars under everything; in each column the
+  nodes connected to one of them join one trunk (a short stub from the box's side) that
+  drops onto its bar, instead of a line from every node;
+- every other edge routed orthogonally through the channel between columns (an edge
+  that skips a column through a corridor above or under the boxes), its protocol
+  written on it;
+- among those choices (column order, corridor, trunk side, lane order) the layout keeps
+  the one with the fewest crossings (`count_crossings`).
 
 Layout runs once per topology; `render_line` runs per visible line and refresh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import pairwise, permutations
 from typing import Literal, NamedTuple
 
 from kdemo.topology import Edge, Node, NodeKind
@@ -29,6 +34,7 @@ __all__ = [
     "NodeView",
     "Owner",
     "Route",
+    "count_crossings",
     "edge_key",
     "edge_label",
     "layout_graph",
@@ -125,14 +131,22 @@ class Box:
 
 @dataclass(frozen=True)
 class Route:
-    """One edge as a polyline of grid points, with where its label goes."""
+    """A polyline of grid points: an edge between boxes (with where its label goes), a node's
+    stub onto a hub trunk, or the trunk itself: one line per column and hub down to its bar."""
 
-    key: EdgeKey
+    edges: tuple[EdgeKey, ...]
+    """The edges it stands for: one, or a trunk's every edge (it lights when one does)."""
     protocol: str
     points: tuple[tuple[int, int], ...]
     label: str = ""
     label_at: tuple[int, int] | None = None
     to_hub: bool = False
+    trunk: tuple[int, str] | None = None
+    """(column, hub) of the trunk it is or joins."""
+
+    @property
+    def key(self) -> EdgeKey:
+        return self.edges[0]
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,9 @@ class Bar:
     title: str
     y: int
     junctions: tuple[int, ...]
+    label_x: int = 2
+    """Where its title and state are written: in the widest stretch no line meets or crosses."""
+    label_room: int = 0
 
 
 @dataclass(frozen=True)
@@ -199,11 +216,17 @@ def _ranks(services: Sequence[str], edges: Sequence[Edge]) -> dict[str, int]:
 
 
 def layout_graph(nodes: Sequence[Node], edges: Sequence[Edge]) -> GraphLayout:
-    """Place every node and route every edge; the result is reused until the topology changes."""
+    """Place every node and route every edge; the result is reused until the topology changes.
+
+    A first layout (columns by rank, each ordered by its predecessors) is improved by trying
+    one choice at a time (a column's order, a long edge above or under the boxes, which side
+    of a column its hub trunks run, which hub's trunk is nearer, how a channel's lanes are
+    ordered) and keeping what has fewer crossings. Past `_SEARCH_EDGES` edges the first
+    layout is kept: the search would cost more than it saves.
+    """
     names = {n.name for n in nodes}
     edges = [e for e in edges if e.source in names and e.target in names]
     hubs = [n for n in nodes if n.kind in _HUBS]
-    hub_names = {n.name for n in hubs}
     externals = [n for n in nodes if n.kind is NodeKind.EXTERNAL]
     sources_of = {n.name for n in externals if any(e.source == n.name for e in edges)}
     left = [n for n in externals if n.name in sources_of]
@@ -234,129 +257,324 @@ def layout_graph(nodes: Sequence[Node], edges: Sequence[Edge]) -> GraphLayout:
         col.sort(key=barycentre)
         position.update({n.name: i for i, n in enumerate(col)})
 
-    out_degree = {n.name: 0 for n in nodes}
-    in_degree = {n.name: 0 for n in nodes}
-    for e in edges:
-        out_degree[e.source] += 1
-        if e.target not in hub_names:
-            in_degree[e.target] += 1
+    ctx = _Context(
+        nodes={n.name: n for n in nodes},
+        edges=[e for e in edges if e.source in col_of],
+        hubs=[h.name for h in hubs],
+        has_left=bool(left),
+        has_right=bool(right),
+        n_services=len(services),
+    )
+    choices = _Choices(
+        orders=tuple(tuple(n.name for n in col) for col in columns),
+        above=frozenset(edge_key(e) for e in ctx.edges if _spans(e, col_of, ctx)),
+        left=frozenset(),
+        hubs=tuple(ctx.hubs),
+        lanes=(0,) * (len(columns) + 1),
+    )
+    best = _build(ctx, choices)
+    if len(ctx.edges) <= _SEARCH_EDGES:
+        cost = _cost(best)
+        for _ in range(_ROUNDS):
+            improved = False
+            for vary in (_vary_orders, _vary_above, _vary_sides, _vary_hubs, _vary_lanes):
+                for candidate in vary(choices, ctx):
+                    g = _build(ctx, candidate)
+                    g_cost = _cost(g)
+                    if g_cost < cost:
+                        best, cost, choices, improved = g, g_cost, candidate, True
+            if not improved:
+                break
+    _paint_static(best)
+    return best
 
-    # Every drawn edge: which channel it leaves by, which it enters by (channel k is left of
-    # column k; channel len(columns) is right of the last).
-    drawn = [e for e in edges if e.source in col_of]
-    tracks: list[list[tuple[EdgeKey, str]]] = [[] for _ in range(len(columns) + 1)]
-    label_room = [0] * (len(columns) + 1)
-    for e in drawn:
-        out_channel = col_of[e.source] + 1
-        tracks[out_channel].append((edge_key(e), "out"))
-        if e.target in hub_names:
+
+_SEARCH_EDGES = 48
+_ROUNDS = 3
+_LANE_ORDERS = 4
+"""Ways a channel's lanes may be ordered: see `_lane_key`."""
+
+
+@dataclass
+class _Context:
+    nodes: dict[str, Node]
+    edges: list[Edge]
+    hubs: list[str]
+    has_left: bool
+    has_right: bool
+    n_services: int
+
+
+@dataclass(frozen=True)
+class _Choices:
+    orders: tuple[tuple[str, ...], ...]
+    """Each column's nodes, top to bottom."""
+    above: frozenset[EdgeKey]
+    """Long edges routed above the boxes (the others under them)."""
+    left: frozenset[int]
+    """Columns whose hub trunks run on their left (the others on their right)."""
+    hubs: tuple[str, ...]
+    """Hubs by how near their trunk runs to the boxes, nearest first."""
+    lanes: tuple[int, ...]
+    """Per channel, how its lanes are ordered (`_lane_key`)."""
+
+
+def _spans(e: Edge, col_of: Mapping[str, int], ctx: _Context) -> bool:
+    """Whether an edge between boxes skips a column (or goes back): it needs a corridor."""
+    return e.target not in ctx.hubs and col_of[e.target] != col_of[e.source] + 1
+
+
+def _vary_orders(ch: _Choices, ctx: _Context) -> list[_Choices]:
+    out = []
+    for k, order in enumerate(ch.orders):
+        if len(order) > 4:
             continue
-        in_channel = col_of[e.target]
-        if in_channel != out_channel:
-            tracks[in_channel].append((edge_key(e), "in"))
-        label_room[in_channel] = max(label_room[in_channel], len(edge_label(e)) + 1)
+        for perm in permutations(order):
+            if perm != order:
+                orders = (*ch.orders[:k], perm, *ch.orders[k + 1 :])
+                out.append(replace(ch, orders=orders))
+    return out
 
+
+def _vary_above(ch: _Choices, ctx: _Context) -> list[_Choices]:
+    col_of = {name: i for i, order in enumerate(ch.orders) for name in order}
+    spanning = [edge_key(e) for e in ctx.edges if _spans(e, col_of, ctx)]
+    return [replace(ch, above=ch.above ^ {key}) for key in spanning]
+
+
+def _vary_sides(ch: _Choices, ctx: _Context) -> list[_Choices]:
+    col_of = {name: i for i, order in enumerate(ch.orders) for name in order}
+    columns = sorted({col_of[e.source] for e in ctx.edges if e.target in ctx.hubs})
+    return [replace(ch, left=ch.left ^ {k}) for k in columns]
+
+
+def _vary_hubs(ch: _Choices, ctx: _Context) -> list[_Choices]:
+    return [replace(ch, hubs=p) for p in permutations(ch.hubs) if p != ch.hubs]
+
+
+def _vary_lanes(ch: _Choices, ctx: _Context) -> list[_Choices]:
+    out = []
+    for k, current in enumerate(ch.lanes):
+        for option in range(_LANE_ORDERS):
+            if option != current:
+                out.append(replace(ch, lanes=(*ch.lanes[:k], option, *ch.lanes[k + 1 :])))
+    return out
+
+
+def _lane_key(option: int, sy: int, ty: int) -> tuple[int, int]:
+    """Where an edge leaving at row `sy` for row `ty` sits among its channel's lanes.
+
+    0: the ones going down first, the lowest leftmost (they then cross nothing), then the
+    ones going up, the highest leftmost; 1: up first; 2, 3: by the row they leave at."""
+    down = ty > sy
+    if option == 0:
+        return (0 if down else 1, -sy if down else sy)
+    if option == 1:
+        return (1 if down else 0, -sy if down else sy)
+    return (0, sy if option == 2 else -sy)
+
+
+Port = tuple[EdgeKey, bool]
+"""An edge's end on a box side; True for a stub onto a hub trunk."""
+
+
+def _build(ctx: _Context, ch: _Choices) -> GraphLayout:
+    """The layout for one set of choices (not painted yet)."""
+    columns = [[ctx.nodes[name] for name in order] for order in ch.orders]
+    ncol = len(columns)
+    col_of = {name: i for i, order in enumerate(ch.orders) for name in order}
+    hub_rank = {h: i for i, h in enumerate(ch.hubs)}
+    between = [e for e in ctx.edges if e.target not in hub_rank]
+    to_hubs = [e for e in ctx.edges if e.target in hub_rank]
+    spanning = [e for e in between if _spans(e, col_of, ctx)]
+    above = [e for e in spanning if edge_key(e) in ch.above]
+    below = [e for e in spanning if edge_key(e) not in ch.above]
+
+    def on_left(e: Edge) -> bool:
+        return col_of[e.source] in ch.left
+
+    # Lanes per channel (channel k is left of column k): counts first, for the widths.
+    trunks: dict[tuple[int, str], list[Edge]] = {}
+    for e in to_hubs:
+        trunks.setdefault((col_of[e.source], e.target), []).append(e)
+    n_lanes = [0] * (ncol + 1)
+    label_room = [0] * (ncol + 1)
+    for k, _hub in trunks:
+        n_lanes[k if k in ch.left else k + 1] += 1
+    for e in between:
+        n_lanes[col_of[e.source] + 1] += 1
+        if e in spanning:
+            n_lanes[col_of[e.target]] += 1
+        label_room[col_of[e.target]] = max(label_room[col_of[e.target]], len(edge_label(e)) + 2)
     col_w = [max(_MIN_BOX_W, *(len(n.name) + 5 for n in col)) for col in columns]
-    chan_w = [
-        (len(tracks[k]) + 1 + label_room[k]) if (tracks[k] or label_room[k]) else 1
-        for k in range(len(columns) + 1)
-    ]
+    chan_w = [1 + n_lanes[k] + max(label_room[k], 1 if n_lanes[k] else 0) for k in range(ncol + 1)]
     xs: list[int] = []
     chan_x: list[int] = []
     x = 0
-    for k, col in enumerate(columns):
+    for k in range(ncol):
         chan_x.append(x)
         x += chan_w[k]
         xs.append(x)
         x += col_w[k]
-        del col  # only the widths matter here
     chan_x.append(x)
     width = x + chan_w[-1]
 
-    top = 1  # line 0 holds the headers
+    # Boxes: tall enough for the ports on either side.
+    right_ports: dict[str, list[Port]] = {name: [] for name in col_of}
+    left_ports: dict[str, list[Port]] = {name: [] for name in col_of}
+    for e in between:
+        right_ports[e.source].append((edge_key(e), False))
+        left_ports[e.target].append((edge_key(e), False))
+    for e in to_hubs:
+        (left_ports if on_left(e) else right_ports)[e.source].append((edge_key(e), True))
+    above.sort(key=lambda e: -abs(col_of[e.target] - col_of[e.source]))  # outermost on top
+    below.sort(key=lambda e: abs(col_of[e.target] - col_of[e.source]))  # outermost lowest
+    top = 1 + len(above)
     boxes: dict[str, Box] = {}
     for k, col in enumerate(columns):
         y = top
         for n in col:
-            box_h = max(_MIN_BOX_H, out_degree[n.name] + 2, in_degree[n.name] + 2)
+            box_h = max(_MIN_BOX_H, len(right_ports[n.name]) + 2, len(left_ports[n.name]) + 2)
             boxes[n.name] = Box(n.name, n.kind, xs[k], y, col_w[k], box_h)
             y += box_h + 1
     boxes_bottom = max((b.y + b.h for b in boxes.values()), default=top)
+    corridor_y = {edge_key(e): 1 + i for i, e in enumerate(above)}
+    corridor_y.update({edge_key(e): boxes_bottom + i for i, e in enumerate(below)})
+    bar_y = {h: boxes_bottom + len(below) + 1 + i for i, h in enumerate(ctx.hubs)}
 
-    track_x: dict[tuple[EdgeKey, str], int] = {}
-    for k, entries in enumerate(tracks):
-        for i, (key, end) in enumerate(entries):
-            track_x[(key, end)] = chan_x[k] + 1 + i
+    # Port rows: long edges above first and under last, the others by the row of their other
+    # end; stubs lowest, the farther trunk's first (so a stub crosses no trunk of its own box).
+    def right_order(port: Port) -> tuple[int, int]:
+        key, stub = port
+        if stub:
+            return (3, -hub_rank[key.target])
+        if key in ch.above:
+            return (0, -corridor_y[key])
+        if key in corridor_y:
+            return (2, corridor_y[key])
+        return (1, boxes[key.target].y)
 
-    out_port: dict[str, int] = {}
-    in_port: dict[str, int] = {}
-    corridor = boxes_bottom
-    routes: list[Route] = []
-    spanning: list[Edge] = []
-    for e in drawn:
-        src = boxes[e.source]
-        key = edge_key(e)
-        sy = src.y + 1 + out_port.get(e.source, 0)
-        out_port[e.source] = out_port.get(e.source, 0) + 1
-        tx_out = track_x[(key, "out")]
-        if e.target in hub_names:
-            continue  # routed once the bars are placed
-        dst = boxes[e.target]
-        ty = dst.y + 1 + in_port.get(e.target, 0)
-        in_port[e.target] = in_port.get(e.target, 0) + 1
-        label = edge_label(e)
-        points: tuple[tuple[int, int], ...]
-        if col_of[e.target] == col_of[e.source] + 1:
-            points = ((src.x + src.w, sy), (tx_out, sy), (tx_out, ty), (dst.x - 1, ty))
-        else:
-            spanning.append(e)
-            cy = corridor
-            corridor += 1
-            tx_in = track_x[(key, "in")]
-            points = (
-                (src.x + src.w, sy),
-                (tx_out, sy),
-                (tx_out, cy),
-                (tx_in, cy),
-                (tx_in, ty),
-                (dst.x - 1, ty),
-            )
-        label_x = points[-2][0] + 1
-        routes.append(Route(key, e.protocol.value, points, label=label, label_at=(label_x, ty)))
+    row: dict[tuple[Port, str], int] = {}
+    for name, ports in right_ports.items():
+        ports.sort(key=right_order)
+        for i, port in enumerate(ports):
+            row[(port, "out")] = boxes[name].y + 1 + i
 
-    bar_y = corridor + 1
-    bars: list[Bar] = []
-    hub_y: dict[str, int] = {}
-    for hub in hubs:
-        hub_y[hub.name] = bar_y
-        bar_y += 1
-    out_port.clear()
-    for e in drawn:
-        src = boxes[e.source]
-        sy = src.y + 1 + out_port.get(e.source, 0)
-        out_port[e.source] = out_port.get(e.source, 0) + 1
-        if e.target not in hub_names:
-            continue
-        tx = track_x[(edge_key(e), "out")]
-        routes.append(
-            Route(
-                edge_key(e),
-                e.protocol.value,
-                ((src.x + src.w, sy), (tx, sy), (tx, hub_y[e.target])),
-                to_hub=True,
+    def left_order(port: Port) -> tuple[int, int]:
+        key, stub = port
+        if stub:
+            return (3, -hub_rank[key.target])
+        if key in ch.above:
+            return (0, corridor_y[key])
+        if key in corridor_y:
+            return (2, -corridor_y[key])
+        return (1, row[((key, False), "out")])
+
+    for name, ports in left_ports.items():
+        ports.sort(key=left_order)
+        for i, port in enumerate(ports):
+            row[(port, "in")] = boxes[name].y + 1 + i
+
+    # Lanes: a column's right trunks nearest its boxes, then the edges leaving it, then the
+    # long edges arriving at the next column, then that column's left trunks (nearest it).
+    lane_x: dict[tuple[object, str], int] = {}
+    for k in range(ncol + 1):
+        lanes: list[tuple[object, str]] = []
+        lanes += [
+            ((k - 1, h), "trunk")
+            for h in sorted(ch.hubs, key=hub_rank.__getitem__)
+            if (k - 1, h) in trunks and k - 1 not in ch.left
+        ]
+        leaving = [e for e in between if col_of[e.source] + 1 == k]
+
+        def leave_key(e: Edge, option: int = ch.lanes[k]) -> tuple[int, int]:
+            key = edge_key(e)
+            sy = row[((key, False), "out")]
+            ty = corridor_y.get(key, row[((key, False), "in")])
+            return _lane_key(option, sy, ty)
+
+        lanes += [(edge_key(e), "out") for e in sorted(leaving, key=leave_key)]
+        arriving = [e for e in spanning if col_of[e.target] == k]
+        arriving.sort(
+            key=lambda e: (
+                -row[((edge_key(e), False), "in")]
+                if edge_key(e) in ch.above
+                else row[((edge_key(e), False), "in")]
             )
         )
-    for hub in hubs:
-        junctions = tuple(r.points[-1][0] for r in routes if r.to_hub and r.key.target == hub.name)
-        protocol = next((e.protocol.value for e in edges if e.target == hub.name), "")
-        bars.append(Bar(hub.name, f" {hub.name} · {protocol} ", hub_y[hub.name], junctions))
+        lanes += [(edge_key(e), "in") for e in arriving]
+        lanes += [
+            ((k, h), "trunk")
+            for h in sorted(ch.hubs, key=hub_rank.__getitem__, reverse=True)
+            if (k, h) in trunks and k in ch.left
+        ]
+        for i, lane in enumerate(lanes):
+            lane_x[lane] = chan_x[k] + 1 + i
+    label_x = [chan_x[k] + 1 + n_lanes[k] for k in range(ncol + 1)]
+
+    routes: list[Route] = []
+    for e in between:
+        key = edge_key(e)
+        src, dst = boxes[e.source], boxes[e.target]
+        sy, ty = row[((key, False), "out")], row[((key, False), "in")]
+        out_x = lane_x[(key, "out")]
+        points: tuple[tuple[int, int], ...]
+        if key in corridor_y:
+            cy, in_x = corridor_y[key], lane_x[(key, "in")]
+            points = (
+                (src.x + src.w, sy),
+                (out_x, sy),
+                (out_x, cy),
+                (in_x, cy),
+                (in_x, ty),
+                (dst.x - 1, ty),
+            )
+        else:
+            points = ((src.x + src.w, sy), (out_x, sy), (out_x, ty), (dst.x - 1, ty))
+        label_at = (label_x[col_of[e.target]], ty)
+        routes.append(Route((key,), e.protocol.value, points, edge_label(e), label_at))
+    for (k, hub), members in trunks.items():
+        tx = lane_x[((k, hub), "trunk")]
+        stubs = []
+        for e in members:
+            key = edge_key(e)
+            box = boxes[e.source]
+            sy = row[((key, True), "in" if on_left(e) else "out")]
+            side_x = box.x - 1 if on_left(e) else box.x + box.w
+            stubs.append(sy)
+            routes.append(
+                Route(
+                    (key,), e.protocol.value, ((side_x, sy), (tx, sy)), to_hub=True, trunk=(k, hub)
+                )
+            )
+        keys = tuple(edge_key(e) for e in members)
+        trunk_points = ((tx, min(stubs)), (tx, bar_y[hub]))
+        routes.append(
+            Route(keys, members[0].protocol.value, trunk_points, to_hub=True, trunk=(k, hub))
+        )
+
+    bars: list[Bar] = []
+    for hub in ctx.hubs:
+        junctions = tuple(
+            sorted(r.points[-1][0] for r in routes if r.trunk and r.points[-1][1] == bar_y[hub])
+        )
+        protocol = next((e.protocol.value for e in to_hubs if e.target == hub), "")
+        met = sorted(
+            r.points[0][0]
+            for r in routes
+            if r.trunk and r.points[0][1] < bar_y[hub] <= r.points[-1][1]
+        )
+        gaps = [(b - a - 1, a + 1) for a, b in zip([-1, *met], [*met, width], strict=True)]
+        room, start = max(gaps, key=lambda gap: (gap[0], -gap[1]))
+        title = f" {hub} · {protocol} "
+        bars.append(Bar(hub, title, bar_y[hub], junctions, start + 1, max(0, room - 2)))
 
     captions: list[tuple[int, str]] = []
-    y = bar_y
-    for hub in hubs:
+    y = boxes_bottom + len(below) + 1 + len(ctx.hubs)
+    for hub in ctx.hubs:
         parts = []
-        for e in edges:
-            if e.target != hub.name or not (e.publishes or e.consumes):
+        for e in to_hubs:
+            if e.target != hub or not (e.publishes or e.consumes):
                 continue
             text = e.source + ":"
             if e.publishes:
@@ -364,26 +582,59 @@ def layout_graph(nodes: Sequence[Node], edges: Sequence[Edge]) -> GraphLayout:
             if e.consumes:
                 text += " ↓" + ",".join(e.consumes)
             parts.append(text)
-        for line in _wrap(parts, width - 2, prefix=f"{hub.name}: "):
+        for line in _wrap(parts, width - 2, prefix=f"{hub}: "):
             captions.append((y, line))
             y += 1
     height = y
 
     headers = []
     boundaries = []
-    if left:
+    if ctx.has_left:
         headers.append((xs[0], "outside"))
         boundaries.append(chan_x[1])
-    if right:
+    if ctx.has_right:
         headers.append((xs[-1], "outside"))
-        boundaries.append(chan_x[len(columns) - 1])
-    first_service = 1 if left else 0
-    if services:
-        headers.append((xs[first_service], "kdemo stack"))
+        boundaries.append(chan_x[ncol - 1])
+    if ctx.n_services:
+        headers.append((xs[1 if ctx.has_left else 0], "kdemo stack"))
+    return GraphLayout(width, height, boxes, routes, bars, captions, headers, boundaries)
 
-    result = GraphLayout(width, height, boxes, routes, bars, captions, headers, boundaries)
-    _paint_static(result)
-    return result
+
+def _segment_cells(points: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
+    """Every cell a polyline passes, with the directions (N, E, S, W bits) it leaves it by."""
+    for (x0, y0), (x1, y1) in pairwise(points):
+        if y0 == y1:
+            lo, hi = min(x0, x1), max(x0, x1)
+            for x in range(lo, hi + 1):
+                yield x, y0, (_W if x != lo else 0) | (_E if x != hi else 0)
+        else:
+            lo, hi = min(y0, y1), max(y0, y1)
+            for y in range(lo, hi + 1):
+                yield x0, y, (_N if y != lo else 0) | (_S if y != hi else 0)
+
+
+def count_crossings(g: GraphLayout) -> int:
+    """Where lines of different edges cross or touch (a trunk and its stubs are one line),
+    and where a line passes through a bar it does not end on."""
+    groups: dict[tuple[int, int], set[object]] = {}
+    hub_of: dict[object, str] = {}
+    for r in g.routes:
+        group: object = r.trunk if r.trunk else r.edges
+        if r.trunk:
+            hub_of[group] = r.trunk[1]
+        for x, y, _bits in _segment_cells(r.points):
+            groups.setdefault((x, y), set()).add(group)
+    crossings = sum(len(s) - 1 for s in groups.values() if len(s) > 1)
+    for bar in g.bars:
+        for x in range(g.width):
+            for group in groups.get((x, bar.y), ()):
+                if hub_of.get(group) != bar.name:
+                    crossings += 1
+    return crossings
+
+
+def _cost(g: GraphLayout) -> tuple[int, int, int]:
+    return (count_crossings(g), g.height, g.width)
 
 
 def _wrap(parts: Sequence[str], width: int, *, prefix: str) -> list[str]:
@@ -426,20 +677,11 @@ def _paint_static(g: GraphLayout) -> None:
     masks: dict[tuple[int, int], int] = {}
     cell_owner: dict[tuple[int, int], int] = {}
     for r in g.routes:
-        index = owner("route", (r.key,))
-        for (x0, y0), (x1, y1) in zip(r.points, r.points[1:], strict=False):
-            if y0 == y1:
-                lo, hi = min(x0, x1), max(x0, x1)
-                for x in range(lo, hi + 1):
-                    bits = (_W if x != lo else 0) | (_E if x != hi else 0)
-                    masks[(x, y0)] = masks.get((x, y0), 0) | bits
-                    cell_owner[(x, y0)] = index
-            else:
-                lo, hi = min(y0, y1), max(y0, y1)
-                for y in range(lo, hi + 1):
-                    bits = (_N if y != lo else 0) | (_S if y != hi else 0)
-                    masks[(x0, y)] = masks.get((x0, y), 0) | bits
-                    cell_owner[(x0, y)] = index
+        index = owner("route", r.edges)
+        for x, y, bits in _segment_cells(r.points):
+            masks[(x, y)] = masks.get((x, y), 0) | bits
+            if not (r.trunk and (x, y) in cell_owner):
+                cell_owner[(x, y)] = index  # a stub keeps its cell where it joins the trunk
     for (x, y), bits in masks.items():
         if 0 <= y < g.height and 0 <= x < g.width:
             chars[y][x] = _GLYPHS.get(bits, "┼")
@@ -447,7 +689,7 @@ def _paint_static(g: GraphLayout) -> None:
     for r in g.routes:
         if r.to_hub:
             continue
-        index = owner("label", (r.key,))
+        index = owner("label", r.edges)
         end_x, end_y = r.points[-1]
         chars[end_y][end_x] = "▶"
         owners[end_y][end_x] = index
@@ -468,10 +710,9 @@ def _paint_static(g: GraphLayout) -> None:
             owners[bar.y][x] = index
         for jx in bar.junctions:
             row[jx] = "╧"
-        start = 2
-        for i, ch in enumerate(bar.title):
-            if start + i < g.width and row[start + i] == "═":
-                row[start + i] = ch
+        for i, ch in enumerate(bar.title[: bar.label_room]):
+            if row[bar.label_x + i] == "═":
+                row[bar.label_x + i] = ch
     caption = owner("caption")
     for y, line in g.captions:
         for i, ch in enumerate(line):
@@ -547,15 +788,14 @@ def render_line(
         if bar.y == y:
             view = views.get(bar.name) or NodeView()
             facts = " · ".join(f for f in view.facts if f)
-            room = min(bar.junctions, default=g.width) - 3
+            room = bar.label_room - (2 if view.selected else 0)
             label = f"{bar.title}· {_BADGES.get(view.state, view.state)} "
-            if facts and len(label) + len(facts) + 3 <= room:
+            if facts and len(label) + len(facts) + 2 <= room:
                 label += f"· {facts} "
+            label = label[:room]
             if view.selected:
                 label = f"▶{label}◀"
-            start = 2
-            chars[start : start + len(label)] = list(label)
-            chars = chars[: g.width]
+            chars[bar.label_x : bar.label_x + len(label)] = list(label)
     for box in g.rows_of_boxes.get(y, ()):
         view = views.get(box.name) or NodeView(
             state="external" if box.kind is NodeKind.EXTERNAL else "unknown"

@@ -10,7 +10,14 @@ from kdemo.observe import grown_edges, node_traffic, parse_edges
 from kdemo.testing.recorded import FIXED_NOW, RecordedRuntime, cloud_event, synthetic_topology
 from kdemo.tui.app import edges_crossed
 from kdemo.tui.banner import BannerMessages
-from kdemo.tui.graph_layout import LIT_STYLE, NodeView, layout_graph, render_line
+from kdemo.tui.graph_layout import (
+    LIT_STYLE,
+    EdgeKey,
+    NodeView,
+    count_crossings,
+    layout_graph,
+    render_line,
+)
 from kdemo.tui.journeys import JourneyBook, event_name, format_duration
 from kdemo.tui.screens.forms import parse_comment_form
 
@@ -243,3 +250,35 @@ def test_banner_clears_one_key_and_keeps_the_others_in_a_fixed_order() -> None:
     banner.clear("stack")
     banner.clear("action")
     assert not banner
+
+
+def test_edges_to_a_hub_join_one_trunk_per_column() -> None:
+    """Each column's edges to nats (or postgres) share one trunk down to the bar: the bar is
+    met once per column, not once per edge, and the trunk stands for all of them."""
+    g = layout_graph(topology.NODES, topology.EDGES)
+    nats = next(bar for bar in g.bars if bar.name == "nats")
+    to_nats = [e for e in topology.EDGES if e.target == "nats"]
+    trunks = [r for r in g.routes if r.trunk and r.trunk[1] == "nats" and len(r.points) == 2]
+    trunks = [r for r in trunks if r.points[-1][1] == nats.y]
+    assert len(nats.junctions) == len(trunks) < len(to_nats)
+    assert {k for r in trunks for k in r.edges} == {EdgeKey(e.source, e.target) for e in to_nats}
+
+
+def test_layout_search_keeps_crossings_few() -> None:
+    """The layout keeps the routing with the fewest crossings it finds (35 drawn before)."""
+    g = layout_graph(topology.NODES, topology.EDGES)
+    assert count_crossings(g) <= 7
+
+
+def test_lit_trunk_follows_any_of_its_edges() -> None:
+    """A trunk lights when any edge it carries does (gateway's events light its nats line)."""
+    g = layout_graph(topology.NODES, topology.EDGES)
+    trunk = next(
+        r
+        for r in g.routes
+        if r.trunk and EdgeKey("gateway", "nats") in r.edges and r.points[0][0] == r.points[-1][0]
+    )
+    x, y = trunk.points[-1]  # where it meets the bar; just above it only the trunk is drawn
+    runs = render_line(g, y - 1, {}, {EdgeKey("gateway", "nats"): LIT_STYLE})
+    styles = [s for text, s in runs for _ in text]
+    assert styles[x] == LIT_STYLE
