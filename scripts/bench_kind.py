@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from kdemo.runtime.kube import KindRuntime
+from kdemo.runtime.kube.conventions import NAMESPACE
 from kdemo.runtime.kube.image import build_image, image_reference
-from kdemo.runtime.kube.layout import NAMESPACE
 from kdemo.runtime.kube.status import pod_ready
 
 CLUSTER = "kdemo-bench"

@@ -26,6 +26,7 @@ import httpx
 from kdemo.flow.payloads import comment_payload
 from kdemo.flow.wallet import Wallet
 from kdemo.flow.webhook import Delivery, build_delivery
+from kdemo.runtime.stackfile import load_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -228,8 +229,9 @@ def main() -> int:
             f"({len(status['services'])} nodes)"
         )
 
-        stack = json.loads((state_dir / "stack.json").read_text())
-        urls = stack["urls"]
+        stack = load_stack(state_dir)
+        assert stack is not None, "kdemo up recorded no stack"
+        urls = stack.urls
         secret = json.loads((state_dir / "secrets.json").read_text())["webhook_secret"]
         lat = asyncio.run(webhook_load(urls["github-app"], secret, args.requests, args.rate))
         print(

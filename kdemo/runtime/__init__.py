@@ -6,7 +6,8 @@ from pathlib import Path
 
 from kdemo.errors import ConfigError
 from kdemo.runtime.base import Runtime
-from kdemo.runtime.local.state import STACK_FILE, default_state_dir, read_json
+from kdemo.runtime.stackfile import STACK_FILE, load_stack
+from kdemo.runtime.statedir import default_state_dir
 
 __all__ = [
     "Runtime",
@@ -19,14 +20,8 @@ __all__ = [
 
 def stack_runtime_name(state_dir: Path) -> str:
     """The runtime recorded in `stack.json` (`local` when there is no stack yet)."""
-    try:
-        stack = read_json(Path(state_dir) / STACK_FILE)
-    except ValueError as exc:
-        raise ConfigError(
-            f"{Path(state_dir) / STACK_FILE} is not valid JSON: {exc}",
-            "run `kdemo down --purge` to start over",
-        ) from exc
-    return str((stack or {}).get("runtime") or "local")
+    stack = load_stack(Path(state_dir))
+    return stack.runtime if stack is not None else "local"
 
 
 def get_runtime(state_dir: Path | None = None) -> Runtime:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kdemo.runtime.kube.layout import NAMESPACE
+from kdemo.runtime.kube.conventions import NAMESPACE
 from kdemo.runtime.kube.render import MANIFESTS_DIR, render
 
 Manifest = dict[str, Any]

@@ -22,13 +22,12 @@ from kdemo.errors import KdemoError, UsageError
 from kdemo.runtime import get_runtime
 from kdemo.runtime.kube import KindRuntime, KubeRuntime
 from kdemo.runtime.kube.apply import plan, rollout_done
+from kdemo.runtime.kube.conventions import NODE_PORTS
 from kdemo.runtime.kube.kind import host_ports_from_labels, kind_config
-from kdemo.runtime.kube.layout import NODE_PORTS
 from kdemo.runtime.kube.portforward import parse_forwarding_line, port_forward_argv
 from kdemo.runtime.kube.render import set_image
 from kdemo.runtime.kube.secrets import (
     nats_config_secret,
-    new_secrets,
     secret_data,
     secrets_from_data,
     settings_secret,
@@ -37,6 +36,7 @@ from kdemo.runtime.kube.secrets import (
 from kdemo.runtime.kube.status import node_status, pod_state
 from kdemo.runtime.kube.tools import KIND_MIN_VERSION, parse_kind_version
 from kdemo.runtime.natsconfig import nats_permissions
+from kdemo.runtime.secrets import new_secrets
 from tests.k8s.support import rendered
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

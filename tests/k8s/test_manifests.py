@@ -13,11 +13,12 @@ import pytest
 import yaml
 
 from kdemo import topology
-from kdemo.runtime.kube.layout import NAMESPACE, container_ports
+from kdemo.runtime.kube.conventions import NAMESPACE, container_ports
 from kdemo.runtime.kube.render import MANIFESTS_DIR
 from kdemo.runtime.kube.secrets import new_secrets
-from kdemo.runtime.local.env import PASSED_THROUGH, service_env
-from kdemo.runtime.local.ports import allocate_ports
+from kdemo.runtime.local.env import service_env
+from kdemo.runtime.ports import allocate_ports
+from kdemo.runtime.settings import PASSED_THROUGH
 from tests.k8s.support import OVERLAYS, of_kind, rendered
 
 KIND_KUBERNETES = "1.34.0"

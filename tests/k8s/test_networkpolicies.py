@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kdemo import topology
-from kdemo.runtime.kube.layout import edge_port
+from kdemo.runtime.kube.conventions import edge_port
 from kdemo.runtime.kube.netpol import DNS_PORT
 from tests.k8s.support import EXTERNAL, of_kind, reachability, rendered, selects
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from kdemo.runtime.kube.layout import NAMESPACE
+from kdemo.runtime.kube.conventions import NAMESPACE
 from kdemo.runtime.kube.portforward import port_forward
+from kdemo.runtime.stackfile import load_stack
 from kdemo.testing import KindStack, run_kdemo
 from tests.kind.conftest import wait_for
 
@@ -49,7 +50,10 @@ def test_the_kubernetes_runtime_on_the_same_cluster(kind_stack: KindStack, tmp_p
     """`kdemo up --runtime kubernetes --context kind-…` as an existing-cluster user: the image
     already on the node (no registry), public URLs given (port-forwards), smoke passes, down
     deletes the namespace."""
-    image = json.loads((kind_stack.state_dir / "stack.json").read_text())["image"]
+    recorded = load_stack(kind_stack.state_dir)
+    assert recorded is not None
+    assert recorded.image is not None
+    image = recorded.image
     loaded = _kind("load", "docker-image", "--name", kind_stack.cluster.name, image)
     assert loaded.returncode == 0, loaded.stderr
     ports = {name: _free_port() for name in PUBLIC}

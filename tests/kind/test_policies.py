@@ -15,7 +15,7 @@ import pytest
 from kubernetes.stream import stream
 
 from kdemo import topology
-from kdemo.runtime.kube.layout import NAMESPACE, container_ports, edge_port
+from kdemo.runtime.kube.conventions import NAMESPACE, container_ports, edge_port
 from kdemo.testing import KindStack
 
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(600)]

@@ -13,7 +13,7 @@ import nats
 import pytest
 
 from kdemo import topology
-from kdemo.runtime.kube.layout import NAMESPACE, container_ports
+from kdemo.runtime.kube.conventions import NAMESPACE, container_ports
 from kdemo.runtime.natsconfig import ADMIN_USER, inbox_prefix
 from kdemo.testing import KindStack
 from tests.kind.conftest import all_ready, nodes, status, wait_for

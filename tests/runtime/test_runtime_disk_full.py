@@ -164,7 +164,7 @@ def test_full_disks_answer_503_with_the_reason_lose_nothing_and_recover(
     try:
         rt.up(lambda _msg: None)
         stack = rt._stack()
-        assert (stack["postgres_dir"], stack["nats_dir"]) == tuple(map(str, mounts.values()))
+        assert (stack.postgres_dir, stack.nats_dir) == tuple(map(str, mounts.values()))
         # An answer within 10 s each: a full disk must never hang a delivery.
         with httpx.Client(timeout=10) as client:
             hooks = Webhooks(client, rt.public_urls()["github-app"], rt.webhook_secret())

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from kdemo.runtime.local.env import service_env, service_module
-from kdemo.runtime.local.ports import allocate_ports
-from kdemo.runtime.local.secrets import Secrets, load_or_create_secrets
+from kdemo.runtime.local.secrets import load_or_create_secrets
+from kdemo.runtime.ports import allocate_ports
+from kdemo.runtime.secrets import Secrets
 
 SECRET_VARS = {
     "github-app": {"KDEMO_GITHUB_WEBHOOK_SECRET", "KDEMO_INTENT_SIGNING_KEY"},

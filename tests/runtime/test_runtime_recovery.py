@@ -19,7 +19,8 @@ from kdemo import topology
 from kdemo.errors import KdemoError, NotReady, UsageError
 from kdemo.runtime.local import LocalRuntime
 from kdemo.runtime.local.procs import pid_alive
-from kdemo.runtime.local.state import data_dir, read_json, stack_id
+from kdemo.runtime.local.state import data_dir, stack_id
+from kdemo.runtime.stackfile import load_stack
 
 pytestmark = pytest.mark.stack  # starts PostgreSQL (and the stack): not in the fast subset
 
@@ -40,8 +41,10 @@ def _quiet(_message: str) -> None:
 
 
 def _data_dir(rt: LocalRuntime) -> Path:
-    stack = read_json(rt.state_dir / "stack.json") or {}
-    return Path(stack["postgres_dir"]) / "data"
+    stack = load_stack(rt.state_dir)
+    assert stack is not None
+    assert stack.postgres_dir is not None
+    return Path(stack.postgres_dir) / "data"
 
 
 def _lose_state_dir(state_dir: Path) -> None:

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kdemo.errors import ConfigError, PortInUse, SecretMismatch, UsageError
-from kdemo.runtime.local.ports import allocate_ports, check_ports_free, port_env_var, port_names
 from kdemo.runtime.local.secrets import load_or_create_secrets
-from kdemo.runtime.local.state import default_state_dir
+from kdemo.runtime.ports import allocate_ports, check_ports_free, port_env_var, port_names
+from kdemo.runtime.statedir import default_state_dir
 
 GOOD_SECRET = "a-webhook-secret-of-32-bytes-xyz"
 

@@ -18,7 +18,7 @@ from kdemo.errors import NotReady, PortInUse, UsageError
 from kdemo.runtime import get_runtime
 from kdemo.runtime.local import LocalRuntime
 from kdemo.runtime.local.procs import pid_alive
-from kdemo.runtime.local.state import read_json
+from kdemo.runtime.statedir import read_json
 
 pytestmark = pytest.mark.stack  # starts PostgreSQL (and the stack): not in the fast subset
 

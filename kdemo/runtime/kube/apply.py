@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kdemo.errors import KdemoError, NotReady
 from kdemo.runtime.base import Progress
-from kdemo.runtime.kube.layout import FIELD_MANAGER
+from kdemo.runtime.kube.conventions import FIELD_MANAGER
 
 __all__ = [
     "ROLLOUT_TIMEOUT_S",

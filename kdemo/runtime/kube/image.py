@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from kdemo.runtime.base import Progress
-from kdemo.runtime.kube.layout import IMAGE_NAME
+from kdemo.runtime.kube.conventions import IMAGE_NAME
 from kdemo.runtime.kube.render import MANIFESTS_DIR
 from kdemo.runtime.kube.tools import run_tool
 

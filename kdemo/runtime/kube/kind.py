@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from kdemo.errors import KdemoError, UsageError
-from kdemo.runtime.kube.layout import NODE_PORTS
+from kdemo.runtime.kube.conventions import NODE_PORTS
 from kdemo.runtime.kube.tools import run_tool
 
 __all__ = [

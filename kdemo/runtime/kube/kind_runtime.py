@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from kdemo.errors import KdemoError, UsageError
@@ -13,8 +14,8 @@ from kdemo.runtime.kube.image import build_image, image_reference
 from kdemo.runtime.kube.kubernetes import PUBLIC, KubeRuntime
 from kdemo.runtime.kube.render import MANIFESTS_DIR
 from kdemo.runtime.kube.tools import check_docker, check_kind, run_tool
-from kdemo.runtime.local.ports import HOST, allocate_ports
-from kdemo.runtime.local.state import STACK_FILE, read_json, write_json
+from kdemo.runtime.ports import HOST, allocate_ports
+from kdemo.runtime.stackfile import STACK_FILE, StackRecord, delete_stack, load_stack, save_stack
 
 __all__ = ["CLUSTER_ENV", "DEFAULT_CLUSTER", "NODE_IMAGE_ENV", "KindRuntime"]
 
@@ -36,9 +37,12 @@ class KindRuntime(KubeRuntime):
         self, state_dir: Path, *, cluster: str | None = None, node_image: str | None = None
     ) -> None:
         super().__init__(state_dir)
-        stack = read_json(self.state_dir / STACK_FILE) or {}
+        stack = load_stack(self.state_dir)
         self.cluster: str = (
-            cluster or stack.get("cluster") or os.environ.get(CLUSTER_ENV) or DEFAULT_CLUSTER
+            cluster
+            or (stack.cluster if stack is not None else None)
+            or os.environ.get(CLUSTER_ENV)
+            or DEFAULT_CLUSTER
         )
         self.node_image = node_image or os.environ.get(NODE_IMAGE_ENV) or None
         self.context = kindtool.context_name(self.cluster)
@@ -60,10 +64,10 @@ class KindRuntime(KubeRuntime):
         return kindtool.host_ports_from_labels(labels)
 
     def up(self, progress: Progress) -> dict[str, str]:
-        old = read_json(self.state_dir / STACK_FILE) or {}
-        if old.get("runtime", "kind") != "kind":
+        old = load_stack(self.state_dir)
+        if old is not None and old.runtime != "kind":
             raise UsageError(
-                f"the stack in {self.state_dir} uses the {old['runtime']} runtime",
+                f"the stack in {self.state_dir} uses the {old.runtime} runtime",
                 "run `kdemo down` first, or use another KDEMO_STATE_DIR",
             )
         progress("checking docker, kind and kubectl")
@@ -75,7 +79,9 @@ class KindRuntime(KubeRuntime):
             progress(f"reusing the kind cluster {self.cluster}")
             ports = self._cluster_ports()
         else:
-            wanted = {k: v for k, v in allocate_ports(old.get("ports")).items() if k in PUBLIC}
+            wanted = {
+                k: v for k, v in allocate_ports(old.ports if old else None).items() if k in PUBLIC
+            }
             image = f" from {self.node_image}" if self.node_image else ""
             progress(f"creating the kind cluster {self.cluster}{image} (a minute or two)")
             kindtool.create_cluster(self.cluster, wanted, self.node_image)
@@ -88,19 +94,15 @@ class KindRuntime(KubeRuntime):
             )
         urls = {name: f"http://{HOST}:{ports[name]}" for name in PUBLIC}
         image = image_reference()
-        stack = {
-            "runtime": "kind",
-            "context": self.context,
-            "cluster": self.cluster,
-            "urls": urls,
-            "ports": ports,
-        }
+        stack = StackRecord(
+            runtime="kind", context=self.context, cluster=self.cluster, urls=urls, ports=ports
+        )
         # Recorded before anything else can fail: `down` must find the cluster it deletes.
-        write_json(self.state_dir / STACK_FILE, stack)
+        save_stack(self.state_dir, stack)
         build_image(image, progress)
         progress(f"loading {image} into the cluster (kind load)")
         kindtool.load_image(self.cluster, image)
-        write_json(self.state_dir / STACK_FILE, {**stack, "image": image})
+        save_stack(self.state_dir, replace(stack, image=image))
         self.deploy(progress, image, urls)
         return urls
 
@@ -111,7 +113,7 @@ class KindRuntime(KubeRuntime):
             if progress:
                 progress(f"deleting the kind cluster {self.cluster} (its data goes with it)")
             kindtool.delete_cluster(self.cluster)
-        (self.state_dir / STACK_FILE).unlink(missing_ok=True)
+        delete_stack(self.state_dir)
         return "the kind cluster is deleted, its data with it"
 
     def _check_ours_for_down(self, progress: Progress | None) -> None:
@@ -122,8 +124,8 @@ class KindRuntime(KubeRuntime):
         except UsageError:
             raise
         except KdemoError:
-            recorded = (read_json(self.state_dir / STACK_FILE) or {}).get("cluster")
-            if recorded != self.cluster:
+            recorded = load_stack(self.state_dir)
+            if recorded is None or recorded.cluster != self.cluster:
                 raise
             if progress:
                 progress(f"the cluster {self.cluster} does not answer; {STACK_FILE} names it")

@@ -28,12 +28,12 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from urllib3.exceptions import HTTPError
 
 from kdemo import topology
-from kdemo.errors import ConfigError, KdemoError, StackNotUp, UsageError
+from kdemo.errors import ConfigError, KdemoError, UsageError
 from kdemo.runtime import busadmin
 from kdemo.runtime.base import DeadLetter, NodeStatus, Progress, Runtime, TapEvent
 from kdemo.runtime.kube.apply import StageKind, apply_objects, plan, wait_rollouts
+from kdemo.runtime.kube.conventions import IMAGE_NAME, NAMESPACE, container_ports, metrics_port
 from kdemo.runtime.kube.image import build_image, image_reference
-from kdemo.runtime.kube.layout import IMAGE_NAME, NAMESPACE, container_ports, metrics_port
 from kdemo.runtime.kube.portforward import Forwards
 from kdemo.runtime.kube.render import MANIFESTS_DIR, render, set_image
 from kdemo.runtime.kube.secrets import (
@@ -46,9 +46,16 @@ from kdemo.runtime.kube.secrets import (
 )
 from kdemo.runtime.kube.status import node_status, pod_ready
 from kdemo.runtime.kube.tools import check_docker, run_tool
-from kdemo.runtime.local.ports import HOST
-from kdemo.runtime.local.state import STACK_FILE, read_json, write_json
 from kdemo.runtime.natsconfig import ADMIN_USER, TAP_USER
+from kdemo.runtime.ports import HOST
+from kdemo.runtime.stackfile import (
+    StackRecord,
+    delete_stack,
+    has_stack,
+    load_stack,
+    require_stack,
+    save_stack,
+)
 
 __all__ = ["PUBLIC", "KubeRuntime", "KubernetesRuntime", "public_env"]
 
@@ -106,18 +113,15 @@ class KubeRuntime(Runtime):
 
     def __init__(self, state_dir: Path, *, context: str | None = None) -> None:
         self.state_dir = Path(state_dir).absolute()
-        stack = read_json(self.state_dir / STACK_FILE) or {}
-        self.context: str | None = context or stack.get("context")
+        stack = load_stack(self.state_dir)
+        self.context: str | None = context or (stack.context if stack is not None else None)
         self._api: client.ApiClient | None = None
         self._forwards: Forwards | None = None
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _stack(self) -> dict[str, Any]:
-        stack = read_json(self.state_dir / STACK_FILE)
-        if stack is None:
-            raise StackNotUp(f"no stack in {self.state_dir}")
-        return stack
+    def _stack(self) -> StackRecord:
+        return require_stack(self.state_dir)
 
     def api(self) -> client.ApiClient:
         if self._api is None:
@@ -208,21 +212,39 @@ class KubeRuntime(Runtime):
             port = self.forwards.port(*_NATS)
         return busadmin.BusAccess(f"nats://{HOST}:{port}", user, password)
 
+    def _through_forward(
+        self,
+        target: tuple[str, int],
+        attempt: Callable[[], _T],
+        errors: tuple[type[BaseException], ...],
+        failure: Callable[[BaseException], KdemoError],
+    ) -> _T:
+        """`attempt()`, which reaches `target` through its port-forward. When it fails with
+        one of `errors`, the forward is renewed (the pod behind it may be gone) and it is
+        tried once more; a second failure raises `failure(exc)`."""
+        try:
+            return attempt()
+        except errors:
+            self.forwards.reset(*target)
+        try:
+            return attempt()
+        except errors as exc:
+            self.forwards.reset(*target)
+            raise failure(exc) from exc
+
     def _with_bus(self, user: str, use: Callable[[busadmin.BusAccess], Any]) -> Any:
         """Run `use(access)` on the bus; a forward that stopped answering is renewed once."""
-        for attempt in (1, 2):
-            try:
-                return busadmin.run_sync(use(self._bus_access(user)))
-            except (KdemoError, *_BUS_ERRORS) as exc:
-                self.forwards.reset(*_NATS)
-                if attempt == 2:
-                    raise _bus_error(exc) from exc
-        raise AssertionError("unreachable")
+        return self._through_forward(
+            _NATS,
+            lambda: busadmin.run_sync(use(self._bus_access(user))),
+            (KdemoError, *_BUS_ERRORS),
+            _bus_error,
+        )
 
     # -- Runtime ---------------------------------------------------------------------------
 
     def is_up(self) -> bool:
-        if not (self.state_dir / STACK_FILE).exists():
+        if not has_stack(self.state_dir):
             return False
         try:
             self.core().read_namespace(NAMESPACE, _request_timeout=5)
@@ -260,7 +282,7 @@ class KubeRuntime(Runtime):
     def down(self, *, purge: bool = False, progress: Progress | None = None) -> str:
         self.close()
         self._delete_namespace(progress)
-        (self.state_dir / STACK_FILE).unlink(missing_ok=True)
+        delete_stack(self.state_dir)
         return "the namespace is deleted, its data with it"
 
     def _pods(self, node: str) -> list[Any]:
@@ -273,7 +295,7 @@ class KubeRuntime(Runtime):
         return sorted(pods.items, key=lambda p: p.metadata.name)
 
     def status(self) -> list[NodeStatus]:
-        urls = self.public_urls() if (self.state_dir / STACK_FILE).exists() else {}
+        urls = self.public_urls() if has_stack(self.state_dir) else {}
         now = datetime.now(UTC)
         rows = []
         for n in topology.runtime_nodes():
@@ -358,30 +380,29 @@ class KubeRuntime(Runtime):
         ).db_passwords
         if database not in passwords:
             raise UsageError(f"no database {database!r}", "use one of: " + ", ".join(passwords))
-        for attempt in (1, 2):
-            port = self.forwards.port(*_POSTGRES)
-            try:
-                with psycopg.connect(
-                    host=HOST,
-                    port=port,
-                    user=database,
-                    password=passwords[database],
-                    dbname=database,
-                    connect_timeout=5,
-                ) as conn:
-                    conn.read_only = True
-                    return conn.execute(sql, params).fetchall()
-            except psycopg.OperationalError as exc:
-                self.forwards.reset(*_POSTGRES)  # the pod behind it may be gone
-                if attempt == 2:
-                    raise KdemoError(
-                        f"cannot read the {database} database: {exc}".strip(),
-                        "see `kdemo status` and `kdemo logs postgres`",
-                    ) from exc
-        raise AssertionError("unreachable")
+
+        def read() -> list[tuple[Any, ...]]:
+            with psycopg.connect(
+                host=HOST,
+                port=self.forwards.port(*_POSTGRES),
+                user=database,
+                password=passwords[database],
+                dbname=database,
+                connect_timeout=5,
+            ) as conn:
+                conn.read_only = True
+                return conn.execute(sql, params).fetchall()
+
+        def failure(exc: BaseException) -> KdemoError:
+            return KdemoError(
+                f"cannot read the {database} database: {exc}".strip(),
+                "see `kdemo status` and `kdemo logs postgres`",
+            )
+
+        return self._through_forward(_POSTGRES, read, (psycopg.OperationalError,), failure)
 
     def public_urls(self) -> dict[str, str]:
-        return dict(self._stack().get("urls") or {})
+        return dict(self._stack().urls)
 
     def webhook_secret(self) -> str:
         return self._call(
@@ -403,20 +424,21 @@ class KubeRuntime(Runtime):
     def scrape(self, service: str) -> str:
         if service not in [n.name for n in topology.service_nodes()]:
             raise UsageError(f"{service!r} has no metrics", "scrape one of the five services")
-        target, remote = f"deploy/{service}", metrics_port(service).port
-        for attempt in (1, 2):
-            url = f"http://{HOST}:{self.forwards.port(target, remote)}/metrics"
-            try:
-                with urllib.request.urlopen(url, timeout=5) as answer:
-                    return str(answer.read().decode())
-            except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-                self.forwards.reset(target, remote)  # the pod behind it may be gone
-                if attempt == 2:
-                    raise KdemoError(
-                        f"cannot read the metrics of {service}: {exc}",
-                        f"see `kdemo status` and `kdemo logs {service}`",
-                    ) from exc
-        raise AssertionError("unreachable")
+        target = (f"deploy/{service}", metrics_port(service).port)
+
+        def read() -> str:
+            url = f"http://{HOST}:{self.forwards.port(*target)}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return str(answer.read().decode())
+
+        def failure(exc: BaseException) -> KdemoError:
+            return KdemoError(
+                f"cannot read the metrics of {service}: {exc}",
+                f"see `kdemo status` and `kdemo logs {service}`",
+            )
+
+        errors = (urllib.error.URLError, http.client.HTTPException, OSError)
+        return self._through_forward(target, read, errors, failure)
 
     def dlq_list(self) -> list[DeadLetter]:
         result: list[DeadLetter] = self._with_bus(ADMIN_USER, busadmin.dlq_list)
@@ -453,8 +475,8 @@ class KubernetesRuntime(KubeRuntime):
         self, state_dir: Path, *, context: str | None = None, registry: str | None = None
     ) -> None:
         super().__init__(state_dir, context=context)
-        stack = read_json(self.state_dir / STACK_FILE) or {}
-        self.registry: str | None = registry or stack.get("registry")
+        stack = load_stack(self.state_dir)
+        self.registry: str | None = registry or (stack.registry if stack is not None else None)
 
     def up(self, progress: Progress) -> dict[str, str]:
         if not self.context:
@@ -476,15 +498,15 @@ class KubernetesRuntime(KubeRuntime):
             run_tool(["docker", "push", image], what=f"pushing {image}", hint=_PUSH_HINT)
         else:
             progress(f"no --registry: the cluster's nodes must already hold {image}")
-        write_json(
-            self.state_dir / STACK_FILE,
-            {
-                "runtime": "kubernetes",
-                "context": self.context,
-                "registry": self.registry,
-                "urls": urls,
-                "image": image,
-            },
+        save_stack(
+            self.state_dir,
+            StackRecord(
+                runtime="kubernetes",
+                context=self.context,
+                registry=self.registry,
+                urls=urls,
+                image=image,
+            ),
         )
         self.deploy(progress, image, urls)
         return urls

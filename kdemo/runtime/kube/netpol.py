@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from kdemo import topology
-from kdemo.runtime.kube.layout import NAMESPACE, PART_OF, edge_port
+from kdemo.runtime.kube.conventions import NAMESPACE, PART_OF, edge_port
 
 __all__ = [
     "DNS_PORT",

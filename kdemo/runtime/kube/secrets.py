@@ -11,31 +11,23 @@ import base64
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kdemo.errors import ConfigError, SecretMismatch, StackNotUp
-from kdemo.runtime.kube.layout import CONFIG_URLS, NAMESPACE, SECRET_NAME, SETTINGS_SECRET
-from kdemo.runtime.local.env import PASSED_THROUGH
-from kdemo.runtime.local.secrets import (
-    WEBHOOK_SECRET_ENV,
-    Secrets,
-    load_or_create_secrets,
-    validate_webhook_secret,
-)
+from kdemo.runtime.kube.conventions import CONFIG_URLS, NAMESPACE, SECRET_NAME, SETTINGS_SECRET
 from kdemo.runtime.natsconfig import render_nats_config
+from kdemo.runtime.secrets import WEBHOOK_SECRET_ENV, Secrets, given_webhook_secret, new_secrets
+from kdemo.runtime.settings import PASSED_THROUGH
 
 __all__ = [
     "NATS_CONFIG_SECRET",
     "config_hash",
     "ensure_cluster_secrets",
     "nats_config_secret",
-    "new_secrets",
     "read_cluster_secrets",
     "secret_data",
     "secrets_from_data",
@@ -86,12 +78,6 @@ def secrets_from_data(data: Mapping[str, str]) -> Secrets:
     )
 
 
-def new_secrets(env: Mapping[str, str] | None = None) -> Secrets:
-    """Fresh secrets, made by the same code as the local runtime's (and nowhere kept)."""
-    with tempfile.TemporaryDirectory(prefix="kdemo-secrets-") as tmp:
-        return load_or_create_secrets(Path(tmp), env)
-
-
 def _decode(secret: Any) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
 
@@ -112,9 +98,7 @@ def ensure_cluster_secrets(
 ) -> Secrets:
     """Create the Secret if absent (never replace it); check the webhook secret from `env`."""
     env = os.environ if env is None else env
-    given = env.get(WEBHOOK_SECRET_ENV) or None
-    if given is not None:
-        validate_webhook_secret(given)
+    given = given_webhook_secret(env)
     try:
         kept = read_cluster_secrets(core, namespace)
     except StackNotUp:

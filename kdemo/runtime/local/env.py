@@ -5,23 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kdemo import topology
-from kdemo.runtime.local.ports import HOST, grpc_services
 from kdemo.runtime.local.postgres import role_url
-from kdemo.runtime.local.secrets import Secrets
 from kdemo.runtime.natsconfig import bus_services
+from kdemo.runtime.ports import HOST, grpc_services
+from kdemo.runtime.secrets import Secrets
+from kdemo.runtime.settings import PASSED_THROUGH
 
-__all__ = ["PASSED_THROUGH", "public_urls", "service_env", "service_module"]
-
-PASSED_THROUGH = (
-    "KDEMO_INTENT_TTL",
-    "KDEMO_LINK_TTL",
-    "KDEMO_LINK_PAIR_GRACE",
-    "KDEMO_CHAIN_ID",
-    "KDEMO_GITHUB_TOKEN",
-    "KDEMO_GITHUB_API_URL",
-    "KDEMO_LOG_LEVEL",
-)
-"""User settings handed on unchanged to every service when set."""
+__all__ = ["public_urls", "service_env", "service_module"]
 
 
 def service_module(node: str) -> str:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kdemo.errors import KdemoError
-from kdemo.runtime.local.ports import HOST
-from kdemo.runtime.local.state import atomic_write, data_dir
+from kdemo.runtime.local.state import data_dir
 from kdemo.runtime.natsconfig import render_nats_config
+from kdemo.runtime.ports import HOST
+from kdemo.runtime.statedir import atomic_write
 
 __all__ = ["NatsServer", "find_nats_server", "nats_root", "nats_server"]
 

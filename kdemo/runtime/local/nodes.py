@@ -9,16 +9,16 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kdemo import topology
 from kdemo.runtime.local.env import service_env, service_module
 from kdemo.runtime.local.nats import NatsServer, nats_server
-from kdemo.runtime.local.ports import HOST, grpc_services
 from kdemo.runtime.local.postgres import PgCluster, pg_cluster
 from kdemo.runtime.local.procs import MARKER_ENV
-from kdemo.runtime.local.secrets import Secrets
 from kdemo.runtime.local.state import stack_id
+from kdemo.runtime.ports import HOST, grpc_services
+from kdemo.runtime.secrets import Secrets
+from kdemo.runtime.stackfile import StackRecord
 
 __all__ = [
     "NodeSpec",
@@ -81,40 +81,39 @@ def http_ready(port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def postgres_of(state_dir: Path, stack: Mapping[str, Any], secrets: Secrets) -> PgCluster:
-    root = stack.get("postgres_dir")  # recorded at the first `up`
+def postgres_of(state_dir: Path, stack: StackRecord, secrets: Secrets) -> PgCluster:
+    root = stack.postgres_dir  # recorded at the first `up`
     return pg_cluster(
         state_dir,
-        int(stack["ports"]["postgres"]),
+        stack.ports["postgres"],
         secrets.postgres_password,
         Path(root) if root else None,
     )
 
 
-def nats_of(state_dir: Path, stack: Mapping[str, Any], secrets: Secrets) -> NatsServer:
-    ports = stack["ports"]
-    root = stack.get("nats_dir")  # recorded at the first `up`
+def nats_of(state_dir: Path, stack: StackRecord, secrets: Secrets) -> NatsServer:
+    root = stack.nats_dir  # recorded at the first `up`
     return nats_server(
         state_dir,
-        int(ports["nats"]),
-        int(ports["nats-monitor"]),
+        stack.ports["nats"],
+        stack.ports["nats-monitor"],
         secrets.nats_passwords,
         Path(root) if root else None,
     )
 
 
 def node_specs(
-    state_dir: Path, stack: Mapping[str, Any], secrets: Secrets, settings: Mapping[str, str]
+    state_dir: Path, stack: StackRecord, secrets: Secrets, settings: Mapping[str, str]
 ) -> dict[str, NodeSpec]:
-    """One spec per node the stack runs (`stack["nodes"]`, default all), by name.
+    """One spec per node the stack runs (`stack.nodes`, default all), by name.
 
-    `stack["commands"]` may replace a service's command (argv list), e.g. to run a
+    `stack.commands` may replace a service's command (argv list), e.g. to run a
     development build; the environment stays the one the service would get.
     """
-    ports = {k: int(v) for k, v in stack["ports"].items()}
+    ports = stack.ports
     marker = {MARKER_ENV: stack_id(state_dir)}
-    wanted = stack.get("nodes") or [n.name for n in topology.runtime_nodes()]
-    commands: Mapping[str, list[str]] = stack.get("commands") or {}
+    wanted = stack.nodes or [n.name for n in topology.runtime_nodes()]
+    commands: Mapping[str, list[str]] = stack.commands or {}
     specs: dict[str, NodeSpec] = {}
     if "postgres" in wanted:
         pg = postgres_of(state_dir, stack, secrets)

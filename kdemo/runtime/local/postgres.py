@@ -24,8 +24,8 @@ import psycopg
 from psycopg import sql
 
 from kdemo.errors import KdemoError
-from kdemo.runtime.local.ports import HOST
 from kdemo.runtime.local.state import data_dir, stack_id
+from kdemo.runtime.ports import HOST
 
 __all__ = [
     "PG_SYSTEM_USER",

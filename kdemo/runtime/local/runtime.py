@@ -30,7 +30,6 @@ from kdemo.runtime.base import (
 from kdemo.runtime.local.env import public_urls
 from kdemo.runtime.local.nats import nats_root
 from kdemo.runtime.local.nodes import node_specs, node_url, postgres_of, probe_port, stages
-from kdemo.runtime.local.ports import HOST, allocate_ports, check_ports_free
 from kdemo.runtime.local.postgres import pg_cluster, postgres_root
 from kdemo.runtime.local.procs import (
     MARKER_ENV,
@@ -39,21 +38,20 @@ from kdemo.runtime.local.procs import (
     pid_alive,
     process_start_time,
 )
-from kdemo.runtime.local.secrets import (
-    SECRETS_FILE,
-    Secrets,
-    load_or_create_secrets,
-    load_secrets,
-)
-from kdemo.runtime.local.state import (
-    STACK_FILE,
-    SUPERVISOR_FILE,
-    log_path,
-    read_json,
-    stack_id,
-    write_json,
-)
+from kdemo.runtime.local.secrets import SECRETS_FILE, load_or_create_secrets, load_secrets
+from kdemo.runtime.local.state import SUPERVISOR_FILE, log_path, stack_id
 from kdemo.runtime.natsconfig import ADMIN_USER, TAP_USER
+from kdemo.runtime.ports import HOST, allocate_ports, check_ports_free
+from kdemo.runtime.secrets import Secrets
+from kdemo.runtime.stackfile import (
+    StackRecord,
+    delete_stack,
+    has_stack,
+    load_stack,
+    require_stack,
+    save_stack,
+)
+from kdemo.runtime.statedir import read_json
 
 __all__ = ["READY_TIMEOUT_S", "LocalRuntime"]
 
@@ -89,11 +87,8 @@ class LocalRuntime(Runtime):
 
     # -- files ---------------------------------------------------------------------------
 
-    def _stack(self) -> dict[str, Any]:
-        stack = read_json(self.state_dir / STACK_FILE)
-        if stack is None:
-            raise StackNotUp(f"no stack in {self.state_dir}")
-        return stack
+    def _stack(self) -> StackRecord:
+        return require_stack(self.state_dir)
 
     def _supervisor_state(self) -> dict[str, Any]:
         return read_json(self.state_dir / SUPERVISOR_FILE) or {}
@@ -105,8 +100,8 @@ class LocalRuntime(Runtime):
         return stack_id(self.state_dir)
 
     def _pg_dirs(self) -> list[Path]:
-        stack = read_json(self.state_dir / STACK_FILE) or {}
-        root = stack.get("postgres_dir")
+        stack = load_stack(self.state_dir)
+        root = stack.postgres_dir if stack is not None else None
         return [Path(root) / "data"] if root else []
 
     def _supervisor_pid(self) -> int | None:
@@ -122,7 +117,7 @@ class LocalRuntime(Runtime):
     # -- lifecycle -------------------------------------------------------------------------
 
     def is_up(self) -> bool:
-        return (self.state_dir / STACK_FILE).exists() and self._supervisor_pid() is not None
+        return has_stack(self.state_dir) and self._supervisor_pid() is not None
 
     def up(self, progress: Progress) -> dict[str, str]:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -144,30 +139,29 @@ class LocalRuntime(Runtime):
     def _start(self, progress: Progress, secrets: Secrets) -> None:
         # Leftovers of a crashed earlier run would hold ports or the data directory.
         kill_owned(self._stack_id(), self._pg_dirs())
-        old = read_json(self.state_dir / STACK_FILE) or {}
-        if old.get("runtime", "local") != "local":
+        old = load_stack(self.state_dir) or StackRecord(runtime="local")
+        if old.runtime != "local":
             raise UsageError(
-                f"the stack in {self.state_dir} uses the {old['runtime']} runtime",
+                f"the stack in {self.state_dir} uses the {old.runtime} runtime",
                 "run `kdemo down` first, or use another KDEMO_STATE_DIR",
             )
-        ports = allocate_ports(old.get("ports"))
+        ports = allocate_ports(old.ports)
         check_ports_free(ports)
         busadmin.intent_ttl()  # the supervisor needs it for the stream: refuse a bad one now
         progress("preparing the database")
-        root = postgres_root(self.state_dir, old.get("postgres_dir"))
+        root = postgres_root(self.state_dir, old.postgres_dir)
         cluster = pg_cluster(self.state_dir, ports["postgres"], secrets.postgres_password, root)
-        stack: dict[str, Any] = {
-            "runtime": "local",
-            "context": None,
-            "urls": public_urls(ports),
-            "ports": ports,
-            "postgres_dir": str(cluster.root),
-            "nats_dir": str(nats_root(self.state_dir, old.get("nats_dir"))),
-            "nodes": self.nodes if self.nodes is not None else old.get("nodes"),
-            "commands": self.commands if self.commands is not None else old.get("commands"),
-        }
-        write_json(self.state_dir / STACK_FILE, stack)
-        if "postgres" in (stack["nodes"] or ["postgres"]):
+        stack = StackRecord(
+            runtime="local",
+            urls=public_urls(ports),
+            ports=ports,
+            postgres_dir=str(cluster.root),
+            nats_dir=str(nats_root(self.state_dir, old.nats_dir)),
+            nodes=tuple(self.nodes) if self.nodes is not None else old.nodes,
+            commands=self.commands if self.commands is not None else old.commands,
+        )
+        save_stack(self.state_dir, stack)
+        if "postgres" in (stack.nodes or ["postgres"]):
             # A server left on this data by a lost state directory would lock it.
             kill_owned(self._stack_id(), [cluster.data_dir])
             cluster.prepare()
@@ -208,7 +202,7 @@ class LocalRuntime(Runtime):
             time.sleep(0.05)
 
     def _wanted(self) -> list[str]:
-        nodes = self._stack().get("nodes")
+        nodes = self._stack().nodes
         return [n.name for n in topology.runtime_nodes() if not nodes or n.name in nodes]
 
     def _wait_ready(self, progress: Progress) -> None:
@@ -274,20 +268,22 @@ class LocalRuntime(Runtime):
         return "data and secrets deleted"
 
     def _purge(self) -> None:
-        stack = read_json(self.state_dir / STACK_FILE) or {}
-        for key in ("postgres_dir", "nats_dir"):  # KDEMO_DATA_DIR may have put them elsewhere
-            if stack.get(key):
-                shutil.rmtree(stack[key], ignore_errors=True)
+        stack = load_stack(self.state_dir)
+        # KDEMO_DATA_DIR may have put the data elsewhere.
+        for kept in (stack.postgres_dir, stack.nats_dir) if stack is not None else ():
+            if kept:
+                shutil.rmtree(kept, ignore_errors=True)
         for name in ("postgres", "nats", "logs"):
             shutil.rmtree(self.state_dir / name, ignore_errors=True)
-        for name in (STACK_FILE, SECRETS_FILE, SUPERVISOR_FILE):
+        delete_stack(self.state_dir)
+        for name in (SECRETS_FILE, SUPERVISOR_FILE):
             (self.state_dir / name).unlink(missing_ok=True)
 
     # -- reports ---------------------------------------------------------------------------
 
     def status(self) -> list[NodeStatus]:
         stack = self._stack()
-        ports = {k: int(v) for k, v in stack["ports"].items()}
+        ports = stack.ports
         running = self._supervisor_pid() is not None
         nodes = self._supervisor_state().get("nodes") or {}
         specs = (
@@ -406,8 +402,7 @@ class LocalRuntime(Runtime):
             ) from exc
 
     def public_urls(self) -> dict[str, str]:
-        urls: dict[str, str] = self._stack()["urls"]
-        return dict(urls)
+        return dict(self._stack().urls)
 
     def webhook_secret(self) -> str:
         return self._secrets().webhook_secret
@@ -418,7 +413,7 @@ class LocalRuntime(Runtime):
                 f"{service!r} is not a service",
                 "use one of: " + ", ".join(n.name for n in topology.service_nodes()),
             )
-        port = probe_port(service, {k: int(v) for k, v in self._stack()["ports"].items()})
+        port = probe_port(service, self._stack().ports)
         try:
             with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=5) as resp:
                 body: bytes = resp.read()
@@ -431,7 +426,7 @@ class LocalRuntime(Runtime):
     # -- bus -------------------------------------------------------------------------------
 
     def _access(self, user: str) -> busadmin.BusAccess:
-        port = int(self._stack()["ports"]["nats"])
+        port = self._stack().ports["nats"]
         return busadmin.BusAccess(
             f"nats://{HOST}:{port}", user, self._secrets().nats_passwords[user]
         )

@@ -1,50 +1,22 @@
-"""Where the local stack keeps its files, and how they are written.
+"""Where the local stack keeps its files: the supervisor's record, data and logs.
 
-Every file is written atomically (temporary file + rename) so a command that
-is killed half-way never leaves a truncated `stack.json` behind.
+Writing them is `kdemo.runtime.statedir`'s (atomic); the stack record is
+`kdemo.runtime.stackfile`'s.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from kdemo.errors import UsageError
 
-__all__ = [
-    "DATA_DIR_ENV",
-    "STACK_FILE",
-    "STATE_DIR_ENV",
-    "SUPERVISOR_FILE",
-    "atomic_write",
-    "data_dir",
-    "default_state_dir",
-    "log_path",
-    "read_json",
-    "stack_id",
-    "write_json",
-]
+__all__ = ["DATA_DIR_ENV", "SUPERVISOR_FILE", "data_dir", "log_path", "stack_id"]
 
-STATE_DIR_ENV = "KDEMO_STATE_DIR"
 DATA_DIR_ENV = "KDEMO_DATA_DIR"
-STACK_FILE = "stack.json"
 SUPERVISOR_FILE = "supervisor.json"
-
-
-def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """`KDEMO_STATE_DIR`, else `$XDG_STATE_HOME/kdemo`, else `~/.local/state/kdemo`."""
-    env = os.environ if env is None else env
-    if env.get(STATE_DIR_ENV):
-        return Path(env[STATE_DIR_ENV]).expanduser().absolute()
-    xdg = env.get("XDG_STATE_HOME")
-    if xdg:
-        return Path(xdg).expanduser().absolute() / "kdemo"
-    return Path.home() / ".local" / "state" / "kdemo"
 
 
 def stack_id(state_dir: Path) -> str:
@@ -79,35 +51,3 @@ def data_dir(
 
 def log_path(state_dir: Path, node: str) -> Path:
     return state_dir / "logs" / f"{node}.log"
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace `path` with `data`; the file never exists with other permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: Mapping[str, Any], mode: int = 0o644) -> None:
-    atomic_write(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), mode)
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """The JSON object in `path`, or None when the file does not exist."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return data

@@ -29,15 +29,12 @@ from kdemo.runtime.busadmin import BusAccess, ensure_stream, intent_ttl, run_syn
 from kdemo.runtime.local.nodes import NodeSpec, nats_of, node_specs, postgres_of, stages
 from kdemo.runtime.local.postgres import ensure_roles
 from kdemo.runtime.local.procs import process_start_time, spawn
-from kdemo.runtime.local.secrets import Secrets, load_secrets
-from kdemo.runtime.local.state import (
-    STACK_FILE,
-    SUPERVISOR_FILE,
-    log_path,
-    read_json,
-    write_json,
-)
+from kdemo.runtime.local.secrets import load_secrets
+from kdemo.runtime.local.state import SUPERVISOR_FILE, log_path
 from kdemo.runtime.natsconfig import ADMIN_USER
+from kdemo.runtime.secrets import Secrets
+from kdemo.runtime.stackfile import STACK_FILE, load_stack
+from kdemo.runtime.statedir import write_json
 
 __all__ = ["BACKOFF_CAP_S", "BACKOFF_START_S", "HEALTHY_RESET_S", "Supervisor", "main"]
 
@@ -90,7 +87,7 @@ class Child:
 class Supervisor:
     def __init__(self, state_dir: Path, *, secrets: Secrets | None = None) -> None:
         self.state_dir = state_dir
-        stack = read_json(state_dir / STACK_FILE)
+        stack = load_stack(state_dir)
         if stack is None:
             raise SystemExit(f"no {STACK_FILE} in {state_dir}")
         self.stack = stack

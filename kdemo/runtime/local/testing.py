@@ -22,11 +22,11 @@ from pathlib import Path
 
 from kdemo.runtime.busadmin import BusAccess, ensure_stream, run_sync
 from kdemo.runtime.local.nats import NatsServer, nats_server
-from kdemo.runtime.local.ports import allocate_ports
 from kdemo.runtime.local.postgres import PgCluster, ensure_roles, pg_cluster, role_url
 from kdemo.runtime.local.procs import spawn
-from kdemo.runtime.local.secrets import bus_users, database_roles
 from kdemo.runtime.natsconfig import ADMIN_USER, inbox_prefix
+from kdemo.runtime.ports import allocate_ports
+from kdemo.runtime.secrets import bus_users, database_roles
 
 __all__ = ["TestBus", "TestPostgres", "start_nats", "start_postgres"]
 

@@ -1,4 +1,8 @@
-"""Loopback ports of the local stack: chosen once, kept in stack.json, overridable."""
+"""Ports on 127.0.0.1: chosen once, kept in stack.json, overridable (`KDEMO_<NAME>_PORT`).
+
+The local runtime listens on all of them; kind maps its exposed services' NodePorts to the
+same host ports, so a stack keeps its URLs from one `up` to the next.
+"""
 
 from __future__ import annotations
 
