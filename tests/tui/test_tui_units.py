@@ -20,6 +20,7 @@ from kdemo.tui.graph_layout import (
 )
 from kdemo.tui.journeys import JourneyBook, event_name, format_duration
 from kdemo.tui.screens.forms import parse_comment_form
+from kdemo.tui.widgets.panes import fit_columns
 
 
 def _text(runs: list[tuple[str, str]]) -> str:
@@ -282,3 +283,19 @@ def test_lit_trunk_follows_any_of_its_edges() -> None:
     runs = render_line(g, y - 1, {}, {EdgeKey("gateway", "nats"): LIT_STYLE})
     styles = [s for text, s in runs for _ in text]
     assert styles[x] == LIT_STYLE
+
+
+@pytest.mark.parametrize(
+    ("available", "shown", "cut"),
+    [
+        (60, [0, 1, 2], {}),
+        (30, [1, 2], {}),
+        (26, [1, 2], {2: 10}),
+        (10, [1, 2], {2: 6}),
+    ],
+)
+def test_fit_columns_drops_first_then_cuts(
+    available: int, shown: list[int], cut: dict[int, int]
+) -> None:
+    """Columns named to drop go first; only then is the shrinkable one cut (never below 6)."""
+    assert fit_columns([8, 12, 12], available, drop=(0,), shrink=2) == (shown, cut)
