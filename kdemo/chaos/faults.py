@@ -17,7 +17,7 @@ from typing import Any, Final
 from kdemo import topology
 from kdemo.errors import KdemoError, UsageError
 from kdemo.runtime.base import Runtime
-from kdemo.runtime.busadmin import ACK_WAIT_S
+from kdemo.runtime.natsconfig import ACK_WAIT_S
 
 __all__ = [
     "FAULTS",

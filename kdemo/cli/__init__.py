@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 
 from kdemo.cli import bounties, chaos, dashboard, doctor, flow, smoke, stack
-from kdemo.cli.app import App, KdemoCommand, KdemoGroup, configure_logging, print_error
 from kdemo.cli.dlq import dlq_app
+from kdemo.cli.session import KdemoCommand, KdemoGroup, Session, configure_logging, print_error
 
 __all__ = ["app", "main"]
 
@@ -50,7 +50,7 @@ def _root(
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
-    ctx.obj = App(state_dir=state_dir, debug=debug)
+    ctx.obj = Session(state_dir=state_dir, debug=debug)
     configure_logging(debug=debug)
 
 

@@ -9,9 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kdemo.cli.app import Output, OutputOption, app_of, print_json
-from kdemo.flow.bounties import fetch_bounties
-from kdemo.flow.http import new_client
+from kdemo.cli.session import Output, OutputOption, print_json, session_of
 from kdemo.flow.payloads import parse_repo
 
 __all__ = ["BountyState", "bounties"]
@@ -32,17 +30,22 @@ def bounties(
     """List the bounties in the ledger, with their funders and calc's totals."""
     if repo is not None:
         parse_repo(repo)
-    app = app_of(ctx)
-    gateway = app.running_runtime().public_urls()["gateway"]
+    from kdemo.flow.bounties import fetch_bounties  # late: loads the HTTP client
+    from kdemo.flow.http import new_client
+
+    session = session_of(ctx)
+    gateway = session.running_runtime().public_urls()["gateway"]
     with new_client() as client:
         listing = fetch_bounties(client, gateway, repo=repo, state=state.value if state else None)
     for warning in listing.warnings:
-        app.warn(f"gateway: {warning}")
+        session.warn(f"gateway: {warning}")
     if output is Output.json:
-        print_json(app, listing.to_json())
+        print_json(session, listing.to_json())
         return
     if not listing.bounties:
-        app.say("no bounties yet: try `kdemo simulate-comment '$USDC:50$' --repo o/r --number 1`")
+        session.say(
+            "no bounties yet: try `kdemo simulate-comment '$USDC:50$' --repo o/r --number 1`"
+        )
         return
     table = Table(title="bounties", title_justify="left")
     for column in ("repo", "number", "amount", "state", "funder", "verified"):
@@ -63,9 +66,9 @@ def bounties(
             _funder_cell(funder),
             "[green]yes[/green]" if funder.get("verified") else ("no" if funder else "-"),
         )
-    app.out.print(table)
+    session.out.print(table)
     if listing.totals:
-        app.out.print(_totals_table(listing.totals))
+        session.out.print(_totals_table(listing.totals))
 
 
 def _funder_cell(funder: dict[str, Any]) -> str:

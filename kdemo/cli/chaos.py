@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kdemo.chaos import FAULTS, ChaosOptions, ChaosReport, parse_faults, run_chaos
-from kdemo.chaos.faults import STOP_S, FaultRecord
-from kdemo.cli.app import App, Output, OutputOption, app_of, print_json
+from kdemo.chaos.faults import FAULTS, STOP_S, parse_faults
+from kdemo.cli.session import Output, OutputOption, Session, print_json, session_of
 from kdemo.errors import KdemoError, UsageError
+
+if TYPE_CHECKING:
+    from kdemo.chaos.faults import FaultRecord
+    from kdemo.chaos.run import ChaosReport
 
 __all__ = ["chaos"]
 
@@ -45,13 +48,15 @@ def chaos(
     Exit 1 when the audit finds anything lost, doubled or recorded though refused,
     a dead letter, or a flow that did not complete.
     """
-    app = app_of(ctx)
+    session = session_of(ctx)
     if flows < 1:
         raise UsageError(f"--flows {flows}: must be at least 1", "e.g. --flows 100")
     if rate <= 0:
         raise UsageError(f"--rate {rate:g}: must be positive", "flows started per second, e.g. 5")
     if every <= 0 or stop_for <= 0:
         raise UsageError("--every and --stop-for must be positive seconds", "e.g. --every 4")
+    from kdemo.chaos.run import ChaosOptions, run_chaos  # late: loads the wallet and bus client
+
     options = ChaosOptions(
         flows=flows,
         rate=rate,
@@ -60,7 +65,7 @@ def chaos(
         every_s=every,
         stop_s=stop_for,
     )
-    rt = app.running_runtime()
+    rt = session.running_runtime()
 
     def fault_line(record: FaultRecord) -> None:
         recovered = (
@@ -68,15 +73,15 @@ def chaos(
             if record.recovery_s is not None
             else escape(record.error or "not whole again")
         )
-        app.say(f"[dim]{record.at_s:7.1f} s[/dim] {record.fault} {record.node}: {recovered}")
+        session.say(f"[dim]{record.at_s:7.1f} s[/dim] {record.fault} {record.node}: {recovered}")
 
     report = run_chaos(
-        rt, options, progress=lambda m: app.say(f"[dim]{escape(m)}…[/dim]"), on_fault=fault_line
+        rt, options, progress=lambda m: session.say(f"[dim]{escape(m)}…[/dim]"), on_fault=fault_line
     )
     if output is Output.json:
-        print_json(app, report.to_json())
+        print_json(session, report.to_json())
     else:
-        _print_report(app, report)
+        _print_report(session, report)
     if not report.ok:
         data = report.to_json()
         raise KdemoError(
@@ -87,9 +92,9 @@ def chaos(
         )
 
 
-def _print_report(app: App, report: ChaosReport) -> None:
+def _print_report(session: Session, report: ChaosReport) -> None:
     data = report.to_json()
-    out = app.out
+    out = session.out
     out.print(
         f"[bold]{data['flows']} flows[/bold] at {report.options.rate:g}/s in "
         f"{report.seconds:.1f} s (seed {report.options.seed}, repository {report.repo}); "

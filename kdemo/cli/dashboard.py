@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from kdemo.cli.app import app_of
+from kdemo.cli.session import session_of
 from kdemo.errors import UsageError
 from kdemo.runtime.base import Runtime
 
@@ -28,7 +28,7 @@ def open_dashboard(ctx: typer.Context, runtime: Runtime | None = None) -> None:
     from kdemo.tui import DashboardApp  # imported late: only this command needs Textual
 
     # The app works whether or not the stack is up: it says so and offers to bring it up.
-    DashboardApp(runtime or app_of(ctx).runtime()).run()
+    DashboardApp(runtime or session_of(ctx).runtime()).run()
 
 
 def dashboard(ctx: typer.Context) -> None:

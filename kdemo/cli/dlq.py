@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kdemo.cli.app import KdemoCommand, KdemoGroup, Output, OutputOption, app_of, print_json
+from kdemo.cli.session import KdemoCommand, KdemoGroup, Output, OutputOption, print_json, session_of
 from kdemo.errors import KdemoError
 
 __all__ = ["dlq_app"]
@@ -26,13 +26,13 @@ dlq_app = typer.Typer(
 @dlq_app.command("list", cls=KdemoCommand)
 def dlq_list(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
     """Dead letters still on the bus, oldest first."""
-    app = app_of(ctx)
-    letters = app.running_runtime().dlq_list()
+    session = session_of(ctx)
+    letters = session.running_runtime().dlq_list()
     if output is Output.json:
-        print_json(app, [d.to_json() for d in letters])
+        print_json(session, [d.to_json() for d in letters])
         return
     if not letters:
-        app.say("no dead letters")
+        session.say("no dead letters")
         return
     table = Table(title=f"{len(letters)} dead letter(s)", title_justify="left")
     for column in ("seq", "event", "consumer", "reason", "when"):
@@ -46,7 +46,7 @@ def dlq_list(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
             escape(d.reason),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.time)),
         )
-    app.out.print(table)
+    session.out.print(table)
 
 
 @dlq_app.command("replay", cls=KdemoCommand)
@@ -60,8 +60,8 @@ def dlq_replay(
     output: OutputOption = Output.text,
 ) -> None:
     """Republish dead letters to their original subjects."""
-    app = app_of(ctx)
-    rt = app.running_runtime()
+    session = session_of(ctx)
+    rt = session.running_runtime()
     if seqs:
         there = [d.seq for d in rt.dlq_list()]
         unknown = sorted(set(seqs) - set(there))
@@ -72,9 +72,9 @@ def dlq_replay(
             )
     count = rt.dlq_replay(list(seqs) if seqs else None)
     if output is Output.json:
-        print_json(app, {"replayed": count})
+        print_json(session, {"replayed": count})
         return
-    app.out.print(f"replayed {count} dead letter(s)")
+    session.out.print(f"replayed {count} dead letter(s)")
 
 
 def _listed(seqs: list[int], most: int = 20) -> str:

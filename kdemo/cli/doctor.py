@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kdemo.cli.app import App, Output, OutputOption, app_of, as_invoked, print_json
+from kdemo.cli.session import Output, OutputOption, Session, as_invoked, print_json, session_of
 from kdemo.errors import KdemoError
 
 __all__ = ["Check", "doctor", "run_checks"]
@@ -154,9 +154,9 @@ def check_node() -> Check:
     )
 
 
-def check_dlq(app: App) -> Check:
+def check_dlq(session: Session) -> Check:
     try:
-        rt = app.runtime()
+        rt = session.runtime()
         if not rt.is_up():
             return Check("dead letters", "info", "stack not up: not checked")
         count = len(rt.dlq_list())
@@ -172,7 +172,7 @@ def check_dlq(app: App) -> Check:
     return Check("dead letters", "ok", "none")
 
 
-def run_checks(app: App) -> list[Check]:
+def run_checks(session: Session) -> list[Check]:
     """Every check, in the order a person fixes them."""
     single: list[Callable[[], Check]] = [
         check_python,
@@ -183,7 +183,7 @@ def run_checks(app: App) -> list[Check]:
     checks = [c() for c in single]
     checks += check_cluster_tools()
     checks.append(check_node())
-    checks.append(check_dlq(app))
+    checks.append(check_dlq(session))
     return checks
 
 
@@ -197,18 +197,18 @@ _STYLE = {
 
 def doctor(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
     """Check this machine for what the stack needs; say what is missing and how to get it."""
-    app = app_of(ctx)
-    checks = run_checks(app)
+    session = session_of(ctx)
+    checks = run_checks(session)
     failed = [c for c in checks if c.level == "fail"]
     if output is Output.json:
-        print_json(app, {"ok": not failed, "checks": [asdict(c) for c in checks]})
+        print_json(session, {"ok": not failed, "checks": [asdict(c) for c in checks]})
     else:
         table = Table(title="kdemo doctor", title_justify="left")
         for column in ("check", "", "detail", "how to fix"):
             table.add_column(column, overflow="fold")  # wrapped, never cut with an ellipsis
         for c in checks:
             table.add_row(c.name, _STYLE[c.level], escape(c.detail), escape(as_invoked(c.fix)))
-        app.out.print(table)
+        session.out.print(table)
     if failed:
         raise KdemoError(
             f"{len(failed)} check(s) failed: {', '.join(c.name for c in failed)}",

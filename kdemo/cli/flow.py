@@ -5,17 +5,21 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from kdemo.cli.app import App, Output, OutputOption, app_of, print_json
+from kdemo.cli.session import Output, OutputOption, Session, print_json, session_of
 from kdemo.errors import KdemoError
-from kdemo.flow.http import new_client
-from kdemo.flow.link import LINK_TIMEOUT, LinkStatus, link_identity, wait_for_link
-from kdemo.flow.wallet import TEST_ACCOUNT_ADDRESS, Wallet, parse_signing_url, sign_intent
-from kdemo.flow.webhook import Rejected, simulate_comment
+from kdemo.flow import LINK_TIMEOUT
+
+# The flow modules load httpx and eth_account (a second or more): each command imports
+# what it uses when it runs, so `kdemo --help` and the other commands start without them.
+if TYPE_CHECKING:
+    from kdemo.flow.link import LinkStatus
+    from kdemo.flow.wallet import Wallet
+    from kdemo.flow.webhook import Rejected
 
 __all__ = [
     "link_identity_command",
@@ -44,12 +48,14 @@ UserIdOption = Annotated[
 ]
 
 
-def wallet_for(app: App, key: str | None) -> Wallet:
+def wallet_for(session: Session, key: str | None) -> Wallet:
     """The wallet of `--key` / KDEMO_SIGNER_KEY, or the public test account (said on stderr)."""
+    from kdemo.flow.wallet import TEST_ACCOUNT_ADDRESS, Wallet
+
     if key:
         source = "--key" if os.environ.get(KEY_ENV) != key else KEY_ENV
         return Wallet.from_key(key, source=source)
-    app.say(
+    session.say(
         f"[yellow]note:[/yellow] no --key or {KEY_ENV}: signing with the well-known public test "
         f"account {TEST_ACCOUNT_ADDRESS} (anyone can sign as it)"
     )
@@ -68,8 +74,12 @@ def simulate_comment_command(
     output: OutputOption = Output.text,
 ) -> None:
     """Deliver a signed [bold]issue_comment[/bold] webhook as GitHub would; print signing URLs."""
-    app = app_of(ctx)
-    rt = app.running_runtime()
+    from kdemo.flow.http import new_client
+    from kdemo.flow.link import wait_for_link
+    from kdemo.flow.webhook import simulate_comment
+
+    session = session_of(ctx)
+    rt = session.running_runtime()
     urls = rt.public_urls()
     with new_client() as client:
         result = simulate_comment(
@@ -85,23 +95,23 @@ def simulate_comment_command(
         )
         links: list[LinkStatus] = []
         if result.link_codes:
-            with app.err.status("waiting for identity to pair the link code", spinner="dots"):
+            with session.err.status("waiting for identity to pair the link code", spinner="dots"):
                 links = [
                     wait_for_link(client, urls["frontend"], code, timeout=LINK_TIMEOUT)
                     for code in result.link_codes
                 ]
     if result.duplicate:
-        app.say("[dim]github-app had seen this delivery already (duplicate)[/dim]")
+        session.say("[dim]github-app had seen this delivery already (duplicate)[/dim]")
     if result.matched:  # when nothing matched, the error line carries the reasons instead
         for warning in rejection_warnings(result.rejected):
-            app.warn(warning)
+            session.warn(warning)
     if output is Output.json:
-        print_json(app, {**result.to_json(), "links": [s.to_json() for s in links]})
+        print_json(session, {**result.to_json(), "links": [s.to_json() for s in links]})
     else:
         for url in result.signing_urls:
-            app.out.print(url, markup=False)
+            session.out.print(url, markup=False)
         for status in links:
-            app.out.print(f"{status.code}: {escape(status.describe())}")
+            session.out.print(f"{status.code}: {escape(status.describe())}")
     if not result.matched:
         raise KdemoError(
             f"nothing matched: {result.nothing_matched_reason()}",
@@ -153,16 +163,19 @@ def sign_command(
     output: OutputOption = Output.text,
 ) -> None:
     """Sign the intent behind a signing URL, like a browser wallet; print where it leads."""
-    app = app_of(ctx)
+    from kdemo.flow.http import new_client
+    from kdemo.flow.wallet import parse_signing_url, sign_intent
+
+    session = session_of(ctx)
     parse_signing_url(url)  # a bad URL fails before anything else is said
-    wallet = wallet_for(app, key)
+    wallet = wallet_for(session, key)
     with new_client() as client:
         result = sign_intent(client, url, wallet)
     if output is Output.json:
-        print_json(app, result.to_json())
+        print_json(session, result.to_json())
         return
-    app.say(_signed_line(result.status, result.address))
-    app.out.print(result.redirect, markup=False)
+    session.say(_signed_line(result.status, result.address))
+    session.out.print(result.redirect, markup=False)
 
 
 def _signed_line(status: str, address: str) -> str:
@@ -194,13 +207,16 @@ def link_identity_command(
     output: OutputOption = Output.text,
 ) -> None:
     """Link a wallet to a GitHub account: sign the SIWE message, comment the code, wait."""
-    app = app_of(ctx)
-    wallet = wallet_for(app, key)
-    rt = app.running_runtime()
+    from kdemo.flow.http import new_client
+    from kdemo.flow.link import link_identity
+
+    session = session_of(ctx)
+    wallet = wallet_for(session, key)
+    rt = session.running_runtime()
     urls = rt.public_urls()
     with (
         new_client() as client,
-        app.err.status(f"linking {wallet.address} to github:{escape(github)}", spinner="dots"),
+        session.err.status(f"linking {wallet.address} to github:{escape(github)}", spinner="dots"),
     ):
         outcome = link_identity(
             client,
@@ -216,7 +232,7 @@ def link_identity_command(
         )
     data: dict[str, Any] = outcome.to_json()
     if output is Output.json:
-        print_json(app, data)
+        print_json(session, data)
     else:
-        app.out.print(escape(outcome.status.describe()))
+        session.out.print(escape(outcome.status.describe()))
     _raise_unlinked([outcome.status], timeout)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kdemo.cli.app import Output, OutputOption, app_of, print_json
+from kdemo.cli.session import Output, OutputOption, print_json, session_of
 from kdemo.errors import KdemoError, UsageError
 from kdemo.topology import runtime_nodes
 
@@ -55,7 +55,7 @@ def up(
     output: OutputOption = Output.text,
 ) -> None:
     """Bring the stack up (a no-op when it already runs) and print its public URLs."""
-    app = app_of(ctx)
+    session = session_of(ctx)
     if runtime is not RuntimeName.kubernetes:
         for option, value in (("--context", context), ("--registry", registry)):
             if value is not None:
@@ -72,22 +72,26 @@ def up(
             )
         node_image = None  # KDEMO_KIND_NODE_IMAGE may be set for other runs: not for this one
     if runtime is RuntimeName.local:
-        rt = app.runtime()
+        rt = session.runtime()
     else:
         from kdemo.runtime import new_runtime  # imported late: the cluster client is heavy
 
         rt = new_runtime(
-            runtime.value, app.state_dir, context=context, registry=registry, node_image=node_image
+            runtime.value,
+            session.state_dir,
+            context=context,
+            registry=registry,
+            node_image=node_image,
         )
     if dashboard:
         from kdemo.cli.dashboard import require_terminal  # late: only --dashboard needs it
 
         require_terminal()  # before starting anything: a script must not get a stack by accident
-    with app.err.status("starting the stack", spinner="dots") as spinner:
+    with session.err.status("starting the stack", spinner="dots") as spinner:
 
         def progress(message: str) -> None:
             spinner.update(escape(message))
-            app.err.print(f"[dim]· {escape(message)}[/dim]")
+            session.err.print(f"[dim]· {escape(message)}[/dim]")
 
         urls = rt.up(progress=progress)
     if dashboard:
@@ -96,16 +100,16 @@ def up(
         open_dashboard(ctx, rt)
         return
     if output is Output.json:
-        print_json(app, {"runtime": rt.name, "urls": urls})
+        print_json(session, {"runtime": rt.name, "urls": urls})
         return
     table = Table(title=f"kdemo is up ({rt.name})", title_justify="left")
     table.add_column("service", no_wrap=True)
     table.add_column("public URL", overflow="fold")
     for name, url in urls.items():
         table.add_row(name, url)
-    app.out.print(table)
-    next_step = app.command("simulate-comment '$USDC:50$' --repo you/project --number 1")
-    app.say(f"next: [bold]{escape(next_step)}[/bold]")
+    session.out.print(table)
+    next_step = session.command("simulate-comment '$USDC:50$' --repo you/project --number 1")
+    session.say(f"next: [bold]{escape(next_step)}[/bold]")
 
 
 def down(
@@ -116,16 +120,16 @@ def down(
     ] = False,
 ) -> None:
     """Stop the stack; data and secrets are kept unless --purge."""
-    app = app_of(ctx)
-    rt = app.runtime()
-    with app.err.status("stopping the stack", spinner="dots") as spinner:
+    session = session_of(ctx)
+    rt = session.runtime()
+    with session.err.status("stopping the stack", spinner="dots") as spinner:
 
         def progress(message: str) -> None:
             spinner.update(escape(message))
-            app.err.print(f"[dim]· {escape(message)}[/dim]")
+            session.err.print(f"[dim]· {escape(message)}[/dim]")
 
         outcome = rt.down(purge=purge, progress=progress)
-    app.say(f"stack stopped: {outcome}")
+    session.say(f"stack stopped: {outcome}")
 
 
 def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
@@ -133,8 +137,8 @@ def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
 
     In JSON, `dlq` is -1 when it cannot be known (the stack or its bus is down).
     """
-    app = app_of(ctx)
-    rt = app.runtime()
+    session = session_of(ctx)
+    rt = session.runtime()
     rows = rt.status()
     up = rt.is_up()
     dlq = -1  # unknown: the bus is not there to ask
@@ -143,9 +147,11 @@ def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
             dlq = len(rt.dlq_list())
         except KdemoError as exc:
             # status matters most when something is broken: report the rest, flag the unknown.
-            app.warn(f"cannot count dead letters: {exc.message}")
+            session.warn(f"cannot count dead letters: {exc.message}")
     if output is Output.json:
-        print_json(app, {"runtime": rt.name, "services": [r.to_json() for r in rows], "dlq": dlq})
+        print_json(
+            session, {"runtime": rt.name, "services": [r.to_json() for r in rows], "dlq": dlq}
+        )
         return
     table = Table(title=f"kdemo stack ({rt.name})", title_justify="left")
     for column in ("node", "kind", "state", "url", "pid", "uptime", "restarts"):
@@ -168,11 +174,11 @@ def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
             r.uptime_text if r.state != "down" else "-",
             str(r.restarts),
         )
-    app.out.print(table)
+    session.out.print(table)
     if not up:
-        app.say(f"the stack is not up: run [bold]{escape(app.command('up'))}[/bold]")
+        session.say(f"the stack is not up: run [bold]{escape(session.command('up'))}[/bold]")
     if dlq > 0:
-        app.warn(f"{dlq} dead-lettered event(s): see `kdemo dlq list`")
+        session.warn(f"{dlq} dead-lettered event(s): see `kdemo dlq list`")
 
 
 def logs(
@@ -190,8 +196,8 @@ def logs(
     known = [n.name for n in runtime_nodes()]
     if node not in known:
         raise UsageError(f"unknown node {node!r}", f"choose one of: {', '.join(known)}")
-    app = app_of(ctx)
-    rt = app.runtime()
+    session = session_of(ctx)
+    rt = session.runtime()
     try:
         for line in rt.logs(node, follow=follow, lines=lines):
             # Plain writes: log lines are data, and Rich would reflow or colour them.
@@ -211,11 +217,11 @@ def kill(
     known = [n.name for n in runtime_nodes()]
     if node not in known:
         raise UsageError(f"unknown node {node!r}", f"choose one of: {', '.join(known)}")
-    app = app_of(ctx)
-    rt = app.running_runtime()
+    session = session_of(ctx)
+    rt = session.running_runtime()
     killed = rt.kill(node)
     if output is Output.json:
-        print_json(app, {"node": node, "killed": killed})
+        print_json(session, {"node": node, "killed": killed})
         return
-    app.out.print(f"killed {node} ({killed})")
-    app.say(f"watch it come back: [bold]{escape(app.command('status'))}[/bold]")
+    session.out.print(f"killed {node} ({killed})")
+    session.say(f"watch it come back: [bold]{escape(session.command('status'))}[/bold]")

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from kdemo.errors import KdemoError
+from kdemo.flow import LINK_TIMEOUT
 from kdemo.flow.http import json_answer
 from kdemo.flow.payloads import validate_login
 from kdemo.flow.wallet import Wallet
@@ -34,7 +35,6 @@ __all__ = [
     "wait_for_link",
 ]
 
-LINK_TIMEOUT = 30.0
 LinkState = Literal["pending", "linked", "refused"]
 _STATES: tuple[LinkState, ...] = ("pending", "linked", "refused")
 

@@ -25,7 +25,7 @@ from nats.js.errors import NotFoundError
 from kdemo import topology
 from kdemo.errors import ConfigError, KdemoError
 from kdemo.runtime.base import DeadLetter, TapEvent
-from kdemo.runtime.natsconfig import inbox_prefix
+from kdemo.runtime.natsconfig import ACK_WAIT_S, inbox_prefix
 
 __all__ = [
     "ACK_WAIT_S",
@@ -41,7 +41,6 @@ __all__ = [
     "tap",
 ]
 
-ACK_WAIT_S = 30.0
 BUS_ERRORS = (nats.errors.Error, OSError, TimeoutError)
 """What the NATS client raises once connected (connecting already gives a KdemoError)."""
 DLQ_SUBJECTS = "kdemo.dlq.>"

@@ -15,6 +15,7 @@ from typing import Any
 from kdemo import topology
 
 __all__ = [
+    "ACK_WAIT_S",
     "ADMIN_USER",
     "TAP_USER",
     "bus_services",
@@ -24,6 +25,8 @@ __all__ = [
     "render_nats_config",
 ]
 
+ACK_WAIT_S = 30.0
+"""How long JetStream waits for a consumer's ack before it redelivers (every durable)."""
 ADMIN_USER = "admin"
 TAP_USER = "tap"
 _STREAM = topology.STREAM_NAME

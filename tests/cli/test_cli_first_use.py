@@ -16,8 +16,8 @@ import typer.main
 from typer.testing import CliRunner
 
 from kdemo.cli import app
-from kdemo.cli.app import DEV_ENV, invocation
 from kdemo.cli.flow import rejection_warnings
+from kdemo.cli.session import DEV_ENV, invocation
 from kdemo.flow.webhook import Rejected
 from kdemo.runtime.base import Runtime
 from kdemo.testing.recorded import RecordedRuntime

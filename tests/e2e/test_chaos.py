@@ -12,9 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from kdemo.chaos import ChaosOptions, parse_faults, run_chaos
 from kdemo.chaos.audit import audit_run
-from kdemo.chaos.faults import plan_faults
+from kdemo.chaos.faults import parse_faults, plan_faults
+from kdemo.chaos.run import ChaosOptions, run_chaos
 from kdemo.errors import UsageError
 from kdemo.runtime.busadmin import connect, run_sync
 from kdemo.runtime.local import LocalRuntime

@@ -1,4 +1,5 @@
-"""What every command shares: the application object, output helpers and the error boundary."""
+"""What every command shares: the invocation's session (global options, consoles, the
+runtime), output helpers and the error boundary."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 import typer.main
 from rich.console import Console
@@ -25,24 +25,23 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from kdemo.errors import KdemoError, StackNotUp
-from kdemo.flow.http import describe_transport_error
 
 if TYPE_CHECKING:
     from kdemo.runtime.base import Runtime
 
 __all__ = [
     "DEV_ENV",
-    "App",
     "KdemoCommand",
     "KdemoGroup",
     "Output",
     "OutputOption",
-    "app_of",
+    "Session",
     "as_invoked",
     "configure_logging",
     "invocation",
     "print_error",
     "print_json",
+    "session_of",
 ]
 
 DEV_ENV = "KDEMO_VIA_DEV"
@@ -63,7 +62,7 @@ OutputOption = Annotated[
 
 
 @dataclass
-class App:
+class Session:
     """One per invocation, on `ctx.obj`: global options and lazily built collaborators."""
 
     state_dir: Path | None = None
@@ -148,15 +147,15 @@ def configure_logging(*, debug: bool) -> None:
         root.addHandler(_NULL_HANDLER)
 
 
-def app_of(ctx: typer.Context) -> App:
-    obj = ctx.find_object(App)
+def session_of(ctx: typer.Context) -> Session:
+    obj = ctx.find_object(Session)
     if obj is None:  # a command invoked without the root callback (only in odd embeddings)
-        obj = App()
+        obj = Session()
         ctx.obj = obj
     return obj
 
 
-def print_json(app: App, data: Any) -> None:
+def print_json(session: Session, data: Any) -> None:
     """Machine-readable output: one JSON document on stdout, nothing else there."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
@@ -182,7 +181,7 @@ def _blank_flag_metavars(params: Sequence[Any]) -> None:
 
 def _debug_from_command(ctx: typer.Context, value: bool) -> None:
     if value:
-        app_of(ctx).enable_debug()
+        session_of(ctx).enable_debug()
 
 
 @functools.cache
@@ -210,6 +209,20 @@ def _debug_option() -> Any:
 
     [option] = [p for p in typer.main.get_command(probe).params if p.name == "debug"]
     return option
+
+
+def _as_transport_error(exc: Exception) -> KdemoError | None:
+    """An HTTP client's connection error as the one-line error users see, else None.
+
+    httpx is imported by the commands that talk HTTP, not at start: an exception can only
+    be one of its errors when a command has loaded it already.
+    """
+    httpx = sys.modules.get("httpx")
+    if httpx is None or not isinstance(exc, httpx.TransportError):
+        return None
+    from kdemo.flow.http import describe_transport_error
+
+    return describe_transport_error(exc)
 
 
 class KdemoCommand(TyperCommand):
@@ -246,10 +259,10 @@ class KdemoGroup(TyperGroup):
             raise
         except KdemoError as exc:
             self._fail(ctx, exc.message, exc.hint, exc.exit_code)
-        except httpx.TransportError as exc:
-            err = describe_transport_error(exc)
-            self._fail(ctx, err.message, err.hint, err.exit_code)
         except Exception as exc:  # the boundary: a bug still ends in one line, not a dump
+            transport = _as_transport_error(exc)
+            if transport is not None:
+                self._fail(ctx, transport.message, transport.hint, transport.exit_code)
             self._fail(
                 ctx,
                 f"unexpected {type(exc).__name__}: {exc}",
@@ -260,7 +273,7 @@ class KdemoGroup(TyperGroup):
 
     @staticmethod
     def _fail(ctx: typer.Context, message: str, hint: str, code: int) -> None:
-        obj = ctx.find_object(App) or App()
+        obj = ctx.find_object(Session) or Session()
         if obj.debug:
             obj.err.print(traceback.format_exc(), markup=False)
         print_error(obj.err, message, hint)
