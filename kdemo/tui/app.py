@@ -626,7 +626,7 @@ class DashboardApp(App[None]):
     @work(thread=True, exclusive=True, group="chaos", exit_on_error=False)
     def run_chaos(self) -> None:
         """A short `kdemo chaos` run: the graph shows each node hit and coming back."""
-        from kdemo.chaos import ChaosOptions, run_chaos  # late: only this action needs it
+        from kdemo.chaos.run import ChaosOptions, run_chaos  # late: only this action needs it
 
         options = ChaosOptions(**{"seed": int(time.time()), **self.chaos})
 
