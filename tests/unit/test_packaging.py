@@ -131,7 +131,7 @@ def test_dockerfile_installs_no_cli_dependency(tmp_path: Path) -> None:
 
 def _third_party_imports(root: Path) -> dict[str, set[str]]:
     """Top-level names of the absolute imports under `root` that are neither the standard
-    library nor `services` itself, each with the files importing it."""
+    library nor this repository's own packages, each with the files importing it."""
     found: dict[str, set[str]] = {}
     for path in sorted(root.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -143,26 +143,42 @@ def _third_party_imports(root: Path) -> dict[str, set[str]]:
                 continue
             for name in names:
                 top = name.split(".")[0]
-                if top not in sys.stdlib_module_names and top not in {"services", "__future__"}:
+                if top not in sys.stdlib_module_names and top not in {"services", "kdemo"}:
                     found.setdefault(top, set()).add(str(path.relative_to(REPO)))
     return found
 
 
-def test_service_imports_are_declared_by_the_member() -> None:
-    """Each third-party module the services import is provided by a direct dependency of
-    kdemo-services (with the extra it needs, e.g. psycopg[pool] for psycopg_pool)."""
-    declared = {
-        canonicalize_name(r.name): r.extras for r in _requirements(REPO / "services/pyproject.toml")
-    }
-    imports = _third_party_imports(REPO / "services")
-    assert {"fastapi", "grpc", "nats", "psycopg"} <= imports.keys()  # the walk finds imports
+def _undeclared(imports: dict[str, set[str]], requirements: list[Requirement]) -> dict[str, str]:
+    """The imports no direct requirement provides (with the extra it needs, e.g.
+    psycopg[pool] for psycopg_pool), each with the files importing it."""
+    declared = {canonicalize_name(r.name): r.extras for r in requirements}
     missing = {}
     for name, files in sorted(imports.items()):
         needed = Requirement(IMPORT_TO_REQUIREMENT.get(name, name.replace("_", "-")))
         extras = declared.get(canonicalize_name(needed.name))
         if extras is None or not needed.extras <= extras:
             missing[name] = f"{needed} (imported by {', '.join(sorted(files))})"
+    return missing
+
+
+def test_service_imports_are_declared_by_the_member() -> None:
+    """Each third-party module the services import is provided by a direct dependency of
+    kdemo-services."""
+    imports = _third_party_imports(REPO / "services")
+    assert {"fastapi", "grpc", "nats", "psycopg"} <= imports.keys()  # the walk finds imports
+    missing = _undeclared(imports, _requirements(REPO / "services/pyproject.toml"))
     assert missing == {}, "add these to services/pyproject.toml: " + str(missing)
+
+
+def test_cli_imports_are_declared_by_the_root_project() -> None:
+    """Each third-party module kdemo imports is a direct dependency of kdemo, not something
+    that happens to arrive with kdemo-services or the Kubernetes client. pytest is the one
+    exception: kdemo.testing is a pytest plugin, loaded only by a user's own pytest."""
+    imports = _third_party_imports(REPO / "kdemo")
+    assert {"typer", "textual", "kubernetes", "nats"} <= imports.keys()
+    imports.pop("pytest", None)
+    missing = _undeclared(imports, _requirements(REPO / "pyproject.toml"))
+    assert missing == {}, "add these to pyproject.toml: " + str(missing)
 
 
 def test_the_services_are_the_workspace_member() -> None:
