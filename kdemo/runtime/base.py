@@ -31,6 +31,7 @@ __all__ = [
     "Runtime",
     "TapEvent",
     "node_kind",
+    "query_refused",
 ]
 
 NodeState = Literal["ready", "starting", "down", "restarting"]
@@ -276,3 +277,13 @@ class Runtime(abc.ABC):
                 )
                 edges.append(ObservedEdge(source, target, sample.requests, mean))
         return ObservedTopology(nodes, edges, unobserved)
+
+
+def query_refused(database: str, exc: Exception) -> Exception:
+    """The error `Runtime.query` raises when the database refused the statement itself."""
+    from kdemo.errors import UsageError  # late: keeps this module free of CLI concerns
+
+    return UsageError(
+        f"the {database} database refused the query: {exc}".strip(),
+        "check the SQL against the service's migrations (services/*/migrations)",
+    )

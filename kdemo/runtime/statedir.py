@@ -50,12 +50,19 @@ def write_json(path: Path, data: Mapping[str, Any], mode: int = 0o644) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
-    """The JSON object in `path`, or None when the file does not exist."""
+    """The JSON object in `path`, or None when the file does not exist; a file that cannot
+    be read or is not a JSON object is a `ConfigError` naming it."""
+    from kdemo.errors import ConfigError  # late: keeps this module free of CLI concerns
+
+    fix = f"restore {path.name} or delete it; `kdemo down --purge` starts the stack over"
     try:
-        text = path.read_text()
+        data = json.loads(path.read_text())
     except FileNotFoundError:
         return None
-    data = json.loads(text)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", fix) from exc
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise ConfigError(f"{path} is not valid JSON: {exc}", fix) from exc
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
+        raise ConfigError(f"{path}: expected a JSON object", fix)
     return data

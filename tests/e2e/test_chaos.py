@@ -141,3 +141,17 @@ def test_the_audit_finds_a_lost_row_and_a_doubled_event(stack: LocalRuntime) -> 
     assert ("lost", "ledger signature", f"{victim.intent_id}.{victim.wallet.lower()}") in found
     assert ("doubled", "bounty.requested", victim.intent_id) in found
     assert len(audit.findings) == 2, audit.findings
+
+
+@pytest.mark.stack
+def test_the_audit_reads_read_only_and_refusals_are_kdemo_errors(stack: LocalRuntime) -> None:
+    """Runtime.query reads, never writes, and a refused statement is a UsageError naming
+    the database (not psycopg's own exception escaping the Runtime contract)."""
+    assert stack.query("ledger", "SELECT 1 + %s", [1]) == [(2,)]
+    with pytest.raises(UsageError, match="the ledger database refused the query") as bad_sql:
+        stack.query("ledger", "SELECT * FROM no_such_table")
+    assert "no_such_table" in bad_sql.value.message
+    with pytest.raises(UsageError, match="read-only"):
+        stack.query("ledger", "DELETE FROM bounties")
+    with pytest.raises(UsageError, match="no database 'nosuch'"):
+        stack.query("nosuch", "SELECT 1")

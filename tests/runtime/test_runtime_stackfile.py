@@ -13,6 +13,7 @@ from kdemo.errors import ConfigError, KdemoError, StackNotUp
 from kdemo.runtime import get_runtime
 from kdemo.runtime.kube import KubernetesRuntime
 from kdemo.runtime.local import LocalRuntime
+from kdemo.runtime.local.secrets import load_secrets
 from kdemo.runtime.ports import port_names
 from kdemo.runtime.stackfile import (
     STACK_FILE,
@@ -193,3 +194,18 @@ def test_other_errors_are_not_retried(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="a bug"):
         rt._through_forward(("svc/x", 1), attempt, (OSError,), lambda e: KdemoError(str(e)))
     assert forwards.resets == []
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [("{not json", "is not valid JSON"), ("[1, 2]", "expected a JSON object"),
+     ('{"webhook_secret": "x"}', "is not a secrets file kdemo can read")],
+)  # fmt: skip
+def test_an_unreadable_secrets_file_names_itself_and_the_fix(
+    tmp_path: Path, content: str, said: str
+) -> None:
+    (tmp_path / "secrets.json").write_text(content)
+    with pytest.raises(ConfigError, match=said) as refused:
+        load_secrets(tmp_path)
+    assert str(tmp_path / "secrets.json") in refused.value.message
+    assert "kdemo down --purge" in refused.value.hint

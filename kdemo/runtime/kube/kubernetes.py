@@ -30,7 +30,14 @@ from urllib3.exceptions import HTTPError
 from kdemo import topology
 from kdemo.errors import ConfigError, KdemoError, UsageError
 from kdemo.runtime import busadmin
-from kdemo.runtime.base import DeadLetter, NodeStatus, Progress, Runtime, TapEvent
+from kdemo.runtime.base import (
+    DeadLetter,
+    NodeStatus,
+    Progress,
+    Runtime,
+    TapEvent,
+    query_refused,
+)
 from kdemo.runtime.kube.apply import StageKind, apply_objects, plan, wait_rollouts
 from kdemo.runtime.kube.conventions import IMAGE_NAME, NAMESPACE, container_ports, metrics_port
 from kdemo.runtime.kube.image import build_image, image_reference
@@ -391,7 +398,12 @@ class KubeRuntime(Runtime):
                 connect_timeout=5,
             ) as conn:
                 conn.read_only = True
-                return conn.execute(sql, params).fetchall()
+                try:
+                    return conn.execute(sql, params).fetchall()
+                except psycopg.OperationalError:
+                    raise  # the connection: retried through a new forward
+                except psycopg.Error as exc:  # the statement itself: bad SQL, a missing table
+                    raise query_refused(database, exc) from exc
 
         def failure(exc: BaseException) -> KdemoError:
             return KdemoError(

@@ -26,6 +26,7 @@ from kdemo.runtime.base import (
     Runtime,
     TapEvent,
     node_kind,
+    query_refused,
 )
 from kdemo.runtime.local.env import public_urls
 from kdemo.runtime.local.nats import nats_root
@@ -400,6 +401,8 @@ class LocalRuntime(Runtime):
             raise KdemoError(
                 f"cannot read the {database} database: {exc}".strip(), "see `kdemo status`"
             ) from exc
+        except psycopg.Error as exc:  # the statement itself: bad SQL, a missing table
+            raise query_refused(database, exc) from exc
 
     def public_urls(self) -> dict[str, str]:
         return dict(self._stack().urls)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from kdemo.errors import SecretMismatch, StackNotUp
+from kdemo.errors import ConfigError, SecretMismatch, StackNotUp
 from kdemo.runtime.secrets import (
     WEBHOOK_SECRET_ENV,
     Secrets,
@@ -31,7 +31,13 @@ def load_secrets(state_dir: Path) -> Secrets:
     data = read_json(_path(state_dir))
     if data is None:
         raise StackNotUp(f"no secrets in {state_dir}: the stack was never brought up there")
-    return Secrets(**data)
+    try:
+        return Secrets(**data)
+    except TypeError as exc:  # a key missing or unknown: not a file this version wrote
+        raise ConfigError(
+            f"{_path(state_dir)} is not a secrets file kdemo can read: {exc}",
+            "restore it; `kdemo down --purge` starts the stack over with new secrets",
+        ) from exc
 
 
 def load_or_create_secrets(state_dir: Path, env: Mapping[str, str] | None = None) -> Secrets:
