@@ -9,6 +9,7 @@ import grpc
 from services.calc import arithmetic
 from services.calc.settings import CalcSettings
 from services.common.grpc_service import MAX_SUMMARIZE_ITEMS, serve_grpc
+from services.common.lifecycle import Lifecycle
 from services.protos import calc_pb2, calc_pb2_grpc
 
 __all__ = ["CalcServicer", "run"]
@@ -75,8 +76,14 @@ class CalcServicer(calc_pb2_grpc.CalcServicer):
 
 
 async def run(settings: CalcSettings) -> None:
-    """Serve calc until SIGTERM/SIGINT. calc has no dependencies, so it is ready at once."""
+    """Serve calc until SIGTERM/SIGINT. calc has no dependencies, so its lifecycle requires
+    nothing and it is ready as soon as it listens."""
     servicer = CalcServicer(settings.calc_fee_bps)
+    life = Lifecycle("calc")
+
+    async def nothing_to_connect() -> None:
+        pass
+
     log.info("starting", extra={"fee_bps": settings.calc_fee_bps})
     await serve_grpc(
         service_name="calc",
@@ -85,5 +92,7 @@ async def run(settings: CalcSettings) -> None:
         host=settings.host,
         grpc_port=settings.grpc_port,
         metrics_port=settings.metrics_port,
-        ready=lambda: True,
+        on_start=lambda: life.start(nothing_to_connect),
+        on_stop=life.close,
+        ready=life.ready,
     )

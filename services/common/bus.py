@@ -37,6 +37,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 MAX_NAK_DELAY = 30.0
+DRAIN_S = 2.0
+"""How long closing the bus waits for the connection to drain."""
 
 
 class Transient(Exception):
@@ -157,7 +159,19 @@ class Bus:
             )
 
     async def close(self) -> None:
-        await self.nc.drain()
+        """Drain (pending publishes are flushed) for at most `DRAIN_S`, then close.
+
+        Call it once the consumer has returned: nats-py's drain can wait on a pull
+        subscription's inbox long after its `drain_timeout`, so it is cut short here.
+        """
+        try:
+            await asyncio.wait_for(self.nc.drain(), DRAIN_S)
+        except TimeoutError:
+            log.info("bus drain timed out; closing", extra={"after_s": DRAIN_S})
+        except nats.errors.Error as exc:  # already closed, or the server went away
+            log.info("bus drain failed; closing", extra={"error": str(exc)})
+        with contextlib.suppress(nats.errors.Error):
+            await self.nc.close()
 
 
 async def connect(

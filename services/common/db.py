@@ -11,12 +11,13 @@ import logging
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from yoyo import get_backend, read_migrations
 
-__all__ = ["AsyncConnection", "apply_migrations", "open_pool", "redact", "wait_for_database"]
+__all__ = ["AsyncConnection", "apply_migrations", "open_database", "open_pool", "redact"]
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +48,19 @@ def apply_migrations(database_url: str, migrations_dir: Path) -> int:
     return count
 
 
-async def wait_for_database(database_url: str, *, within_s: float = 60.0) -> None:
-    """Retry connecting until PostgreSQL answers (it may start after the service)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    delay = 0.1
-    while True:
-        try:
-            conn = await AsyncConnection.connect(database_url, connect_timeout=3)
-            await conn.close()
-            return
-        except Exception as exc:  # any connection failure is worth a retry until the deadline
-            if loop.time() > deadline:
-                raise RuntimeError(f"database {redact(database_url)} not reachable: {exc}") from exc
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+async def open_database(database_url: str, migrations_dir: Path) -> AsyncConnectionPool:
+    """One attempt at the owned database: reach it, apply the pending migrations, open the
+    pool. Raises when PostgreSQL does not answer; the caller retries
+    (`services.common.lifecycle.Lifecycle.connect`), since it may start after the service."""
+    try:
+        conn = await AsyncConnection.connect(database_url, connect_timeout=3)
+    except (OSError, psycopg.OperationalError) as exc:
+        raise ConnectionError(f"database {redact(database_url)} not reachable: {exc}") from exc
+    await conn.close()
+    await asyncio.to_thread(apply_migrations, database_url, migrations_dir)
+    pool = await open_pool(database_url)
+    log.info("database ready", extra={"database": redact(database_url)})
+    return pool
 
 
 async def open_pool(
@@ -79,5 +78,9 @@ async def open_pool(
         kwargs={"row_factory": dict_row},
         open=False,
     )
-    await pool.open(wait=True, timeout=30)
+    try:
+        await pool.open(wait=True, timeout=30)
+    except BaseException:  # its workers would go on trying in the background
+        await pool.close()
+        raise
     return pool

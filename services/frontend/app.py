@@ -1,28 +1,28 @@
 """The frontend application: pages and JSON routes, clients built in the lifespan.
 
 Nothing connects at import time: `create_app` only wires routes, and the lifespan
-opens the bus connection (retried in the background, so `/healthz` answers while
-NATS is away and `/readyz` says when the bus is there), the gRPC channel to
-identity and the HTTP client to gateway.
+(`services.common.lifecycle`) opens the bus connection (retried in the background
+with the shared capped backoff, so `/healthz` answers while NATS is away and
+`/readyz` says when the bus is there), the gRPC channel to identity and the HTTP
+client to gateway, and closes them in the reverse order.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import nats.errors
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from services.common.bus import connect
+from services.common.bus import Bus, connect
 from services.common.grpc_service import grpc_channel
 from services.common.httpapp import ApiError, edge_client, error_body, install_common_routes
+from services.common.lifecycle import Lifecycle
 from services.common.metrics import EDGE_ERRORS, edge_labels, observe_edge
 from services.common.topology import edge
 
@@ -50,31 +50,6 @@ _SECURITY_HEADERS = {
 }
 
 
-async def _connect_bus(frontend: Frontend, stop: asyncio.Event) -> None:
-    """Connect as the frontend bus user, retrying with a growing delay until it works."""
-    settings = frontend.settings
-    delay = 0.25
-    while not stop.is_set():
-        try:
-            frontend.bus = await connect(
-                SERVICE,
-                settings.nats_url,
-                settings.nats_user,
-                settings.nats_password,
-                stream=settings.nats_stream,
-            )
-            log.info("bus connected", extra={"url": settings.nats_url})
-            return
-        except (OSError, TimeoutError, nats.errors.Error) as exc:
-            log.warning(
-                "bus not reachable yet",
-                extra={"error": str(exc) or type(exc).__name__, "retry_s": delay},
-            )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
-        delay = min(5.0, delay * 2)
-
-
 def create_app(settings: FrontendSettings | None = None) -> FastAPI:
     """The frontend app; `settings` default to the environment, read when the app starts."""
     templates = Jinja2Templates(directory=_HERE / "templates")
@@ -82,36 +57,44 @@ def create_app(settings: FrontendSettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         current = settings or FrontendSettings()
+        life = Lifecycle(SERVICE)
         frontend = Frontend(
             settings=current,
             templates=templates,
             gateway=edge_client(SERVICE, "gateway", current.gateway_url, timeout=2.0),
             identity=grpc_channel(SERVICE, "identity", current.identity_addr),
         )
+        # The clients connect on first use (the channel reconnects by itself): closed last.
+        life.on_close("identity channel", lambda: frontend.identity.close(None))
+        life.on_close("gateway client", frontend.gateway.aclose)
+        life.require("bus", lambda: frontend.ready)
         app.state.frontend = frontend
-        stop = asyncio.Event()
-        connecting = asyncio.create_task(_connect_bus(frontend, stop), name="bus-connect")
-        log.info("started", extra={"public_url": current.public_url_frontend})
-        try:
+        app.state.life = life
+
+        async def startup() -> None:
+            frontend.bus = await life.connect(
+                "bus",
+                lambda: connect(
+                    SERVICE,
+                    current.nats_url,
+                    current.nats_user,
+                    current.nats_password,
+                    stream=current.nats_stream,
+                ),
+                close=Bus.close,
+            )
+
+        log.info("starting", extra={"public_url": current.public_url_frontend})
+        async with life.running(startup):
             yield
-        finally:
-            stop.set()
-            connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await connecting
-            if frontend.bus is not None:
-                with contextlib.suppress(nats.errors.Error, TimeoutError):
-                    await frontend.bus.close()
-            await frontend.gateway.aclose()
-            await frontend.identity.close(None)
 
     app = FastAPI(
         title="kdemo frontend", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
 
     def ready() -> bool:
-        frontend: Frontend | None = getattr(app.state, "frontend", None)
-        return frontend is not None and frontend.ready
+        life: Lifecycle | None = getattr(app.state, "life", None)
+        return life is not None and life.ready()
 
     install_common_routes(app, ready=ready)
 

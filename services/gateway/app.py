@@ -1,19 +1,18 @@
 """The gateway application: FastAPI routes plus, in its lifespan, everything it runs.
 
-Nothing connects at import time. The lifespan waits for PostgreSQL, applies the
-migrations, opens the pool, connects to the bus as the `gateway` user, opens the
-gRPC channels to calc and identity, and starts two tasks: the durable consumer
-(the ledger's handlers) and the outbox relay (publishes `bounty.recorded`).
+Nothing connects at import time. The lifespan starts `services.common.lifecycle` in
+the background: it connects to PostgreSQL (migrations applied, pool opened) and to
+the bus as the `gateway` user, each retried with the shared capped backoff, opens
+the gRPC channels to calc and identity, and starts the durable consumer (the
+ledger's handlers), the outbox relay (publishes `bounty.recorded`) and a database
+probe. /healthz answers at once; /readyz and the API once all of that is up.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,12 +20,12 @@ from fastapi import FastAPI, Request, Response
 from psycopg_pool import AsyncConnectionPool
 
 from services.common import bus as busmod
-from services.common.db import apply_migrations, open_pool, wait_for_database
+from services.common.db import open_database
 from services.common.grpc_service import grpc_channel
 from services.common.httpapp import install_common_routes
+from services.common.lifecycle import Lifecycle
 from services.common.metrics import observe_edge
 from services.common.outbox import OutboxRelay
-from services.common.tasks import vital_task
 from services.common.topology import edge
 
 from .api import ApiDeps, router
@@ -43,98 +42,84 @@ FRONTEND_HEADER: Final = "frontend"
 BROWSER: Final = edge("browser", SERVICE)
 
 
-@dataclass
-class _Health:
-    """What /readyz reports: the database answered recently and the bus is connected."""
+class _Gateway:
+    """One run of the service (a lifespan): its lifecycle and what /readyz looks at."""
 
-    db_ok: bool = False
-    bus: busmod.Bus | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    def __init__(self, app: FastAPI, settings: GatewaySettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.life = Lifecycle(SERVICE)
+        self.database_ok = False
+        """The database answered the last probe (every `DB_PROBE_S`)."""
+        self.bus: busmod.Bus | None = None
+        self.life.require("database", lambda: self.database_ok)
+        self.life.require("bus", lambda: self.bus is not None and self.bus.nc.is_connected)
 
-    def ready(self) -> bool:
-        return (
-            self.db_ok
-            and self.bus is not None
-            and self.bus.nc.is_connected
-            and all(not task.done() for task in self.tasks)
+    async def startup(self) -> None:
+        """Database, bus and gRPC channels, then the consumer, the relay and the probe."""
+        cfg, life = self.settings, self.life
+        pool = await life.connect(
+            "database",
+            lambda: open_database(cfg.database_url, MIGRATIONS),
+            close=lambda pool: pool.close(),
         )
-
-
-async def _probe_database(
-    pool: AsyncConnectionPool[Any], health: _Health, stop: asyncio.Event
-) -> None:
-    while not stop.is_set():
-        try:
-            async with pool.connection(timeout=DB_PROBE_S) as conn:
-                await conn.execute("SELECT 1")
-            health.db_ok = True
-        except Exception as exc:  # any failure means "not ready"; the probe keeps trying
-            if health.db_ok:
-                log.warning("database unreachable", extra={"error": str(exc)})
-            health.db_ok = False
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), DB_PROBE_S)
-
-
-def _watch(task: asyncio.Task[None]) -> None:
-    """A background task that dies makes the service unready; say why in the log."""
-    if not task.cancelled() and task.exception() is not None:
-        log.error(
-            "background task stopped", extra={"task": task.get_name()}, exc_info=task.exception()
+        if pool is None:
+            return
+        bus = await life.connect(
+            "bus",
+            lambda: busmod.connect(
+                SERVICE, cfg.nats_url, cfg.nats_user, cfg.nats_password, stream=cfg.nats_stream
+            ),
+            close=busmod.Bus.close,
         )
+        if bus is None:
+            return
+        self.bus = bus
+        # Channels connect lazily (and reconnect by themselves): nothing to retry here.
+        calc_channel = grpc_channel(SERVICE, "calc", cfg.calc_addr)
+        life.on_close("calc channel", lambda: calc_channel.close(None))
+        identity_channel = grpc_channel(SERVICE, "identity", cfg.identity_addr)
+        life.on_close("identity channel", lambda: identity_channel.close(None))
+        relay = OutboxRelay(pool, bus)
+        ledger = Ledger(pool, chain_id=cfg.chain_id, salt=cfg.eip712_salt, kick=relay.kick)
+        life.spawn(bus.consume(ledger.handle, life.stopping), "consumer", vital=True)
+        life.spawn(relay.run(life.stopping), "outbox-relay", vital=True)
+        life.spawn(self._probe_database(pool), "db-probe", vital=True)
+        self.app.state.deps = ApiDeps(
+            pool=pool, calc=CalcClient(calc_channel), identity=IdentityClient(identity_channel)
+        )
+        life.on_close("routes", self._withdraw)
+        log.info("gateway started", extra={"calc": cfg.calc_addr, "identity": cfg.identity_addr})
 
+    async def _withdraw(self) -> None:
+        """From here on the routes answer 503 "starting": what they use is about to close."""
+        self.app.state.deps = None
 
-async def _close_bus(bus: busmod.Bus) -> None:
-    """Close without draining: the consumer and the relay have stopped, nothing is in flight.
-
-    (Draining a connection with a bound pull subscription waits forever in nats-py for
-    messages it never hands out, which held shutdown up until SIGKILL.)
-    """
-    with contextlib.suppress(Exception):  # already closed by the server going away is fine
-        await bus.nc.close()
+    async def _probe_database(self, pool: AsyncConnectionPool[Any]) -> None:
+        stop = self.life.stopping
+        while not stop.is_set():
+            try:
+                async with pool.connection(timeout=DB_PROBE_S) as conn:
+                    await conn.execute("SELECT 1")
+                self.database_ok = True
+            except Exception as exc:  # any failure means "not ready"; the probe keeps trying
+                if self.database_ok:
+                    log.warning("database unreachable", extra={"error": str(exc)})
+                self.database_ok = False
+            await self.life.pause(DB_PROBE_S)
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     """The gateway app; settings are read from the environment at start-up when not given."""
-    health = _Health()
+    running: dict[str, _Gateway] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        cfg = settings or GatewaySettings()  # read from the KDEMO_* environment
-        await wait_for_database(cfg.database_url)
-        await asyncio.to_thread(apply_migrations, cfg.database_url, MIGRATIONS)
-        pool = await open_pool(cfg.database_url)
-        bus = await busmod.connect(
-            SERVICE, cfg.nats_url, cfg.nats_user, cfg.nats_password, stream=cfg.nats_stream
-        )
-        calc_channel = grpc_channel(SERVICE, "calc", cfg.calc_addr)
-        identity_channel = grpc_channel(SERVICE, "identity", cfg.identity_addr)
-        relay = OutboxRelay(pool, bus)
-        ledger = Ledger(pool, chain_id=cfg.chain_id, salt=cfg.eip712_salt, kick=relay.kick)
-        stop = asyncio.Event()
-        health.bus = bus
-        health.tasks = [
-            vital_task(bus.consume(ledger.handle, stop), "consumer"),
-            vital_task(relay.run(stop), "outbox-relay"),
-            asyncio.create_task(_probe_database(pool, health, stop), name="db-probe"),
-        ]
-        for task in health.tasks:
-            task.add_done_callback(_watch)
-        app.state.deps = ApiDeps(
-            pool=pool, calc=CalcClient(calc_channel), identity=IdentityClient(identity_channel)
-        )
-        log.info("gateway started", extra={"calc": cfg.calc_addr, "identity": cfg.identity_addr})
-        try:
+        # settings: read from the KDEMO_* environment when not given
+        gateway = _Gateway(app, settings or GatewaySettings())
+        running["gateway"] = gateway
+        async with gateway.life.running(gateway.startup):
             yield
-        finally:
-            app.state.deps = None
-            stop.set()
-            await asyncio.gather(*health.tasks, return_exceptions=True)
-            await calc_channel.close(None)
-            await identity_channel.close(None)
-            await _close_bus(bus)
-            await pool.close()
-            log.info("gateway stopped")
 
     # No /docs or /openapi.json, like the other services: Swagger UI loads its assets from a
     # CDN, and the schema is the tests' (tests/services/test_openapi_fuzz.py builds it).
@@ -160,6 +145,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         with observe_edge(BROWSER):
             return await call_next(request)
 
-    install_common_routes(app, ready=health.ready)
+    install_common_routes(
+        app, ready=lambda: "gateway" in running and running["gateway"].life.ready()
+    )
     app.include_router(router)
     return app

@@ -2,17 +2,16 @@
 
 Everything that talks to the outside (database pool, bus, outbox relay, reply
 poster, GitHub client) is built in the lifespan, never at import time, and
-connects in the background: /healthz answers at once, /readyz once the database
-is migrated and the bus is connected. The webhook's request path touches only
+connects in the background (`services.common.lifecycle`): /healthz answers at
+once, /readyz once the database is migrated (the bus is not needed to take a
+webhook). The webhook's request path touches only
 the database; events and replies leave later, from their outboxes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -25,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import Gauge
 
 from services.common.bus import Bus, connect
-from services.common.db import apply_migrations, open_pool, redact, wait_for_database
+from services.common.db import open_database
 from services.common.failpoints import failpoint
 from services.common.grammar import find_bounties
 from services.common.httpapp import (
@@ -35,6 +34,7 @@ from services.common.httpapp import (
     read_limited_body,
     refuse_declared_excess,
 )
+from services.common.lifecycle import Lifecycle
 from services.common.metrics import observe_edge
 from services.common.outbox import OutboxRelay
 from services.common.topology import edge
@@ -70,6 +70,7 @@ class GithubApp:
 
     def __init__(self, settings: GithubAppSettings) -> None:
         self.settings = settings
+        self.life = Lifecycle(SERVICE)
         self.pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
         self.bus: Bus | None = None
         self.relay: OutboxRelay | None = None
@@ -77,28 +78,24 @@ class GithubApp:
         self.recorder: Recorder | None = None
         self.github: httpx.AsyncClient | None = None
         self.own: OwnAccount | None = None
-        self.migrated = False
         self._secret = settings.github_webhook_secret.get_secret_value().encode()
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        # Ready once the database takes intents: the bus is not needed to answer a webhook.
+        # Events wait in the outbox while nats is away; GitHub would not redeliver a
+        # comment refused in that moment, so refusing it would lose it.
+        self.life.require("database", lambda: self.recorder is not None)
 
     def ready(self) -> bool:
-        """Ready once the database takes intents: the bus is not needed to answer a webhook.
-
-        Events wait in the outbox while nats is away; GitHub would not redeliver a
-        comment refused in that moment, so refusing it would lose it.
-        """
-        return self.migrated and self.recorder is not None
+        return self.life.ready()
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        token = self.settings.github_token
+    async def startup(self) -> None:
+        """Database (migrated), then the bus; webhooks are taken as soon as the first is."""
+        s = self.settings
+        token = s.github_token
         if token is not None:
-            self.github = edge_client(
-                SERVICE, "github-api", self.settings.github_api_url, timeout=10.0
-            )
-            self.github.headers.update(
+            github = edge_client(SERVICE, "github-api", s.github_api_url, timeout=10.0)
+            github.headers.update(
                 {
                     "Authorization": f"Bearer {token.get_secret_value()}",
                     "Accept": "application/vnd.github+json",
@@ -106,104 +103,62 @@ class GithubApp:
                     "User-Agent": "kdemo-github-app",
                 }
             )
-            self._spawn(self._learn_own_account(self.github))
-        self._spawn(self._connect())
+            self.github = github
+            self.life.on_close("GitHub client", github.aclose)
+            self.life.spawn(self._learn_own_account(github), "own-account")
 
-    async def close(self) -> None:
-        self._stop.set()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.bus is not None:
-            with contextlib.suppress(Exception):  # closing a broken connection may fail; we exit
-                await self.bus.close()
-        if self.pool is not None:
-            await self.pool.close()
-        if self.github is not None:
-            await self.github.aclose()
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._tasks.append(asyncio.create_task(coro))
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-
-    async def _retrying(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
-        delay = 0.5
-        while not self._stop.is_set():
-            try:
-                await step()
-                return
-            except Exception as exc:  # dependencies may come up after us: keep trying, say why
-                log.warning(
-                    f"{what} failed; retrying", extra={"error": str(exc), "retry_in_s": delay}
-                )
-                await self._pause(delay)
-                delay = min(delay * 2, 10.0)
-
-    async def _connect(self) -> None:
-        url = self.settings.database_url
-
-        async def database() -> None:
-            await wait_for_database(url, within_s=30)
-            await asyncio.to_thread(apply_migrations, url, MIGRATIONS)
-            self.pool = await open_pool(url)
-            log.info("database ready", extra={"database": redact(url)})
-
-        async def bus() -> None:
-            s = self.settings
-            self.bus = await connect(
-                SERVICE, s.nats_url, s.nats_user, s.nats_password, stream=s.nats_stream
-            )
-            log.info("bus connected", extra={"url": s.nats_url})
-
-        await self._retrying("database start-up", database)
-        if self.pool is None:
+        pool = await self.life.connect(
+            "database",
+            lambda: open_database(s.database_url, MIGRATIONS),
+            close=lambda pool: pool.close(),
+        )
+        if pool is None:
             return  # stopped while starting
-        self.migrated = True
+        self.pool = pool
+        if self.github is not None:
+            self.poster = ReplyPoster(pool, self.github)
+            self.life.spawn(self.poster.run(self.life.stopping), "reply-poster")
         self.recorder = Recorder(
-            self.pool,
+            pool,
             RecorderConfig(
-                signing_key=self.settings.intent_signing_key.get_secret_value(),
-                ttl_s=self.settings.intent_ttl,
-                frontend_url=self.settings.public_url_frontend,
+                signing_key=s.intent_signing_key.get_secret_value(),
+                ttl_s=s.intent_ttl,
+                frontend_url=s.public_url_frontend,
                 replies=self.github is not None,
             ),
         )
-        if self.github is not None:
-            self.poster = ReplyPoster(self.pool, self.github)
-            self._spawn(self.poster.run(self._stop))
         # Webhooks are taken from here on; events wait in the outbox until the bus answers.
-        await self._retrying("bus connection", bus)
-        if self.bus is None:
+        bus = await self.life.connect(
+            "bus",
+            lambda: connect(
+                SERVICE, s.nats_url, s.nats_user, s.nats_password, stream=s.nats_stream
+            ),
+            close=Bus.close,
+        )
+        if bus is None:
             return  # stopped while connecting
-        if self.settings.relay_enabled:
-            self.relay = OutboxRelay(self.pool, self.bus)
-            self._spawn(self.relay.run(self._stop))
+        self.bus = bus
+        if s.relay_enabled:
+            self.relay = OutboxRelay(pool, bus)
+            self.life.spawn(self.relay.run(self.life.stopping), "outbox-relay")
         else:
             log.warning("outbox relay disabled (KDEMO_RELAY_ENABLED=false): events stay queued")
-        log.info("github-app ready")
 
     async def _learn_own_account(self, client: httpx.AsyncClient) -> None:
-        delay = 1.0
-        while not self._stop.is_set():
-            try:
-                self.own = await fetch_own_account(client)
-            except (httpx.HTTPError, ValueError) as exc:
-                log.warning(
-                    "cannot learn the app's own GitHub account; retrying",
-                    extra={"error": str(exc), "retry_in_s": delay},
-                )
-                await self._pause(delay)
-                delay = min(delay * 2, 60.0)
-                continue
-            OWN_ACCOUNT_KNOWN.set(1)
-            log.info(
-                "own GitHub account known",
-                extra={"login": self.own.login, "github_id": self.own.id},
-            )
+        # Not a dependency (webhooks are taken without it) and GitHub rate-limits: the same
+        # capped backoff, slower and capped at a minute.
+        own = await self.life.connect(
+            "GitHub's /user (the app's own account)",
+            lambda: fetch_own_account(client),
+            first=1.0,
+            cap=60.0,
+            retry_on=(httpx.HTTPError, ValueError),
+        )
+        if own is None:
             return
+        self.own = own
+        OWN_ACCOUNT_KNOWN.set(1)
+        log.info("own GitHub account known", extra={"login": own.login, "github_id": own.id})
 
     # -- the webhook -----------------------------------------------------------------------
 
@@ -312,11 +267,8 @@ def create_app(settings: GithubAppSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = GithubApp(settings if settings is not None else GithubAppSettings())
         holder["service"] = service
-        service.start()
-        try:
+        async with service.life.running(service.startup):
             yield
-        finally:
-            await service.close()
 
     app = FastAPI(
         title="kdemo github-app", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None

@@ -14,10 +14,10 @@ from services.common import db
 from services.common.bus import Bus, connect
 from services.common.failpoints import arm_or_exit
 from services.common.grpc_service import serve_grpc
+from services.common.lifecycle import Lifecycle
 from services.common.logs import configure_logging
 from services.common.outbox import OutboxRelay
 from services.common.settings import load_or_exit
-from services.common.tasks import vital_task
 from services.protos import identity_pb2_grpc
 
 from .pairing import SERVICE, Pairing
@@ -27,8 +27,6 @@ from .settings import IdentitySettings
 __all__ = ["Identity", "main"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-BUS_DRAIN_S = 2.0
-"""How long shutdown waits for the bus connection to drain (the consumer has stopped)."""
 log = logging.getLogger(__name__)
 
 
@@ -37,20 +35,16 @@ class Identity:
 
     def __init__(self, settings: IdentitySettings) -> None:
         self.settings = settings
+        self.life = Lifecycle(SERVICE)
         self.pool: AsyncConnectionPool | None = None
         self.bus: Bus | None = None
         self.pairing: Pairing | None = None
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        # Ready once the database answered and the bus connection is up.
+        self.life.require("database", lambda: self.pairing is not None and self.pairing.database_ok)
+        self.life.require("bus", lambda: self.bus is not None and self.bus.nc.is_connected)
 
     def ready(self) -> bool:
-        """Ready once the database answered and the bus connection is up."""
-        return (
-            self.pairing is not None
-            and self.pairing.database_ok
-            and self.bus is not None
-            and self.bus.nc.is_connected
-        )
+        return self.life.ready()
 
     def add_servicers(self, server: grpc.aio.Server) -> None:
         identity_pb2_grpc.add_IdentityServicer_to_server(IdentityServicer(self._pool), server)
@@ -61,11 +55,32 @@ class Identity:
         return self.pool
 
     async def start(self) -> None:
+        """Connect in the background (the gRPC server answers NOT_SERVING meanwhile)."""
+        await self.life.start(self._startup)
+
+    async def stop(self) -> None:
+        await self.life.close()
+
+    async def _startup(self) -> None:
         s = self.settings
-        await db.wait_for_database(s.database_url)
-        await asyncio.to_thread(db.apply_migrations, s.database_url, MIGRATIONS)
-        pool = await db.open_pool(s.database_url)
-        bus = await connect(SERVICE, s.nats_url, s.nats_user, s.nats_password, stream=s.nats_stream)
+        pool = await self.life.connect(
+            "database",
+            lambda: db.open_database(s.database_url, MIGRATIONS),
+            close=lambda pool: pool.close(),
+        )
+        if pool is None:
+            return
+        self.pool = pool
+        bus = await self.life.connect(
+            "bus",
+            lambda: connect(
+                SERVICE, s.nats_url, s.nats_user, s.nats_password, stream=s.nats_stream
+            ),
+            close=Bus.close,
+        )
+        if bus is None:
+            return
+        self.bus = bus
         relay = OutboxRelay(pool, bus)
         pairing = Pairing(
             pool,
@@ -74,12 +89,11 @@ class Identity:
             grace_s=s.link_pair_grace,
             expected_domain=urlsplit(s.public_url_frontend).netloc,
         )
-        self.pool, self.bus, self.pairing = pool, bus, pairing
-        self._tasks = [
-            vital_task(relay.run(self._stop), "outbox-relay"),
-            vital_task(bus.consume(pairing.handle, self._stop), "consumer"),
-            vital_task(pairing.run_sweeper(self._stop), "sweeper"),
-        ]
+        self.pairing = pairing
+        stop = self.life.stopping
+        self.life.spawn(relay.run(stop), "outbox-relay", vital=True)
+        self.life.spawn(bus.consume(pairing.handle, stop), "consumer", vital=True)
+        self.life.spawn(pairing.run_sweeper(stop), "sweeper", vital=True)
         log.info(
             "started",
             extra={
@@ -88,21 +102,6 @@ class Identity:
                 "pair_grace_s": s.link_pair_grace,
             },
         )
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.bus is not None:
-            try:
-                await asyncio.wait_for(self.bus.close(), BUS_DRAIN_S)
-            except TimeoutError:
-                # nats-py's drain can wait forever on a pull subscription's inbox
-                # after a JetStream publish; nothing is pending here any more.
-                log.info("bus drain timed out; closing", extra={"after_s": BUS_DRAIN_S})
-            await self.bus.nc.close()
-        if self.pool is not None:
-            await self.pool.close()
 
 
 async def run(settings: IdentitySettings) -> None:
