@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import grpc
 from eth_utils.address import is_hex_address, to_checksum_address
@@ -59,7 +58,7 @@ _STATES = {
 _SIGNATURE_REASONS = {"bad_signature", "signer_mismatch"}
 
 
-def link_message(frontend: Frontend, address: str, login: str) -> dict[str, str]:
+def link_message(frontend: Frontend, address: str, login: str) -> LinkMessage:
     """`GET /api/link-message`: the SIWE text naming (address, login), valid for the link TTL."""
     if not address.startswith("0x") or not is_hex_address(address):
         raise ApiError(
@@ -89,17 +88,13 @@ def link_message(frontend: Frontend, address: str, login: str) -> dict[str, str]
         raise ApiError(
             400, exc.reason, exc.message, field=field, hint="fix the field and ask again"
         ) from exc
-    return {"message": message, "nonce": nonce, "expires": rfc3339(expires)}
+    return LinkMessage(message=message, nonce=nonce, expires=rfc3339(expires))
 
 
-@router.get(
-    "/api/link-message",
-    response_model=None,
-    responses={200: {"model": LinkMessage}, **error_responses(400)},
-)
+@router.get("/api/link-message", responses=error_responses(400))
 async def get_link_message(
     address: AddressQuery, login: LoginQuery, frontend: FrontendDep
-) -> dict[str, str]:
+) -> LinkMessage:
     """The EIP-4361 message a wallet signs (personal_sign) to link itself to `login`."""
     return link_message(frontend, address, login)
 
@@ -196,7 +191,7 @@ def _valid_code(code: str) -> str:
     return code
 
 
-async def link_status(frontend: Frontend, code: str) -> dict[str, Any]:
+async def link_status(frontend: Frontend, code: str) -> LinkStatus:
     """identity's verdict on a link code: pending, linked or refused (with the reason)."""
     stub = identity_pb2_grpc.IdentityStub(frontend.identity)
     try:
@@ -224,22 +219,18 @@ async def link_status(frontend: Frontend, code: str) -> dict[str, Any]:
             hint="try again in a moment",
         ) from exc
     address = reply.address
-    return {
-        "code": code,
-        "state": _STATES.get(reply.state, "pending"),
-        "reason": reply.reason or None,
-        "address": to_checksum_address(address) if is_hex_address(address) else None,
-        "login": reply.login or None,
-        "github_id": reply.github_id or None,
-    }
+    return LinkStatus(
+        code=code,
+        state=_STATES.get(reply.state, "pending"),
+        reason=reply.reason or None,
+        address=to_checksum_address(address) if is_hex_address(address) else None,
+        login=reply.login or None,
+        github_id=reply.github_id or None,
+    )
 
 
-@router.get(
-    "/api/links/{code}",
-    response_model=None,
-    responses={200: {"model": LinkStatus}, **error_responses(400, 404, 503)},
-)
-async def get_link(code: CodePath, frontend: FrontendDep) -> dict[str, Any]:
+@router.get("/api/links/{code}", responses=error_responses(400, 404, 503))
+async def get_link(code: CodePath, frontend: FrontendDep) -> LinkStatus:
     """How a link request is going, as identity sees it."""
     return await link_status(frontend, _valid_code(code))
 

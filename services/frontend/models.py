@@ -1,8 +1,9 @@
 """frontend's JSON bodies and answers, as documented in its OpenAPI.
 
 The routes read their bodies themselves (JSON or a plain form, counted while they
-stream in) and build their answers as dicts; these models only describe both, and
-the OpenAPI conformance tests check every answer against them.
+stream in), so the body models only describe those; the JSON answers of the GET
+routes are these models, and the OpenAPI conformance tests check every answer
+against them.
 """
 
 from __future__ import annotations

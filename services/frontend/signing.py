@@ -37,6 +37,7 @@ from .models import (
     SignatureAnswer,
     SignatureRequest,
     TokenQuery,
+    TypedData,
     page_responses,
     post_body,
     post_responses,
@@ -96,20 +97,20 @@ def typed_data_for(frontend: Frontend, claims: IntentClaims) -> dict[str, Any]:
     )
 
 
-def intent_document(frontend: Frontend, claims: IntentClaims) -> dict[str, Any]:
+def intent_document(frontend: Frontend, claims: IntentClaims) -> IntentDocument:
     """`GET /api/intents/<token>`: the typed data to sign and the intent in plain fields."""
-    return {
-        "intent_id": claims.intent_id,
-        "typed_data": typed_data_for(frontend, claims),
-        "repository": claims.repository,
-        "number": claims.number,
-        "kind": claims.kind,
-        "html_url": claims.html_url,
-        "denomination": claims.denomination,
-        "amount": str(claims.amount),
-        "deadline": str(claims.expires_at),
-        "expires_at": rfc3339_from_unix(claims.expires_at),
-    }
+    return IntentDocument(
+        intent_id=claims.intent_id,
+        typed_data=TypedData.model_validate(typed_data_for(frontend, claims)),
+        repository=claims.repository,
+        number=claims.number,
+        kind=claims.kind,
+        html_url=claims.html_url,
+        denomination=claims.denomination,
+        amount=str(claims.amount),
+        deadline=str(claims.expires_at),
+        expires_at=rfc3339_from_unix(claims.expires_at),
+    )
 
 
 async def fetch_issue_bounties(frontend: Frontend, claims: IntentClaims) -> dict[str, Any] | None:
@@ -220,12 +221,8 @@ def _expired_page(request: Request, frontend: Frontend, token: str, exc: ApiErro
     )
 
 
-@router.get(
-    "/api/intents/{token}",
-    response_model=None,
-    responses={200: {"model": IntentDocument}, **error_responses(401, 410)},
-)
-async def get_intent(token: str, frontend: FrontendDep) -> dict[str, Any]:
+@router.get("/api/intents/{token}", responses=error_responses(401, 410))
+async def get_intent(token: str, frontend: FrontendDep) -> IntentDocument:
     """The typed data a wallet signs for this token, with the intent's fields."""
     return intent_document(frontend, verify_token(frontend, token))
 

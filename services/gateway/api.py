@@ -97,11 +97,10 @@ def _rule(pattern: re.Pattern[str], **more: Any) -> dict[str, Any]:
     return {"json_schema_extra": {"pattern": f"^{pattern.pattern}$", **more}}
 
 
-# Answers are documented, not filtered through a model: `response_model=None`.
-_LIST_ANSWERS: Final = {200: {"model": BountyList}, **error_responses(400, 503)}
+_LIST_ERRORS: Final = error_responses(400, 503)
 
 
-@router.get("/bounties", response_model=None, responses=_LIST_ANSWERS)
+@router.get("/bounties", responses=_LIST_ERRORS)
 async def list_bounties(
     deps: Deps,
     repo: Annotated[str | None, Query(description="OWNER/NAME, any case", **_rule(_REPO))] = None,
@@ -110,7 +109,7 @@ async def list_bounties(
         Query(description="pending or signed", json_schema_extra={"enum": list(_STATES)}),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="newest first")] = 100,
-) -> dict[str, Any]:
+) -> BountyList:
     """Bounties, newest first, optionally of one repository and in one state."""
     clauses: list[str] = []
     params: list[Any] = []
@@ -123,17 +122,13 @@ async def list_bounties(
         params.append(signed)
     where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
     query = f"{_SELECT}{where}ORDER BY b.created_at DESC, b.intent_id LIMIT %s"
-    return await _answer(deps, query, [*params, limit])
+    return BountyList.model_validate(await _answer(deps, query, [*params, limit]))
 
 
-@router.get(
-    "/bounties/{intent_id}",
-    response_model=None,
-    responses={200: {"model": BountyAnswer}, **error_responses(400, 404, 503)},
-)
+@router.get("/bounties/{intent_id}", responses=error_responses(400, 404, 503))
 async def get_bounty(
     deps: Deps, intent_id: Annotated[str, Path(description="0x + 64 hex digits", **_rule(_INTENT))]
-) -> dict[str, Any]:
+) -> BountyAnswer:
     """One bounty by its intent id."""
     if not _INTENT.fullmatch(intent_id):
         raise ApiError(
@@ -154,12 +149,12 @@ async def get_bounty(
             field="intent_id",
             hint="the intent may not have reached the ledger yet; retry in a moment",
         )
-    return {"bounty": answer["bounties"][0], "warnings": answer["warnings"]}
+    return BountyAnswer.model_validate(
+        {"bounty": answer["bounties"][0], "warnings": answer["warnings"]}
+    )
 
 
-@router.get(
-    "/repos/{owner}/{repo}/issues/{number}/bounties", response_model=None, responses=_LIST_ANSWERS
-)
+@router.get("/repos/{owner}/{repo}/issues/{number}/bounties", responses=_LIST_ERRORS)
 async def issue_bounties(
     deps: Deps,
     owner: Annotated[str, Path(**_rule(_NAME))],
@@ -167,7 +162,7 @@ async def issue_bounties(
     number: Annotated[
         str, Path(description="the issue or pull request", **_rule(_NUMBER, maxLength=18))
     ],
-) -> dict[str, Any]:
+) -> BountyList:
     """The bounties of one issue or pull request, oldest first, with totals of the signed ones."""
     repository = _repository(f"{owner}/{repo}", field="repo")
     if not (number.isascii() and number.isdigit()) or len(number) > 18 or int(number) < 1:
@@ -179,7 +174,7 @@ async def issue_bounties(
             hint="pass the positive number shown on GitHub, e.g. 42",
         )
     query = f"{_SELECT}WHERE b.repository = %s AND b.number = %s ORDER BY b.created_at, b.intent_id"
-    return await _answer(deps, query, [repository, int(number)])
+    return BountyList.model_validate(await _answer(deps, query, [repository, int(number)]))
 
 
 async def _answer(

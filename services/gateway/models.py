@@ -1,8 +1,9 @@
 """The public bounty API's answers, as documented in its OpenAPI.
 
-The routes build plain dicts (see `api.py`); these models only describe them, and
-the OpenAPI conformance tests (tests/services/test_openapi_fuzz.py) check every
-answer against them, so a key added to an answer must be added here too.
+The routes return these models (`api.py` builds the rows as dicts and validates
+the answer into its model), so an answer cannot carry a key the OpenAPI does not
+document; the OpenAPI conformance tests (tests/services/test_openapi_fuzz.py) check
+every answer against them as well.
 """
 
 from __future__ import annotations
