@@ -6,7 +6,7 @@ the Secret `kdemo-settings` the pods read.
 
 from __future__ import annotations
 
-__all__ = ["PASSED_THROUGH"]
+__all__ = ["PASSED_THROUGH", "public_url_env"]
 
 PASSED_THROUGH = (
     "KDEMO_INTENT_TTL",
@@ -18,3 +18,9 @@ PASSED_THROUGH = (
     "KDEMO_LOG_LEVEL",
 )
 """User settings handed on unchanged to every service when set."""
+
+
+def public_url_env(service: str) -> str:
+    """The variable that tells the services where `service` is reached from outside
+    (`KDEMO_PUBLIC_URL_GITHUB_APP` for github-app): every runtime sets one per public service."""
+    return f"KDEMO_PUBLIC_URL_{service.upper().replace('-', '_')}"

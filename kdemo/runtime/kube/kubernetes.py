@@ -55,6 +55,7 @@ from kdemo.runtime.kube.status import node_status, pod_ready
 from kdemo.runtime.kube.tools import check_docker, run_tool
 from kdemo.runtime.natsconfig import ADMIN_USER, TAP_USER
 from kdemo.runtime.ports import HOST
+from kdemo.runtime.settings import public_url_env
 from kdemo.runtime.stackfile import (
     StackRecord,
     delete_stack,
@@ -64,7 +65,7 @@ from kdemo.runtime.stackfile import (
     save_stack,
 )
 
-__all__ = ["PUBLIC", "KubeRuntime", "KubernetesRuntime", "public_env"]
+__all__ = ["PUBLIC", "KubeRuntime", "KubernetesRuntime"]
 
 PUBLIC = tuple(n.name for n in topology.NODES if n.exposed)
 _SERVICES = tuple(n.name for n in topology.service_nodes())
@@ -96,10 +97,6 @@ def _nats_answers(port: int) -> bool:
             return conn.recv(4) == b"INFO"
     except OSError:
         return False
-
-
-def public_env(name: str) -> str:
-    return f"KDEMO_PUBLIC_URL_{name.upper().replace('-', '_')}"
 
 
 def _cluster_error(what: str, exc: Exception) -> KdemoError:
@@ -493,14 +490,14 @@ class KubernetesRuntime(KubeRuntime):
     def up(self, progress: Progress) -> dict[str, str]:
         if not self.context:
             raise UsageError("--context is required with --runtime kubernetes", _CONTEXT_HINT)
-        missing = [public_env(n) for n in PUBLIC if not os.environ.get(public_env(n))]
+        missing = [public_url_env(n) for n in PUBLIC if not os.environ.get(public_url_env(n))]
         if missing:
             raise UsageError(
                 f"{', '.join(missing)} not set: the cluster's public URLs are yours to give",
                 "expose frontend, gateway and github-app (manifests/components/ingress) "
                 "and set these variables to their URLs",
             )
-        urls = {n: os.environ[public_env(n)].rstrip("/") for n in PUBLIC}
+        urls = {n: os.environ[public_url_env(n)].rstrip("/") for n in PUBLIC}
         check_docker()
         self._call("reading the namespaces", lambda: self.core().list_namespace(limit=1))
         image = image_reference(self.registry)

@@ -21,7 +21,7 @@ from kdemo.errors import ConfigError, SecretMismatch, StackNotUp
 from kdemo.runtime.kube.conventions import CONFIG_URLS, NAMESPACE, SECRET_NAME, SETTINGS_SECRET
 from kdemo.runtime.natsconfig import render_nats_config
 from kdemo.runtime.secrets import WEBHOOK_SECRET_ENV, Secrets, given_webhook_secret, new_secrets
-from kdemo.runtime.settings import PASSED_THROUGH
+from kdemo.runtime.settings import PASSED_THROUGH, public_url_env
 
 __all__ = [
     "NATS_CONFIG_SECRET",
@@ -166,10 +166,7 @@ def urls_configmap(urls: Mapping[str, str]) -> Manifest:
             "namespace": NAMESPACE,
             "labels": {"app.kubernetes.io/part-of": "kdemo"},
         },
-        "data": {
-            f"KDEMO_PUBLIC_URL_{name.upper().replace('-', '_')}": url
-            for name, url in sorted(urls.items())
-        },
+        "data": {public_url_env(name): url for name, url in sorted(urls.items())},
     }
 
 

@@ -9,7 +9,7 @@ from kdemo.runtime.local.postgres import role_url
 from kdemo.runtime.natsconfig import bus_services
 from kdemo.runtime.ports import HOST, grpc_services
 from kdemo.runtime.secrets import Secrets
-from kdemo.runtime.settings import PASSED_THROUGH
+from kdemo.runtime.settings import PASSED_THROUGH, public_url_env
 
 __all__ = ["public_urls", "service_env", "service_module"]
 
@@ -54,7 +54,7 @@ def service_env(
     if "gateway" in targets:
         env["KDEMO_GATEWAY_URL"] = f"http://{HOST}:{ports['gateway']}"
     for name, url in public_urls(ports).items():
-        env[f"KDEMO_PUBLIC_URL_{name.upper().replace('-', '_')}"] = url
+        env[public_url_env(name)] = url
     if node == "github-app":
         env["KDEMO_GITHUB_WEBHOOK_SECRET"] = secrets.webhook_secret
         env["KDEMO_INTENT_SIGNING_KEY"] = secrets.intent_signing_key
