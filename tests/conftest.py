@@ -21,10 +21,10 @@ import pytest
 
 from kdemo.observe import parse_edges
 from kdemo.runtime.local.env import service_env, service_module
-from kdemo.runtime.local.testing import TestBus, TestPostgres, start_nats, start_postgres
 from kdemo.runtime.natsconfig import inbox_prefix
 from kdemo.runtime.ports import allocate_ports, grpc_services
 from kdemo.runtime.secrets import Secrets
+from kdemo.testing.servers import TestBus, TestPostgres, start_nats, start_postgres
 from services.common.intent_tokens import generate_ed25519_keypair
 from tests.offline_kind import offline_environment
 

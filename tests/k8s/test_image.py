@@ -25,9 +25,9 @@ from kdemo.runtime.base import DeadLetter, NodeStatus, Progress, Runtime, TapEve
 from kdemo.runtime.kube.image import build_image, image_reference
 from kdemo.runtime.kube.tools import check_docker
 from kdemo.runtime.local.env import public_urls, service_env, service_module
-from kdemo.runtime.local.testing import start_nats, start_postgres
 from kdemo.runtime.ports import allocate_ports, grpc_services
 from kdemo.runtime.secrets import new_secrets
+from kdemo.testing.servers import start_nats, start_postgres
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 READY_TIMEOUT_S = 90.0

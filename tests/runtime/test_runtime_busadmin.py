@@ -15,7 +15,7 @@ from nats.js import api
 from kdemo import topology
 from kdemo.errors import ConfigError
 from kdemo.runtime.busadmin import dlq_list, dlq_replay, ensure_stream, intent_ttl, tap
-from kdemo.runtime.local.testing import TestBus, start_nats
+from kdemo.testing.servers import TestBus, start_nats
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from nats.js import api
 from nats.js.errors import APIError
 
 from kdemo import topology
-from kdemo.runtime.local.testing import TestBus, start_nats
 from kdemo.runtime.natsconfig import bus_services, nats_permissions
+from kdemo.testing.servers import TestBus, start_nats
 
 TIMEOUT = 1.0
 Conn = tuple[Client, list[Exception]]

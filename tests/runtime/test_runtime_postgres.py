@@ -9,7 +9,7 @@ import pytest
 
 from kdemo import topology
 from kdemo.runtime.local.postgres import ensure_roles, role_url
-from kdemo.runtime.local.testing import TestPostgres, start_postgres
+from kdemo.testing.servers import TestPostgres, start_postgres
 
 pytestmark = pytest.mark.stack  # starts PostgreSQL (and the stack): not in the fast subset
 
