@@ -31,8 +31,6 @@ from tests.offline_kind import offline_environment
 ROOT = Path(__file__).resolve().parent.parent
 TEST_WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 
-pytest_plugins = ["kdemo.testing"]
-
 
 @pytest.fixture(scope="session")
 def kind_environment() -> Iterator[dict[str, str]]:
