@@ -188,7 +188,12 @@ async def connect(
         password=password,
         name=service,
         inbox_prefix=f"_INBOX_{service}".encode(),
-        max_reconnect_attempts=-1,
+        # A short first attempt: with unlimited reconnects, nats-py retries a first
+        # connection that fails forever inside connect(), every reconnect_time_wait, and the
+        # caller never learns why. The caller retries instead (services.common.lifecycle,
+        # with the capped backoff). Unlimited reconnects are switched on once connected.
+        allow_reconnect=False,
+        max_reconnect_attempts=1,
         reconnect_time_wait=0.5,
         connect_timeout=3,
         # A pull subscription can leave drain waiting for its whole timeout; a short
@@ -196,4 +201,8 @@ async def connect(
         drain_timeout=2,
         error_cb=on_error,
     )
+    # Connected: from now on a lost connection is re-established without limit (nats-py
+    # reads both options when a connection drops).
+    nc.options["allow_reconnect"] = True
+    nc.options["max_reconnect_attempts"] = -1
     return Bus(service=service, nc=nc, js=nc.jetstream(), stream=stream)
