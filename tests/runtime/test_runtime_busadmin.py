@@ -17,6 +17,8 @@ from kdemo.errors import ConfigError
 from kdemo.runtime.busadmin import dlq_list, dlq_replay, ensure_stream, intent_ttl, tap
 from kdemo.testing.servers import TestBus, start_nats
 
+pytestmark = pytest.mark.stack  # a real nats-server per test
+
 
 @pytest.fixture(scope="module")
 def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBus]:

@@ -18,6 +18,8 @@ from kdemo import topology
 from kdemo.runtime.natsconfig import bus_services, nats_permissions
 from kdemo.testing.servers import TestBus, start_nats
 
+pytestmark = pytest.mark.stack  # a real nats-server
+
 TIMEOUT = 1.0
 Conn = tuple[Client, list[Exception]]
 

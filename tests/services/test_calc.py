@@ -24,6 +24,8 @@ from services.common.grpc_service import MAX_RECEIVE_BYTES, MAX_SUMMARIZE_ITEMS,
 from services.gateway.clients import CalcClient
 from services.protos import calc_pb2, calc_pb2_grpc
 
+pytestmark = pytest.mark.stack  # the calc service as a process
+
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
 
