@@ -1,6 +1,6 @@
 """Write the topology diagram (Mermaid) into README.md and docs/topology.md.
 
-The diagram is generated from kdemo/topology.py, the single source of truth;
+The diagram is generated from services/common/topology.py, the single source of truth;
 `--check` exits 1 when the committed files are stale (a test runs it).
 """
 
@@ -33,7 +33,7 @@ def render_readme(text: str) -> str:
 
 def render_topology_doc() -> str:
     return (
-        "# Topology\n\nGenerated from `kdemo/topology.py` by `scripts/gen_diagram.py`.\n\n"
+        "# Topology\n\nGenerated from `services/common/topology.py` by `scripts/gen_diagram.py`.\n\n"
         f"{diagram_block()}\n\n{edge_table()}\n"
     )
 
