@@ -12,33 +12,43 @@ services, never the reverse).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Final
+from functools import cache
+from typing import Final, Literal
 
 __all__ = [
+    "BUSES",
     "CONSUMERS",
+    "DLQ_PREFIX",
     "EDGES",
     "EVENT_NAMES",
     "NODES",
     "STREAM_NAME",
     "STREAM_SUBJECTS",
+    "TOPIC_PREFIX",
+    "BusName",
     "Consumer",
     "Edge",
     "Node",
     "NodeKind",
     "Protocol",
+    "Topology",
     "consumed_events",
+    "consumer_group",
+    "dlq_topic",
     "edge",
     "edges_from",
     "edges_to",
     "event_owner",
+    "for_bus",
     "internal_nodes",
     "mermaid",
     "node",
     "published_events",
     "runtime_nodes",
     "service_nodes",
+    "topic",
 ]
 
 
@@ -54,6 +64,7 @@ class Protocol(StrEnum):
     HTTPS = "HTTPS"
     GRPC = "gRPC"
     NATS = "NATS"
+    KAFKA = "Kafka"
     SQL = "SQL"
 
 
@@ -264,6 +275,10 @@ def event_owner(event_name: str) -> str:
 
 def mermaid() -> str:
     """The topology as a Mermaid flowchart (the README diagram is generated from this)."""
+    return _mermaid(NODES, EDGES)
+
+
+def _mermaid(nodes: tuple[Node, ...], edges: tuple[Edge, ...]) -> str:
     lines = ["flowchart LR"]
     shapes = {
         NodeKind.EXTERNAL: ("([", "])"),
@@ -271,17 +286,17 @@ def mermaid() -> str:
         NodeKind.BUS: ("{{", "}}"),
         NodeKind.DATABASE: ("[(", ")]"),
     }
-    for n in NODES:
+    for n in nodes:
         left, right = shapes[n.kind]
         label = n.name + (" (public)" if n.exposed else "")
         lines.append(f'    {_mermaid_id(n.name)}{left}"{label}"{right}')
-    for e in EDGES:
+    for e in edges:
         arrow = "-.->" if e.optional else "-->"
         label = e.protocol.value
         if e.publishes or e.consumes:
             parts = [f"pub {', '.join(e.publishes)}"] if e.publishes else []
             parts += [f"sub {', '.join(e.consumes)}"] if e.consumes else []
-            label = "NATS: " + "; ".join(parts)
+            label = f"{e.protocol.value}: " + "; ".join(parts)
         elif e.rpcs:
             label = "gRPC: " + ", ".join(e.rpcs)
         lines.append(f'    {_mermaid_id(e.source)} {arrow}|"{label}"| {_mermaid_id(e.target)}')
@@ -290,3 +305,99 @@ def mermaid() -> str:
 
 def _mermaid_id(name: str) -> str:
     return name.replace("-", "_")
+
+
+# -- the bus: NATS JetStream (the module-level names above) or Kafka ------------------------
+
+BusName = Literal["nats", "kafka"]
+BUSES: Final[tuple[BusName, ...]] = ("nats", "kafka")
+"""The buses a stack may run (`KDEMO_BUS`); the first is the default. The module-level
+NODES, EDGES, `edge`, ... are the NATS view; `for_bus("kafka")` is the same topology with
+the bus node named `kafka` and its edges speaking Kafka."""
+
+_BUS_NODES: Final[dict[str, Node]] = {
+    "nats": node("nats"),
+    "kafka": Node("kafka", NodeKind.BUS, description="Apache Kafka (KRaft): the event bus"),
+}
+_BUS_PROTOCOLS: Final[dict[str, Protocol]] = {"nats": Protocol.NATS, "kafka": Protocol.KAFKA}
+
+TOPIC_PREFIX: Final = "kdemo."
+DLQ_PREFIX: Final = "kdemo.dlq."
+
+
+def topic(event: str) -> str:
+    """The Kafka topic of an event: `bounty.requested` → `kdemo.bounty.requested`."""
+    return TOPIC_PREFIX + event
+
+
+def dlq_topic(event: str) -> str:
+    """Its dead-letter topic: `bounty.requested` → `kdemo.dlq.bounty.requested`."""
+    return DLQ_PREFIX + event
+
+
+def consumer_group(service: str) -> str:
+    """The Kafka consumer group of a consuming service: its JetStream durable's name
+    (KeyError for a service that consumes nothing)."""
+    for consumer in CONSUMERS:
+        if consumer.service == service:
+            return consumer.durable
+    raise KeyError(f"{service!r} consumes no events in the declared topology")
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The whole topology as seen with one bus: the same nodes and edges, the bus node
+    (and the edges' target and protocol) named for `bus`."""
+
+    bus: BusName
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+
+    @property
+    def bus_node(self) -> Node:
+        return self.node(self.bus)
+
+    def node(self, name: str) -> Node:
+        for candidate in self.nodes:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(name)
+
+    def edge(self, source: str, target: str) -> Edge:
+        """The declared edge `source` → `target`; a KeyError names an undeclared one."""
+        for candidate in self.edges:
+            if (candidate.source, candidate.target) == (source, target):
+                return candidate
+        raise KeyError(f"no edge {source} -> {target} in the declared topology ({self.bus})")
+
+    def bus_edge(self, service: str) -> Edge:
+        """The `service` → bus edge (publishes, consumes, dead letters are counted on it)."""
+        return self.edge(service, self.bus)
+
+    def edges_from(self, name: str) -> tuple[Edge, ...]:
+        return tuple(e for e in self.edges if e.source == name)
+
+    def edges_to(self, name: str) -> tuple[Edge, ...]:
+        return tuple(e for e in self.edges if e.target == name)
+
+    def runtime_nodes(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.kind is not NodeKind.EXTERNAL)
+
+    def mermaid(self) -> str:
+        """This view as a Mermaid flowchart (the README diagram is the NATS one)."""
+        return _mermaid(self.nodes, self.edges)
+
+
+@cache
+def for_bus(bus: str) -> Topology:
+    """The topology with `bus` as its event bus (ValueError for one not in BUSES)."""
+    if bus not in BUSES:
+        raise ValueError(f"unknown bus {bus!r}; choose one of {', '.join(BUSES)}")
+    name: BusName = "kafka" if bus == "kafka" else "nats"
+    bus_node = _BUS_NODES[name]
+    nodes = tuple(bus_node if n.kind is NodeKind.BUS else n for n in NODES)
+    edges = tuple(
+        replace(e, target=name, protocol=_BUS_PROTOCOLS[name]) if e.target == "nats" else e
+        for e in EDGES
+    )
+    return Topology(bus=name, nodes=nodes, edges=edges)

@@ -93,3 +93,35 @@ def test_readme_diagram_is_generated_from_the_topology() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_bus_views_differ_only_in_the_bus_node() -> None:
+    """The module-level names are the NATS view; the Kafka view renames the bus node and
+    its edges' target and protocol, and nothing else."""
+    nats = topology.for_bus("nats")
+    assert (nats.nodes, nats.edges) == (topology.NODES, topology.EDGES)
+    kafka = topology.for_bus("kafka")
+    assert kafka.bus_node.name == "kafka"
+    assert "nats" not in {n.name for n in kafka.nodes}
+    assert len(kafka.edges) == len(topology.EDGES)
+    for ours, theirs in zip(kafka.edges, topology.EDGES, strict=True):
+        if theirs.target == "nats":
+            assert (ours.target, ours.protocol) == ("kafka", topology.Protocol.KAFKA)
+            assert (ours.publishes, ours.consumes) == (theirs.publishes, theirs.consumes)
+        else:
+            assert ours == theirs
+    assert kafka.bus_edge("gateway").consumes == topology.edge("gateway", "nats").consumes
+    assert "Kafka: pub bounty.recorded" in kafka.mermaid()
+    with pytest.raises(ValueError, match="unknown bus"):
+        topology.for_bus("rabbitmq")
+    assert topology.BUSES[0] == "nats"
+
+
+def test_kafka_names() -> None:
+    """Topics, dead-letter topics and consumer groups every part of the Kafka bus uses."""
+    assert topology.topic("bounty.requested") == "kdemo.bounty.requested"
+    assert topology.dlq_topic("bounty.requested") == "kdemo.dlq.bounty.requested"
+    for consumer in topology.CONSUMERS:
+        assert topology.consumer_group(consumer.service) == consumer.durable
+    with pytest.raises(KeyError):
+        topology.consumer_group("frontend")
