@@ -206,6 +206,7 @@ def test_keypair_is_pem_pkcs8_and_spki() -> None:
 @pytest.mark.parametrize(
     ("pem", "field"),
     [("not a key", "KDEMO_INTENT_SIGNING_KEY"), (PUBLIC, "KDEMO_INTENT_SIGNING_KEY")],
+    ids=["not-pem", "public-key"],  # the keys are made per run: ids must not show them
 )
 def test_bad_signing_key_is_named(pem: str, field: str) -> None:
     """A signing key that is not an Ed25519 private PEM names the variable to fix."""
@@ -213,7 +214,7 @@ def test_bad_signing_key_is_named(pem: str, field: str) -> None:
         issue_intent_token(claims(), pem, now=NOW)
 
 
-@pytest.mark.parametrize("pem", ["not a key", PRIVATE])
+@pytest.mark.parametrize("pem", ["not a key", PRIVATE], ids=["not-pem", "private-key"])
 def test_bad_verify_key_is_named(pem: str) -> None:
     """A verify key that is not an Ed25519 public PEM names the variable to fix."""
     token = issue_intent_token(claims(), PRIVATE, now=NOW)
