@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from kdemo import topology
 from kdemo.errors import PortInUse, UsageError
+from kdemo.runtime.buses import DEFAULT_BUS, runtime_nodes
 
 __all__ = [
     "HOST",
@@ -36,21 +37,26 @@ def grpc_services() -> tuple[str, ...]:
     )
 
 
-def port_names() -> tuple[str, ...]:
-    """Every port the stack listens on, keyed like the node (`calc-metrics` for extra ones)."""
+_BUS_EXTRA = {"nats": "monitor", "kafka": "controller"}
+"""The bus's second port: nats-server's monitoring, the KRaft controller's listener."""
+
+
+def port_names(bus: str = DEFAULT_BUS) -> tuple[str, ...]:
+    """Every port a stack on `bus` listens on, keyed like the node (`calc-metrics`,
+    `nats-monitor`, `kafka-controller` for extra ones)."""
     names: list[str] = []
-    for n in topology.runtime_nodes():
+    for n in runtime_nodes(bus):
         names.append(n.name)
         if n.name in grpc_services():
             names.append(f"{n.name}-metrics")
         if n.kind is topology.NodeKind.BUS:
-            names.append(f"{n.name}-monitor")
+            names.append(f"{n.name}-{_BUS_EXTRA[n.name]}")
     return tuple(names)
 
 
 def port_owner(name: str) -> str:
     """The node a port belongs to (`calc-metrics` -> `calc`)."""
-    for suffix in ("-metrics", "-monitor"):
+    for suffix in ("-metrics", "-monitor", "-controller"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -89,13 +95,19 @@ def port_is_free(port: int) -> bool:
 
 
 def allocate_ports(
-    kept: Mapping[str, int] | None = None, env: Mapping[str, str] | None = None
+    kept: Mapping[str, int] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    bus: str = DEFAULT_BUS,
 ) -> dict[str, int]:
-    """Ports for every name: the environment's override, else the kept one, else a free one."""
+    """Ports for every name of a stack on `bus`: the environment's override, else the kept
+    one, else a free one. Kept ports of names this stack does not use (the other bus's, kept
+    from a run on it) are neither returned nor handed out again."""
     env = os.environ if env is None else env
     kept = kept or {}
+    names = port_names(bus)
     chosen: dict[str, int] = {}
-    for name in port_names():
+    for name in names:
         var = port_env_var(name)
         if env.get(var):
             chosen[name] = _parse_override(var, env[var])
@@ -111,18 +123,18 @@ def allocate_ports(
         seen[port] = name
     with contextlib.ExitStack() as stack:
         # Hold every probe socket until all are picked, so no port is handed out twice.
-        for name in port_names():
+        for name in names:
             if name in chosen:
                 continue
             while True:
                 sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
                 sock.bind((HOST, 0))
                 port = int(sock.getsockname()[1])
-                if port not in seen:
+                if port not in seen and port not in kept.values():
                     break
             chosen[name] = port
             seen[port] = name
-    return {name: chosen[name] for name in port_names()}
+    return {name: chosen[name] for name in names}
 
 
 def check_ports_free(ports: Mapping[str, int]) -> None:

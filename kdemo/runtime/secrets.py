@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets as _random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -51,6 +51,9 @@ class Secrets:
     """Database role (= database name) -> password."""
     nats_passwords: dict[str, str]
     """NATS user (`admin`, `tap`, service names) -> password."""
+    kafka_passwords: dict[str, str] = field(default_factory=dict)
+    """Kafka SCRAM user (`admin`, `tap`, service names) -> password (`--bus kafka`). Empty in
+    the secrets of a stack made before Kafka: `up` completes them."""
 
 
 def database_roles() -> tuple[str, ...]:
@@ -59,7 +62,8 @@ def database_roles() -> tuple[str, ...]:
 
 
 def bus_users() -> tuple[str, ...]:
-    """`admin`, `tap` and every service that talks to the bus."""
+    """`admin`, `tap` and every service that talks to the bus (the same users on either
+    bus: `kafkaconfig.kafka_users()` names them too)."""
     services = tuple(e.source for e in topology.EDGES if e.target == "nats")
     return ("admin", "tap", *services)
 
@@ -126,8 +130,12 @@ def complete_secrets(data: dict[str, Any], webhook_secret: str | None = None) ->
         if key not in data:
             data[key] = make()
             changed = True
-    for field, names in (("db_passwords", database_roles()), ("nats_passwords", bus_users())):
-        table = data.setdefault(field, {})
+    for key, names in (
+        ("db_passwords", database_roles()),
+        ("nats_passwords", bus_users()),
+        ("kafka_passwords", bus_users()),
+    ):
+        table = data.setdefault(key, {})
         for name in names:
             if name not in table:
                 table[name] = _password()

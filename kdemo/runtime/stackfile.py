@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kdemo.errors import ConfigError, KdemoError, StackNotUp
+from kdemo.runtime.buses import BUSES, DEFAULT_BUS
 from kdemo.runtime.statedir import write_json
 
 __all__ = [
@@ -58,6 +59,11 @@ class StackRecord:
     """local: where PostgreSQL keeps its data (`KDEMO_DATA_DIR` may have put it elsewhere)."""
     nats_dir: str | None = None
     """local: where nats-server keeps its data."""
+    kafka_dir: str | None = None
+    """local, Kafka bus: where the broker keeps its configuration and data."""
+    bus: str = DEFAULT_BUS
+    """The event bus the stack runs (`kdemo.runtime.buses.BUSES`); a file without it is a
+    stack of a version that knew only NATS."""
     nodes: tuple[str, ...] | None = None
     """local: the nodes to run (None: all)."""
     commands: dict[str, list[str]] | None = None
@@ -91,12 +97,17 @@ class StackRecord:
             "context",
             "postgres_dir",
             "nats_dir",
+            "kafka_dir",
+            "bus",
             "cluster",
             "image",
             "registry",
         ):
             values[key] = _optional(data, key, str, bad)
         values["runtime"] = values["runtime"] or "local"
+        values["bus"] = values["bus"] or DEFAULT_BUS
+        if values["bus"] not in BUSES:
+            raise bad(f"`bus` must be one of {', '.join(BUSES)}, not {values['bus']!r}")
         urls = _optional(data, "urls", dict, bad) or {}
         if not all(isinstance(v, str) for v in urls.values()):
             raise bad("`urls` must map names to URLs (strings)")
@@ -129,7 +140,6 @@ def _optional(data: dict[str, Any], key: str, kind: type, bad: Callable[[str], C
     return value
 
 
-_TEXT_FIELDS = ("runtime", "context", "postgres_dir", "nats_dir", "cluster", "image", "registry")
 _KIND_NAMES: dict[type, str] = {str: "string", dict: "JSON object", list: "JSON list"}
 
 

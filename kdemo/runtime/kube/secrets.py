@@ -48,10 +48,12 @@ _SCALARS = {
 
 
 def secret_data(secrets: Secrets) -> dict[str, str]:
-    """The Secret's keys: one per value (`db-password-<role>`, `nats-password-<user>`)."""
+    """The Secret's keys: one per value (`db-password-<role>`, `nats-password-<user>`,
+    `kafka-password-<user>`)."""
     data = {key: getattr(secrets, field) for field, key in _SCALARS.items()}
     data.update({f"db-password-{role}": pw for role, pw in secrets.db_passwords.items()})
     data.update({f"nats-password-{user}": pw for user, pw in secrets.nats_passwords.items()})
+    data.update({f"kafka-password-{user}": pw for user, pw in secrets.kafka_passwords.items()})
     return data
 
 
@@ -74,6 +76,11 @@ def secrets_from_data(data: Mapping[str, str]) -> Secrets:
             k.removeprefix("nats-password-"): v
             for k, v in data.items()
             if k.startswith("nats-password-")
+        },
+        kafka_passwords={
+            k.removeprefix("kafka-password-"): v
+            for k, v in data.items()
+            if k.startswith("kafka-password-")
         },
     )
 
