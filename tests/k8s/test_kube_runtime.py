@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
+from typer.testing import CliRunner
 
 from kdemo import topology
+from kdemo.cli import app
 from kdemo.errors import KdemoError, UsageError
 from kdemo.runtime import get_runtime
 from kdemo.runtime.kube import KindRuntime, KubeRuntime
@@ -344,16 +344,11 @@ def test_set_image_rewrites_only_the_kdemo_image() -> None:
 )
 def test_up_refuses_wrong_cluster_options(tmp_path: Path, args: list[str], named: str) -> None:
     """A missing or misplaced cluster option is a usage error (exit 2) naming it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KDEMO_PUBLIC_URL_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "kdemo", "up", *args],
-        env={**env, "KDEMO_STATE_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2, done.stderr
+    unset: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith("KDEMO_PUBLIC_URL_")
+    }
+    done = CliRunner().invoke(app, ["up", *args], env={**unset, "KDEMO_STATE_DIR": str(tmp_path)})
+    assert done.exit_code == 2, done.stderr
     assert named in done.stderr
     assert not (tmp_path / "stack.json").exists()
 
