@@ -18,9 +18,10 @@ down *args:
 test *args:
     ./dev test {{args}}
 
-# the fast subset: no stack, no database, no cluster, no browser, no checkov
+# the fast subset, on every core: nothing that starts a server, a stack, a cluster, a
+# browser or checkov
 test-fast *args:
-    ./dev test -m "not stack and not kind and not slow" {{args}}
+    ./dev test -n auto -m "not stack and not kind and not slow" {{args}}
 
 # lint and type-check
 lint:
