@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kdemo import topology
+from kdemo.runtime.buses import DEFAULT_BUS, view
 from kdemo.runtime.local.postgres import role_url
 from kdemo.runtime.natsconfig import bus_services
 from kdemo.runtime.ports import HOST, grpc_services
@@ -30,10 +31,20 @@ def service_env(
     ports: Mapping[str, int],
     secrets: Secrets,
     settings: Mapping[str, str] | None = None,
+    bus: str = DEFAULT_BUS,
 ) -> dict[str, str]:
-    """Every `KDEMO_*` variable `node` needs: its ports, database, bus user, peers, secrets."""
+    """Every `KDEMO_*` variable `node` needs: its ports, database, bus user, peers, secrets.
+
+    On Kafka `KDEMO_BUS=kafka` names the bus (the services default to NATS); a bus
+    service is given its user on the stack's bus only (`KDEMO_NATS_*`, or
+    `KDEMO_KAFKA_BOOTSTRAP`/`_USER`/`_PASSWORD`).
+    """
     spec = topology.node(node)
-    env: dict[str, str] = {"KDEMO_HOST": HOST, "KDEMO_NATS_STREAM": topology.STREAM_NAME}
+    env: dict[str, str] = {"KDEMO_HOST": HOST}
+    if bus == "nats":
+        env["KDEMO_NATS_STREAM"] = topology.STREAM_NAME
+    else:  # NATS is the services' default: a NATS stack's environment is the cluster's too
+        env["KDEMO_BUS"] = bus
     if node in grpc_services():
         env["KDEMO_GRPC_PORT"] = str(ports[node])
         env["KDEMO_METRICS_PORT"] = str(ports[f"{node}-metrics"])
@@ -43,10 +54,14 @@ def service_env(
         env["KDEMO_DATABASE_URL"] = role_url(
             ports["postgres"], spec.database, secrets.db_passwords[spec.database], spec.database
         )
-    if node in bus_services():
+    if bus == "nats" and node in bus_services():
         env["KDEMO_NATS_URL"] = f"nats://{HOST}:{ports['nats']}"
         env["KDEMO_NATS_USER"] = node
         env["KDEMO_NATS_PASSWORD"] = secrets.nats_passwords[node]
+    if bus == "kafka" and node in {e.source for e in view(bus).edges_to(bus)}:
+        env["KDEMO_KAFKA_BOOTSTRAP"] = f"{HOST}:{ports['kafka']}"
+        env["KDEMO_KAFKA_USER"] = node
+        env["KDEMO_KAFKA_PASSWORD"] = secrets.kafka_passwords[node]
     targets = {e.target for e in topology.edges_from(node)}
     for peer in grpc_services():
         if peer in targets:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import sys
 import urllib.error
@@ -11,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kdemo import topology
+from kdemo.runtime.buses import BUSES, DEFAULT_BUS, node_of, runtime_nodes
 from kdemo.runtime.local.env import service_env, service_module
+from kdemo.runtime.local.kafka import KafkaBroker, default_cache_dir
 from kdemo.runtime.local.nats import NatsServer, nats_server
 from kdemo.runtime.local.postgres import PgCluster, pg_cluster
 from kdemo.runtime.local.procs import MARKER_ENV
-from kdemo.runtime.local.state import stack_id
+from kdemo.runtime.local.state import data_dir, stack_id
 from kdemo.runtime.ports import HOST, grpc_services
 from kdemo.runtime.secrets import Secrets
 from kdemo.runtime.stackfile import StackRecord
@@ -23,10 +27,13 @@ from kdemo.runtime.stackfile import StackRecord
 __all__ = [
     "NodeSpec",
     "http_ready",
+    "kafka_of",
+    "kafka_root",
     "node_specs",
     "node_url",
     "probe_port",
     "stages",
+    "wanted_nodes",
 ]
 
 
@@ -43,14 +50,14 @@ class NodeSpec:
     gid: int | None = None
 
 
-def stages() -> list[list[str]]:
+def stages(bus: str = DEFAULT_BUS) -> list[list[str]]:
     """Start order: database and bus together, then every service at once.
 
     Services wait for their dependencies themselves (they must anyway, since any
     node may restart at any time), so starting them together overlaps their slow
     imports with the database's start-up; stopping runs the stages in reverse.
     """
-    nodes = topology.runtime_nodes()
+    nodes = runtime_nodes(bus)
     return [
         [n.name for n in nodes if n.kind is not topology.NodeKind.SERVICE],
         [n.name for n in nodes if n.kind is topology.NodeKind.SERVICE],
@@ -64,11 +71,11 @@ def probe_port(node: str, ports: Mapping[str, int]) -> int:
 
 def node_url(node: str, ports: Mapping[str, int]) -> str:
     """The node's address as `status` shows it: never with credentials."""
-    spec = topology.node(node)
+    spec = node_of(node)
     if spec.kind is topology.NodeKind.DATABASE:
         return f"postgresql://{HOST}:{ports[node]}"
     if spec.kind is topology.NodeKind.BUS:
-        return f"nats://{HOST}:{ports[node]}"
+        return f"{node}://{HOST}:{ports[node]}"  # nats://, kafka:// (SASL/SCRAM, no TLS)
     scheme = "grpc" if node in grpc_services() else "http"
     return f"{scheme}://{HOST}:{ports[node]}"
 
@@ -102,6 +109,34 @@ def nats_of(state_dir: Path, stack: StackRecord, secrets: Secrets) -> NatsServer
     )
 
 
+def kafka_root(
+    state_dir: Path, kept: str | None = None, env: Mapping[str, str] | None = None
+) -> Path:
+    """The broker's directory for the stack (see `data_dir`); by default in the state
+    directory."""
+    return data_dir(state_dir, "kafka", kept, state_dir / "kafka", env)
+
+
+def kafka_of(state_dir: Path, stack: StackRecord, secrets: Secrets) -> KafkaBroker:
+    """The stack's broker, on the cached jars (`up` fetched them) and this machine's Java.
+
+    Neither fetches nor runs anything: `status` builds the specs too, and asking Java its
+    version (`find_java`) costs a JVM start. `up` checks both before the supervisor starts.
+    """
+    root = stack.kafka_dir  # recorded at the first `up` on Kafka
+    java_home = os.environ.get("JAVA_HOME")
+    home_java = Path(java_home) / "bin" / "java" if java_home else None
+    java = home_java if home_java and home_java.is_file() else Path(shutil.which("java") or "java")
+    return KafkaBroker(
+        java,
+        default_cache_dir(),
+        Path(root) if root else kafka_root(state_dir, env={}),
+        stack.ports["kafka"],
+        stack.ports["kafka-controller"],
+        dict(secrets.kafka_passwords),
+    )
+
+
 def node_specs(
     state_dir: Path, stack: StackRecord, secrets: Secrets, settings: Mapping[str, str]
 ) -> dict[str, NodeSpec]:
@@ -112,7 +147,7 @@ def node_specs(
     """
     ports = stack.ports
     marker = {MARKER_ENV: stack_id(state_dir)}
-    wanted = stack.nodes or [n.name for n in topology.runtime_nodes()]
+    wanted = wanted_nodes(stack)
     commands: Mapping[str, list[str]] = stack.commands or {}
     specs: dict[str, NodeSpec] = {}
     if "postgres" in wanted:
@@ -130,6 +165,11 @@ def node_specs(
     if "nats" in wanted:
         bus = nats_of(state_dir, stack, secrets)
         specs["nats"] = NodeSpec("nats", bus.argv(), dict(marker), bus.ready, cwd=bus.root)
+    if "kafka" in wanted:
+        broker = kafka_of(state_dir, stack, secrets)
+        specs["kafka"] = NodeSpec(
+            "kafka", broker.broker_command(), dict(marker), broker.ready, cwd=broker.root
+        )
     base_env = {
         k: v
         for k, v in settings.items()
@@ -142,12 +182,24 @@ def node_specs(
         argv = list(commands.get(n.name) or [sys.executable, "-m", service_module(n.name)])
         env = {
             **base_env,
-            **service_env(n.name, ports=ports, secrets=secrets, settings=settings),
+            **service_env(n.name, ports=ports, secrets=secrets, settings=settings, bus=stack.bus),
             **marker,
             "PYTHONUNBUFFERED": "1",
         }
         specs[n.name] = NodeSpec(n.name, argv, env, _http_probe(port), cwd=state_dir)
     return specs
+
+
+def wanted_nodes(stack: StackRecord) -> list[str]:
+    """The nodes the stack runs, in topology order: `stack.nodes` (default all) on its bus.
+
+    A node list recorded with the bus as `nats` (from before `--bus`, or by tests) names
+    the stack's bus, whichever it is."""
+    names = [n.name for n in runtime_nodes(stack.bus)]
+    if not stack.nodes:
+        return names
+    chosen = {stack.bus if n in BUSES else n for n in stack.nodes}
+    return [n for n in names if n in chosen]
 
 
 def _http_probe(port: int) -> Callable[[], bool]:

@@ -13,7 +13,7 @@ import urllib.request
 from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kdemo import topology
 from kdemo.errors import KdemoError, NotReady, StackNotUp, UsageError
@@ -28,9 +28,18 @@ from kdemo.runtime.base import (
     node_kind,
     query_refused,
 )
+from kdemo.runtime.buses import BUSES, DEFAULT_BUS, all_node_names, check_bus, node_of
 from kdemo.runtime.local.env import public_urls
 from kdemo.runtime.local.nats import nats_root
-from kdemo.runtime.local.nodes import node_specs, node_url, postgres_of, probe_port, stages
+from kdemo.runtime.local.nodes import (
+    kafka_root,
+    node_specs,
+    node_url,
+    postgres_of,
+    probe_port,
+    stages,
+    wanted_nodes,
+)
 from kdemo.runtime.local.postgres import pg_cluster, postgres_root
 from kdemo.runtime.local.procs import (
     MARKER_ENV,
@@ -54,6 +63,9 @@ from kdemo.runtime.stackfile import (
 )
 from kdemo.runtime.statedir import read_json
 
+if TYPE_CHECKING:
+    from kdemo.runtime.kafkaadmin import KafkaAccess
+
 __all__ = ["READY_TIMEOUT_S", "LocalRuntime"]
 
 READY_TIMEOUT_S = 60.0
@@ -65,10 +77,13 @@ CLEAN_STOP: dict[str, signal.Signals] = {"postgres": signal.SIGINT}
 
 
 class LocalRuntime(Runtime):
-    """The default runtime: PostgreSQL, nats-server and the services as local processes.
+    """The default runtime: PostgreSQL, the bus (nats-server, or a Kafka broker) and the
+    services as local processes.
 
     `nodes` and `commands` are recorded in stack.json at the first `up`: which nodes
-    to run (default all) and replacement commands for services (argv lists).
+    to run (default all) and replacement commands for services (argv lists). `bus` is the
+    bus `up` brings the stack up on (None: the recorded one, else nats); a running stack
+    keeps its bus.
     """
 
     name = "local"
@@ -80,8 +95,10 @@ class LocalRuntime(Runtime):
         nodes: Sequence[str] | None = None,
         commands: dict[str, list[str]] | None = None,
         ready_timeout: float = READY_TIMEOUT_S,
+        bus: str | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()
+        self.wanted_bus = check_bus(bus) if bus is not None else None
         self.nodes = list(nodes) if nodes is not None else None
         self.commands = commands
         self.ready_timeout = ready_timeout
@@ -120,8 +137,14 @@ class LocalRuntime(Runtime):
     def is_up(self) -> bool:
         return has_stack(self.state_dir) and self._supervisor_pid() is not None
 
+    def bus(self) -> str:
+        stack = load_stack(self.state_dir)
+        return stack.bus if stack is not None else (self.wanted_bus or DEFAULT_BUS)
+
     def up(self, progress: Progress) -> dict[str, str]:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.is_up():
+            self._refuse_other_bus(self._stack().bus)
         secrets = load_or_create_secrets(self.state_dir)
         if self.is_up():
             self._wait_ready(progress)
@@ -137,6 +160,26 @@ class LocalRuntime(Runtime):
             raise
         return self.public_urls()
 
+    def _refuse_other_bus(self, running: str) -> None:
+        wanted = self.wanted_bus
+        if wanted is not None and wanted != running:
+            raise UsageError(
+                f"the stack in {self.state_dir} runs on {running}, not {wanted}: "
+                "a running stack keeps its bus",
+                f"run `kdemo down` first, then `kdemo up --bus {wanted}` (data is kept), "
+                "or use another KDEMO_STATE_DIR",
+            )
+
+    def _prepare_kafka(self, progress: Progress) -> None:
+        """The broker's jars (fetched once, ~40 s the first time) and Java 17+, checked
+        before the supervisor starts: it would only retry a broker that cannot start."""
+        from kdemo.runtime.local.kafka import cached, default_cache_dir, fetch_kafka, find_java
+
+        find_java()
+        if not cached(default_cache_dir()):
+            progress("fetching the Kafka jars with mvn (once; about 40 s)")
+        fetch_kafka()
+
     def _start(self, progress: Progress, secrets: Secrets) -> None:
         # Leftovers of a crashed earlier run would hold ports or the data directory.
         kill_owned(self._stack_id(), self._pg_dirs())
@@ -146,9 +189,12 @@ class LocalRuntime(Runtime):
                 f"the stack in {self.state_dir} uses the {old.runtime} runtime",
                 "run `kdemo down` first, or use another KDEMO_STATE_DIR",
             )
-        ports = allocate_ports(old.ports)
+        bus = self.wanted_bus or old.bus
+        ports = allocate_ports(old.ports, bus=bus)
         check_ports_free(ports)
         busadmin.intent_ttl()  # the supervisor needs it for the stream: refuse a bad one now
+        if bus == "kafka":
+            self._prepare_kafka(progress)
         progress("preparing the database")
         root = postgres_root(self.state_dir, old.postgres_dir)
         cluster = pg_cluster(self.state_dir, ports["postgres"], secrets.postgres_password, root)
@@ -158,6 +204,10 @@ class LocalRuntime(Runtime):
             ports=ports,
             postgres_dir=str(cluster.root),
             nats_dir=str(nats_root(self.state_dir, old.nats_dir)),
+            kafka_dir=(
+                str(kafka_root(self.state_dir, old.kafka_dir)) if bus == "kafka" else old.kafka_dir
+            ),
+            bus=bus,
             nodes=tuple(self.nodes) if self.nodes is not None else old.nodes,
             commands=self.commands if self.commands is not None else old.commands,
         )
@@ -203,16 +253,17 @@ class LocalRuntime(Runtime):
             time.sleep(0.05)
 
     def _wanted(self) -> list[str]:
-        nodes = self._stack().nodes
-        return [n.name for n in topology.runtime_nodes() if not nodes or n.name in nodes]
+        return wanted_nodes(self._stack())
 
     def _wait_ready(self, progress: Progress) -> None:
         stack = self._stack()
         specs = node_specs(self.state_dir, stack, self._secrets(), dict(os.environ))
         wanted = self._wanted()
-        for name in [n for stage in stages() for n in stage if n in wanted]:
+        for name in [n for stage in stages(stack.bus) for n in stage if n in wanted]:
             progress(f"waiting for {name}…")
-            deadline = time.monotonic() + self.ready_timeout
+            # The broker is a JVM: 15-25 s to start on a small machine, then provisioning.
+            timeout = self.ready_timeout * (3 if name == "kafka" else 1)
+            deadline = time.monotonic() + timeout
             while not self._node_ready(name, specs[name].probe):
                 nodes = self._supervisor_state().get("nodes") or {}
                 for other in wanted:  # any node, not only this one: services start together
@@ -231,7 +282,7 @@ class LocalRuntime(Runtime):
                 if time.monotonic() > deadline:
                     raise NotReady(
                         name,
-                        f"{name} did not become ready within {self.ready_timeout:.0f} s; "
+                        f"{name} did not become ready within {timeout:.0f} s; "
                         f"last log lines:\n{self._tail(name)}",
                         f"see `kdemo logs {name}`, then run `kdemo up` again",
                     )
@@ -243,8 +294,8 @@ class LocalRuntime(Runtime):
         return bool(node.get("state") == "running" and probe() and self._stage_passed(name))
 
     def _stage_passed(self, name: str) -> bool:
-        """PostgreSQL and nats count as ready once the supervisor prepared them too."""
-        if name not in ("postgres", "nats"):
+        """PostgreSQL and the bus count as ready once the supervisor prepared them too."""
+        if name not in ("postgres", *BUSES):
             return True
         info = self._supervisor_state().get("supervisor") or {}
         return info.get("phase") == "running" or name in (info.get("prepared") or [])
@@ -271,10 +322,11 @@ class LocalRuntime(Runtime):
     def _purge(self) -> None:
         stack = load_stack(self.state_dir)
         # KDEMO_DATA_DIR may have put the data elsewhere.
-        for kept in (stack.postgres_dir, stack.nats_dir) if stack is not None else ():
+        kept_dirs = (stack.postgres_dir, stack.nats_dir, stack.kafka_dir) if stack else ()
+        for kept in kept_dirs:
             if kept:
                 shutil.rmtree(kept, ignore_errors=True)
-        for name in ("postgres", "nats", "logs"):
+        for name in ("postgres", "nats", "kafka", "logs"):
             shutil.rmtree(self.state_dir / name, ignore_errors=True)
         delete_stack(self.state_dir)
         for name in (SECRETS_FILE, SUPERVISOR_FILE):
@@ -309,7 +361,7 @@ class LocalRuntime(Runtime):
             rows.append(
                 NodeStatus(
                     name=name,
-                    kind=node_kind(topology.node(name).kind),
+                    kind=node_kind(node_of(name).kind),
                     url=node_url(name, ports),
                     ready=ready,
                     state=state,
@@ -321,7 +373,8 @@ class LocalRuntime(Runtime):
         return rows
 
     def _check_node(self, node: str) -> None:
-        valid = [n.name for n in topology.runtime_nodes()]
+        stack = load_stack(self.state_dir)
+        valid = wanted_nodes(stack) if stack is not None else all_node_names()
         if node not in valid and node != "supervisor":
             raise UsageError(f"unknown node {node!r}", f"use one of: {', '.join(valid)}")
 
@@ -426,24 +479,59 @@ class LocalRuntime(Runtime):
             ) from exc
         return body.decode()
 
-    # -- bus -------------------------------------------------------------------------------
+    # -- bus: NATS through busadmin, Kafka through kafkaadmin ------------------------------
 
     def _access(self, user: str) -> busadmin.BusAccess:
-        port = self._stack().ports["nats"]
+        stack = self._stack()
+        if stack.bus != "nats":
+            raise UsageError(
+                f"the stack in {self.state_dir} runs on {stack.bus}, not nats",
+                "use kafka_access() for a Kafka stack",
+            )
         return busadmin.BusAccess(
-            f"nats://{HOST}:{port}", user, self._secrets().nats_passwords[user]
+            f"nats://{HOST}:{stack.ports['nats']}", user, self._secrets().nats_passwords[user]
         )
 
+    def kafka_access(self, user: str) -> KafkaAccess:
+        """How one Kafka user (`admin`, `tap`, a service) connects (tests, diagnostics)."""
+        from kdemo.runtime.kafkaadmin import KafkaAccess  # late: confluent-kafka is heavy
+
+        stack = self._stack()
+        if stack.bus != "kafka":
+            raise UsageError(
+                f"the stack in {self.state_dir} runs on {stack.bus}, not kafka",
+                "use bus_access() for a NATS stack",
+            )
+        return KafkaAccess(
+            f"{HOST}:{stack.ports['kafka']}", user, self._secrets().kafka_passwords[user]
+        )
+
+    def _on_kafka(self) -> bool:
+        return self._stack().bus == "kafka"
+
     def bus_tap(self, *, deliver_all: bool = True) -> AsyncIterator[TapEvent]:
+        if self._on_kafka():
+            from kdemo.runtime import kafkaadmin
+
+            return kafkaadmin.tap(self.kafka_access(TAP_USER), deliver_all=deliver_all)
         return busadmin.tap(self._access(TAP_USER), deliver_all=deliver_all)
 
     def dlq_list(self) -> list[DeadLetter]:
+        if self._on_kafka():
+            from kdemo.runtime import kafkaadmin
+
+            return self._on_bus(kafkaadmin.dlq_list(self.kafka_access(ADMIN_USER)))
         return self._on_bus(busadmin.dlq_list(self._access(ADMIN_USER)))
 
     def dlq_replay(self, seqs: list[int] | None = None) -> int:
+        if self._on_kafka():
+            from kdemo.runtime import kafkaadmin
+
+            return self._on_bus(kafkaadmin.dlq_replay(self.kafka_access(ADMIN_USER), seqs))
         return self._on_bus(busadmin.dlq_replay(self._access(ADMIN_USER), seqs))
 
     def _on_bus(self, work: Coroutine[Any, Any, _T]) -> _T:
+        # kafkaadmin's errors are KdemoErrors already; nats-py's are translated here.
         try:
             return busadmin.run_sync(work)
         except busadmin.BUS_ERRORS as exc:
