@@ -154,6 +154,38 @@ def check_node() -> Check:
     )
 
 
+def _stack_bus(session: Session) -> str | None:
+    from kdemo.runtime.stackfile import load_stack
+    from kdemo.runtime.statedir import default_state_dir
+
+    try:
+        stack = load_stack(session.state_dir or default_state_dir())
+    except KdemoError:
+        return None  # the dead-letter check reports an unreadable stack
+    return stack.bus if stack is not None else None
+
+
+def check_kafka_tools(session: Session) -> list[Check]:
+    """Java 17+ and mvn, for `--bus kafka`: an error for a Kafka stack, a warning otherwise."""
+    from kdemo.runtime.local.kafka import INSTALL_HINT, MIN_JAVA, find_java, find_mvn
+
+    on_kafka = _stack_bus(session) == "kafka"
+    missing: Level = "fail" if on_kafka else "warn"
+    purpose = "" if on_kafka else "; needed only for --bus kafka"
+    checks = []
+    try:
+        java = find_java()
+        checks.append(Check("java", "ok", f"{java} (Java {MIN_JAVA} or newer, for Kafka)"))
+    except (KdemoError, OSError, subprocess.SubprocessError) as exc:
+        message = exc.message if isinstance(exc, KdemoError) else str(exc)
+        checks.append(Check("java", missing, message + purpose, INSTALL_HINT))
+    try:
+        checks.append(Check("mvn", "ok", f"{find_mvn()} (fetches the Kafka jars once)"))
+    except KdemoError as exc:
+        checks.append(Check("mvn", missing, exc.message + purpose, exc.hint))
+    return checks
+
+
 def check_dlq(session: Session) -> Check:
     try:
         rt = session.runtime()
@@ -181,6 +213,7 @@ def run_checks(session: Session) -> list[Check]:
         check_user,
     ]
     checks = [c() for c in single]
+    checks += check_kafka_tools(session)
     checks += check_cluster_tools()
     checks.append(check_node())
     checks.append(check_dlq(session))

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from kdemo.cli.session import Output, OutputOption, print_json, session_of
 from kdemo.errors import KdemoError, UsageError
-from kdemo.topology import runtime_nodes
+from kdemo.runtime.buses import all_node_names
 
 __all__ = ["RuntimeName", "down", "kill", "logs", "status", "up"]
 
@@ -21,6 +21,11 @@ class RuntimeName(StrEnum):
     local = "local"
     kind = "kind"
     kubernetes = "kubernetes"
+
+
+class BusName(StrEnum):
+    nats = "nats"
+    kafka = "kafka"
 
 
 _STATE_STYLE = {"ready": "green", "starting": "yellow", "restarting": "yellow", "down": "red"}
@@ -33,6 +38,16 @@ def up(
         RuntimeName,
         typer.Option("--runtime", "-r", help="Where to run the stack.", envvar="KDEMO_RUNTIME"),
     ] = RuntimeName.local,
+    bus: Annotated[
+        BusName | None,
+        typer.Option(
+            "--bus",
+            "-b",
+            help="The event bus: nats or kafka (local runtime only). "
+            "Default: the stack's own, nats for a new one.",
+            show_default=False,
+        ),
+    ] = None,
     context: Annotated[
         str | None, typer.Option("--context", help="Kube context (--runtime kubernetes).")
     ] = None,
@@ -71,8 +86,19 @@ def up(
                 "drop --node-image, or use --runtime kind",
             )
         node_image = None  # KDEMO_KIND_NODE_IMAGE may be set for other runs: not for this one
+    wanted_bus = bus.value if bus is not None else None
+    if wanted_bus == "kafka" and runtime is not RuntimeName.local:
+        raise UsageError(
+            "--bus kafka runs on the local runtime only so far",
+            f"use --runtime local with --bus kafka, or drop --bus on {runtime.value}",
+        )
     if runtime is RuntimeName.local:
-        rt = session.runtime()
+        if wanted_bus is None:
+            rt = session.runtime()
+        else:
+            from kdemo.runtime import get_runtime
+
+            rt = get_runtime(session.state_dir, bus=wanted_bus)
     else:
         from kdemo.runtime import new_runtime  # imported late: the cluster client is heavy
 
@@ -82,6 +108,7 @@ def up(
             context=context,
             registry=registry,
             node_image=node_image,
+            bus=wanted_bus,
         )
     if dashboard:
         from kdemo.cli.dashboard import require_terminal  # late: only --dashboard needs it
@@ -100,9 +127,9 @@ def up(
         open_dashboard(ctx, rt)
         return
     if output is Output.json:
-        print_json(session, {"runtime": rt.name, "urls": urls})
+        print_json(session, {"runtime": rt.name, "bus": rt.bus(), "urls": urls})
         return
-    table = Table(title=f"kdemo is up ({rt.name})", title_justify="left")
+    table = Table(title=f"kdemo is up ({rt.name}) on {rt.bus()}", title_justify="left")
     table.add_column("service", no_wrap=True)
     table.add_column("public URL", overflow="fold")
     for name, url in urls.items():
@@ -135,7 +162,8 @@ def down(
 def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
     """Every node of the stack: state, URL, uptime, restarts; and the dead-letter count.
 
-    In JSON, `dlq` is -1 when it cannot be known (the stack or its bus is down).
+    In JSON, `dlq` is -1 when it cannot be known (the stack or its bus is down); `bus` is
+    the stack's event bus (nats or kafka).
     """
     session = session_of(ctx)
     rt = session.runtime()
@@ -150,10 +178,16 @@ def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
             session.warn(f"cannot count dead letters: {exc.message}")
     if output is Output.json:
         print_json(
-            session, {"runtime": rt.name, "services": [r.to_json() for r in rows], "dlq": dlq}
+            session,
+            {
+                "runtime": rt.name,
+                "bus": rt.bus(),
+                "services": [r.to_json() for r in rows],
+                "dlq": dlq,
+            },
         )
         return
-    table = Table(title=f"kdemo stack ({rt.name})", title_justify="left")
+    table = Table(title=f"kdemo stack ({rt.name}) on {rt.bus()}", title_justify="left")
     for column in ("node", "kind", "state", "url", "pid", "uptime", "restarts"):
         table.add_column(
             column,
@@ -183,7 +217,7 @@ def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
 
 def logs(
     ctx: typer.Context,
-    node: Annotated[str, typer.Argument(help="A node of the topology, e.g. gateway or nats.")],
+    node: Annotated[str, typer.Argument(help="A node of the topology, e.g. gateway or the bus.")],
     *,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
@@ -193,7 +227,7 @@ def logs(
     ] = 200,
 ) -> None:
     """Print a node's log lines (JSON lines for the services)."""
-    known = [n.name for n in runtime_nodes()]
+    known = all_node_names()
     if node not in known:
         raise UsageError(f"unknown node {node!r}", f"choose one of: {', '.join(known)}")
     session = session_of(ctx)
@@ -209,12 +243,12 @@ def logs(
 
 def kill(
     ctx: typer.Context,
-    node: Annotated[str, typer.Argument(help="A node of the topology, e.g. gateway or nats.")],
+    node: Annotated[str, typer.Argument(help="A node of the topology, e.g. gateway or the bus.")],
     *,
     output: OutputOption = Output.text,
 ) -> None:
     """Kill a node at once (SIGKILL, or its pods deleted); the runtime brings it back."""
-    known = [n.name for n in runtime_nodes()]
+    known = all_node_names()
     if node not in known:
         raise UsageError(f"unknown node {node!r}", f"choose one of: {', '.join(known)}")
     session = session_of(ctx)

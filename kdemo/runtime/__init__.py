@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kdemo.errors import ConfigError
+from kdemo.errors import ConfigError, UsageError
 from kdemo.runtime.base import Runtime
+from kdemo.runtime.buses import DEFAULT_BUS
 from kdemo.runtime.stackfile import STACK_FILE, load_stack
 from kdemo.runtime.statedir import default_state_dir
 
@@ -24,16 +25,18 @@ def stack_runtime_name(state_dir: Path) -> str:
     return stack.runtime if stack is not None else "local"
 
 
-def get_runtime(state_dir: Path | None = None) -> Runtime:
-    """The runtime of the stack in `state_dir` (default: the configured state directory)."""
+def get_runtime(state_dir: Path | None = None, *, bus: str | None = None) -> Runtime:
+    """The runtime of the stack in `state_dir` (default: the configured state directory).
+
+    `bus` is the bus `up` was asked for (None: the recorded one, else nats)."""
     state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
     name = stack_runtime_name(state_dir)
     if name == "local":
         from kdemo.runtime.local import LocalRuntime
 
-        return LocalRuntime(state_dir)
+        return LocalRuntime(state_dir, bus=bus)
     if name in ("kind", "kubernetes"):
-        return new_runtime(name, state_dir)
+        return new_runtime(name, state_dir, bus=bus)
     raise ConfigError(
         f"runtime {name!r} (from {state_dir / STACK_FILE}) is not known",
         "use --runtime local, kind or kubernetes; `kdemo down --purge` starts over",
@@ -47,12 +50,18 @@ def new_runtime(
     context: str | None = None,
     registry: str | None = None,
     node_image: str | None = None,
+    bus: str | None = None,
 ) -> Runtime:
     """The runtime `name` for `kdemo up` (kubernetes takes a context and a registry, kind a
-    node image)."""
+    node image; `bus` is the bus asked for, None for the recorded one)."""
     state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
     if name == "local":
-        return get_runtime(state_dir)
+        return get_runtime(state_dir, bus=bus)
+    if bus is not None and bus != DEFAULT_BUS:
+        raise UsageError(
+            f"--bus {bus} runs on the local runtime only so far (not on {name})",
+            f"use --runtime local with --bus {bus}, or drop --bus on {name}",
+        )
     from kdemo.runtime.kube import KindRuntime, KubernetesRuntime
 
     if name == "kind":

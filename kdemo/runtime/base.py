@@ -178,6 +178,10 @@ class Runtime(abc.ABC):
         stopping it deletes them (a cluster or a namespace takes its volumes with it).
         """
 
+    def bus(self) -> str:
+        """The stack's event bus: `nats` or `kafka` (`kdemo up --bus`)."""
+        return "nats"
+
     @abc.abstractmethod
     def is_up(self) -> bool:
         """True when the stack has been brought up and not down since."""

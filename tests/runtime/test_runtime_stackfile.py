@@ -48,6 +48,7 @@ def test_a_local_stack_of_the_previous_version_is_read(tmp_path: Path) -> None:
         postgres_dir="/state/postgres",
         nats_dir="/state/nats",
     )
+    assert stack.bus == "nats"  # a file without `bus` is a NATS stack
     rt = get_runtime(tmp_path)
     assert isinstance(rt, LocalRuntime)
     assert not rt.is_up()  # no supervisor: `status` shows every node down
@@ -77,7 +78,7 @@ def test_a_local_stack_of_the_previous_version_is_read(tmp_path: Path) -> None:
 )
 def test_cluster_stacks_round_trip(tmp_path: Path, old: dict[str, Any]) -> None:
     """A cluster stack of the previous version reads, and saves back to the same JSON
-    (nulls aside)."""
+    (nulls aside), with the bus it ran (nats) now written down."""
     (tmp_path / STACK_FILE).write_text(json.dumps(old))
     stack = require_stack(tmp_path)
     assert stack.runtime == old["runtime"]
@@ -85,7 +86,8 @@ def test_cluster_stacks_round_trip(tmp_path: Path, old: dict[str, Any]) -> None:
     save_stack(tmp_path, stack)
     saved = json.loads((tmp_path / STACK_FILE).read_text())
     assert saved == {k: v for k, v in old.items() if v is not None} | {
-        "ports": old.get("ports", {})
+        "ports": old.get("ports", {}),
+        "bus": "nats",
     }
     assert load_stack(tmp_path) == stack
 
@@ -97,6 +99,25 @@ def test_a_file_without_runtime_is_a_local_stack_and_unknown_keys_are_ignored(
     stack = load_stack(tmp_path)
     assert stack is not None
     assert stack.runtime == "local"
+
+
+def test_the_bus_is_recorded_and_read_back(tmp_path: Path) -> None:
+    stack = StackRecord(
+        runtime="local",
+        ports={name: 6001 + i for i, name in enumerate(port_names("kafka"))},
+        kafka_dir="/state/kafka",
+        bus="kafka",
+    )
+    save_stack(tmp_path, stack)
+    saved = json.loads((tmp_path / STACK_FILE).read_text())
+    assert saved["bus"] == "kafka"
+    assert saved["kafka_dir"] == "/state/kafka"
+    assert load_stack(tmp_path) == stack
+    rt = get_runtime(tmp_path)
+    assert rt.bus() == "kafka"
+    # no supervisor: every node of the Kafka stack is down, the bus node named kafka
+    bus_rows = [(r.name, r.kind, r.state, r.url) for r in rt.status() if r.kind == "bus"]
+    assert bus_rows == [("kafka", "bus", "down", f"kafka://127.0.0.1:{stack.ports['kafka']}")]
 
 
 def test_no_stack(tmp_path: Path) -> None:
@@ -127,6 +148,8 @@ def test_save_is_atomic_and_nodes_keep_their_order(tmp_path: Path) -> None:
         ('{"urls": []}', "`urls` must be a JSON object"),
         ('{"nodes": "nats"}', "`nodes` must be a JSON list"),
         ('{"commands": {"calc": "python"}}', "`commands`"),
+        ('{"bus": "rabbitmq"}', "`bus` must be one of nats, kafka, not 'rabbitmq'"),
+        ('{"bus": 1}', "`bus` must be a string"),
     ],
 )
 def test_an_unreadable_record_names_the_file_and_the_fix(
