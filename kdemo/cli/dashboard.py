@@ -25,10 +25,13 @@ def require_terminal() -> None:
 def open_dashboard(ctx: typer.Context, runtime: Runtime | None = None) -> None:
     """Run the dashboard on `runtime` (default: the state directory's) until the user quits."""
     require_terminal()
+    from kdemo.topology import for_bus
     from kdemo.tui import DashboardApp  # imported late: only this command needs Textual
 
+    rt = runtime or session_of(ctx).runtime()
+    view = for_bus(rt.bus())  # the graph's bus node is the stack's: nats or kafka
     # The app works whether or not the stack is up: it says so and offers to bring it up.
-    DashboardApp(runtime or session_of(ctx).runtime()).run()
+    DashboardApp(rt, nodes=view.nodes, edges=view.edges).run()
 
 
 def dashboard(ctx: typer.Context) -> None:
