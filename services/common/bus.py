@@ -1,10 +1,16 @@
-"""NATS JetStream for the services: connect as the service's own user, publish, consume.
+"""The event bus for the services: one interface (`Bus`), two implementations.
 
-The stream and the durable consumers are created by the runtime (from the declared
-topology); a service only binds to its own durable. A handler returns (→ ack after
-its transaction committed), raises `Transient` (→ nak with a growing delay capped at
-30 s, redelivered without limit) or `Poison` (→ copied to `kdemo.dlq.<name>…`, then
-terminated). Any other exception counts as transient.
+`connect_bus(service, settings)` picks the bus from `KDEMO_BUS`: `NatsBus` (NATS
+JetStream, the default) or `KafkaBus` (`services.common.kafka_bus`); a service uses
+only the interface below and never knows which one it got. Either way the value is the
+same CloudEvents envelope, the event id is the consumers' dedupe key, and a handler
+returns (→ acked or committed after its transaction committed), raises `Transient`
+(→ retried after a growing delay capped at 30 s, without limit) or `Poison` (→ copied to
+the event's dead-letter subject or topic with the reason headers, then dropped). Any
+other exception counts as transient.
+
+NATS: the stream and the durable consumers are created by the runtime (from the declared
+topology); a service only binds to its own durable.
 """
 
 from __future__ import annotations
@@ -14,23 +20,31 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
 
 from .events import Event, EventInvalid, decode, encode
 from .failpoints import failpoint
 from .metrics import observe_edge
-from .topology import Edge, edge
+from .settings import BusSettings
+from .topology import Edge, for_bus
 
 __all__ = [
+    "DLQ_CONSUMER_HEADER",
+    "DLQ_REASON_HEADER",
     "Bus",
+    "BusError",
+    "Handler",
+    "NatsBus",
     "Poison",
+    "Published",
     "Transient",
     "connect",
+    "connect_bus",
     "dlq_subject",
     "nak_delay",
 ]
@@ -39,6 +53,10 @@ log = logging.getLogger(__name__)
 MAX_NAK_DELAY = 30.0
 DRAIN_S = 2.0
 """How long closing the bus waits for the connection to drain."""
+DLQ_REASON_HEADER = "Kdemo-Dlq-Reason"
+DLQ_CONSUMER_HEADER = "Kdemo-Dlq-Consumer"
+
+Handler = Callable[[Event], Awaitable[None]]
 
 
 class Transient(Exception):
@@ -47,6 +65,18 @@ class Transient(Exception):
 
 class Poison(Exception):
     """The message can never succeed (bad signature, expired, contradicts the record)."""
+
+
+class BusError(Exception):
+    """The bus did not take or answer a request (away, timed out, refused)."""
+
+
+@dataclass(frozen=True)
+class Published:
+    """The bus took the event; `duplicate` when it already held one with the same id (then
+    it kept the earlier one and dropped this copy)."""
+
+    duplicate: bool
 
 
 def nak_delay(deliveries: int) -> float:
@@ -60,8 +90,64 @@ def dlq_subject(subject: str) -> str:
     return "kdemo.dlq." + subject.removeprefix("kdemo.")
 
 
+class Bus(Protocol):
+    """What a service does with the bus, whichever it is."""
+
+    service: str
+    edge: Edge
+    """The service → bus edge every publish, consume and dead letter is counted on."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether the bus answers now (part of the service's readiness)."""
+        ...
+
+    async def publish(self, event: Event) -> Published:
+        """Publish `event`; BusError when the bus did not take it (nothing was recorded)."""
+        ...
+
+    async def publish_raw(self, subject: str, payload: bytes, event_id: str) -> None:
+        """Publish an encoded event as the outbox stored it (its NATS subject and id)."""
+        ...
+
+    async def consume(self, handler: Handler, stop: asyncio.Event) -> None:
+        """Run the service's consumer until `stop` is set."""
+        ...
+
+    async def find(self, event: Event) -> Event | None:
+        """The event with `event`'s id the bus already holds, if any (what a duplicate
+        publish met); BusError when the bus cannot answer."""
+        ...
+
+    async def another_with_key(self, event: Event) -> bool:
+        """Whether the bus holds an event of `event`'s name and key with another id (for
+        `bounty.signed`: another wallet signed the intent); False when it cannot tell."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+async def connect_bus(service: str, settings: BusSettings) -> Bus:
+    """Connect `service` to the bus its settings choose (`KDEMO_BUS`), as its own user."""
+    if settings.bus == "kafka":
+        from .kafka_bus import connect_kafka  # librdkafka only when chosen
+
+        return await connect_kafka(
+            service, settings.kafka_bootstrap, settings.kafka_user, settings.kafka_password
+        )
+    return await connect(
+        service,
+        settings.nats_url,
+        settings.nats_user,
+        settings.nats_password,
+        stream=settings.nats_stream,
+    )
+
+
 @dataclass
-class Bus:
+class NatsBus:
+    """NATS JetStream: the stream's duplicate window drops a second publish of an id."""
+
     service: str
     nc: NATS
     js: JetStreamContext
@@ -70,24 +156,55 @@ class Bus:
     """The service → nats edge every publish, fetch and dead letter is counted on."""
 
     def __post_init__(self) -> None:
-        self.edge = edge(self.service, "nats")
+        self.edge = for_bus("nats").bus_edge(self.service)
 
-    async def publish(self, event: Event) -> PubAck:
-        return await self.publish_raw(event.nats_subject, encode(event), event.id)
+    @property
+    def connected(self) -> bool:
+        return bool(self.nc.is_connected)
 
-    async def publish_raw(self, subject: str, payload: bytes, msg_id: str) -> PubAck:
-        with observe_edge(self.edge):
-            return await self.js.publish(
-                subject, payload, stream=self.stream, headers={"Nats-Msg-Id": msg_id}, timeout=5
-            )
+    async def publish(self, event: Event) -> Published:
+        return await self._publish(event.nats_subject, encode(event), event.id)
 
-    async def consume(
-        self,
-        handler: Callable[[Event], Awaitable[None]],
-        stop: asyncio.Event,
-        *,
-        batch: int = 16,
-    ) -> None:
+    async def publish_raw(self, subject: str, payload: bytes, event_id: str) -> None:
+        await self._publish(subject, payload, event_id)
+
+    async def _publish(self, subject: str, payload: bytes, msg_id: str) -> Published:
+        try:
+            with observe_edge(self.edge):
+                ack = await self.js.publish(
+                    subject,
+                    payload,
+                    stream=self.stream,
+                    headers={"Nats-Msg-Id": msg_id},
+                    timeout=5,
+                )
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise BusError(str(exc) or type(exc).__name__) from exc
+        return Published(duplicate=bool(ack.duplicate))
+
+    async def find(self, event: Event) -> Event | None:
+        try:
+            raw = await self.js.get_msg(self.stream, subject=event.nats_subject, direct=True)
+        except nats.js.errors.NotFoundError:
+            return None
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise BusError(str(exc) or type(exc).__name__) from exc
+        try:
+            return decode(raw.data or b"", event.nats_subject)
+        except EventInvalid:
+            return None  # not an event this service could have published
+
+    async def another_with_key(self, event: Event) -> bool:
+        # The last message on kdemo.<name>.<key>.* (per-wallet events add the wallet).
+        this_key = f"kdemo.{event.name}.{event.key}"
+        wanted = this_key + ".*" if event.nats_subject != this_key else this_key
+        try:
+            raw = await self.js.get_msg(self.stream, subject=wanted, direct=True)
+        except (nats.errors.Error, TimeoutError):  # NotFoundError included: nothing yet
+            return False
+        return raw.subject not in (None, event.nats_subject)
+
+    async def consume(self, handler: Handler, stop: asyncio.Event, *, batch: int = 16) -> None:
         """Run the service's durable consumer until `stop` is set."""
         sub = await self.js.pull_subscribe_bind(durable=self.service, stream=self.stream)
         try:
@@ -116,7 +233,7 @@ class Bus:
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
 
-    async def _handle(self, msg: Msg, handler: Callable[[Event], Awaitable[None]]) -> None:
+    async def _handle(self, msg: Msg, handler: Handler) -> None:
         deliveries = msg.metadata.num_delivered
         try:
             event = decode(msg.data, msg.subject)
@@ -148,8 +265,8 @@ class Bus:
         headers = {
             "Nats-Msg-Id": f"dlq:{msg.headers.get('Nats-Msg-Id') if msg.headers else None}"
             f":{msg.metadata.sequence.stream}",
-            "Kdemo-Dlq-Reason": reason[:1000],
-            "Kdemo-Dlq-Consumer": self.service,
+            DLQ_REASON_HEADER: reason[:1000],
+            DLQ_CONSUMER_HEADER: self.service,
             "Kdemo-Original-Subject": msg.subject,
         }
         log.warning("dead-lettered", extra={"subject": msg.subject, "reason": reason})
@@ -176,7 +293,7 @@ class Bus:
 
 async def connect(
     service: str, url: str, user: str | None, password: str | None, *, stream: str = "KDEMO"
-) -> Bus:
+) -> NatsBus:
     """Connect as the service's own bus user, with a private inbox prefix its permissions allow."""
 
     async def on_error(exc: Exception) -> None:
@@ -205,4 +322,4 @@ async def connect(
     # reads both options when a connection drops).
     nc.options["allow_reconnect"] = True
     nc.options["max_reconnect_attempts"] = -1
-    return Bus(service=service, nc=nc, js=nc.jetstream(), stream=stream)
+    return NatsBus(service=service, nc=nc, js=nc.jetstream(), stream=stream)

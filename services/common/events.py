@@ -39,8 +39,10 @@ __all__ = [
     "EventInvalid",
     "data_as",
     "decode",
+    "decode_record",
     "encode",
     "make_event",
+    "split_subject",
     "validate_data",
 ]
 
@@ -151,6 +153,31 @@ def decode(raw: bytes, nats_subject: str) -> Event:
         source=ce.get_source(),
         time=ce.get_time() or datetime.now(UTC),
     )
+
+
+def decode_record(raw: bytes, name: str) -> Event:
+    """Parse and validate a Kafka record of the topic of event `name` (which has no NATS
+    subject): the subject is rebuilt from the event's id, then checked as `decode` does."""
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, TypeError) as exc:
+        raise EventInvalid(f"not a CloudEvents 1.0 JSON event: {exc}") from exc
+    event_id = parsed.get("id") if isinstance(parsed, dict) else None
+    tokens = event_id.split(":") if isinstance(event_id, str) else []
+    if len(tokens) != (3 if name in _PER_WALLET else 2) or tokens[0] != name:
+        raise EventInvalid(f"{name}: id {event_id!r} is not an id of this topic's event")
+    return decode(raw, ".".join(["kdemo", name, *tokens[1:]]))
+
+
+def split_subject(nats_subject: str) -> tuple[str, str]:
+    """`kdemo.<name>.<key>[.<wallet>]` → (name, key); ValueError for another subject."""
+    rest = nats_subject.removeprefix("kdemo.")
+    for name in EVENT_NAMES:
+        if rest.startswith(name + "."):
+            key = rest.removeprefix(name + ".").split(".")[0]
+            if key:
+                return name, key
+    raise ValueError(f"{nats_subject!r} is not the subject of a kdemo event")
 
 
 def data_as(event: Event, model: type[M]) -> M:

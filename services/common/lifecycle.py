@@ -25,9 +25,13 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .tasks import vital_task
+
+if TYPE_CHECKING:
+    from .bus import Bus
+    from .settings import BusSettings
 
 __all__ = [
     "BACKOFF_CAP_S",
@@ -130,6 +134,17 @@ class Lifecycle:
             log.info(f"{what} connected")
             return resource
         raise AssertionError("unreachable: backoff() never ends")
+
+    async def connect_bus(self, settings: BusSettings) -> Bus | None:
+        """Connect to the bus `settings` choose (`KDEMO_BUS`: NATS or Kafka) as this service,
+        retried like any dependency and closed on shutdown; None when the service stops
+        first. The service sees only the `Bus` interface."""
+        from .bus import connect_bus  # calc has no bus: never loaded there
+
+        async def close(bus: Bus) -> None:
+            await bus.close()
+
+        return await self.connect("bus", lambda: connect_bus(self.service, settings), close=close)
 
     def on_close(self, what: str, closer: Callable[[], Awaitable[None]]) -> None:
         """Run `closer()` on shutdown, before whatever was registered earlier."""

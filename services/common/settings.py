@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,8 +26,15 @@ class ServiceSettings(BaseSettings):
 
 
 class BusSettings(BaseSettings):
+    """Which bus (`KDEMO_BUS`, as in `topology.BUSES`) and how to reach it as this service."""
+
     model_config = SettingsConfigDict(env_prefix="KDEMO_", extra="ignore")
 
+    bus: Literal["nats", "kafka"] = "nats"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    """host:port of a broker; SASL SCRAM-SHA-512 over SASL_PLAINTEXT."""
+    kafka_user: str | None = None
+    kafka_password: str | None = None
     nats_url: str = "nats://127.0.0.1:4222"
     nats_user: str | None = None
     nats_password: str | None = None

@@ -46,6 +46,7 @@ __all__ = [
     "mermaid",
     "node",
     "published_events",
+    "read_back_events",
     "runtime_nodes",
     "service_nodes",
     "topic",
@@ -342,6 +343,17 @@ def consumer_group(service: str) -> str:
         if consumer.service == service:
             return consumer.durable
     raise KeyError(f"{service!r} consumes no events in the declared topology")
+
+
+def read_back_events(service: str) -> tuple[str, ...]:
+    """The events `service` reads back from the bus after publishing them: a service without
+    a database (frontend) publishes directly, not through an outbox, and tells a repeated
+    post (same event id) from a new one by the bus. NATS answers that in the publish (the
+    stream's duplicate window) and a direct get; Kafka only by reading the topic, so these
+    are the topics such a service may read (kafkaconfig's ACLs) and keeps an index of."""
+    if node(service).database is not None:
+        return ()
+    return published_events(service)
 
 
 @dataclass(frozen=True)

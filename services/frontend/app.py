@@ -19,7 +19,6 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from services.common.bus import Bus, connect
 from services.common.grpc_service import grpc_channel
 from services.common.httpapp import ApiError, edge_client, error_body, install_common_routes
 from services.common.lifecycle import Lifecycle
@@ -72,17 +71,7 @@ def create_app(settings: FrontendSettings | None = None) -> FastAPI:
         app.state.life = life
 
         async def startup() -> None:
-            frontend.bus = await life.connect(
-                "bus",
-                lambda: connect(
-                    SERVICE,
-                    current.nats_url,
-                    current.nats_user,
-                    current.nats_password,
-                    stream=current.nats_stream,
-                ),
-                close=Bus.close,
-            )
+            frontend.bus = await life.connect_bus(current)
 
         log.info("starting", extra={"public_url": current.public_url_frontend})
         async with life.running(startup):

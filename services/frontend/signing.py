@@ -14,14 +14,14 @@ from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 import httpx
-import nats.errors
 from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from services.common import eip712
+from services.common.bus import BusError
 from services.common.event_models import BountyMessage, BountySigned
-from services.common.events import Event, EventInvalid, data_as, decode, make_event
+from services.common.events import Event, EventInvalid, data_as, make_event
 from services.common.httpapp import ApiError, error_responses
 from services.common.intent_tokens import (
     IntentClaims,
@@ -260,22 +260,24 @@ def _recover(typed: dict[str, Any], signature: str) -> str:
         ) from exc
 
 
-async def _published_signature(frontend: Frontend, bus_subject: str) -> str:
+async def _published_signature(frontend: Frontend, event: Event) -> str:
     """The signature carried by the event already on the bus for this (intent, wallet)."""
     assert frontend.bus is not None
     try:
-        raw = await frontend.bus.js.get_msg(frontend.bus.stream, subject=bus_subject, direct=True)
-    except (nats.errors.Error, TimeoutError) as exc:
+        found = await frontend.bus.find(event)
+    except BusError as exc:
         raise ApiError(
             503,
             "bus_unavailable",
-            f"cannot read back the earlier signature ({exc or type(exc).__name__})",
+            f"cannot read back the earlier signature ({exc})",
             hint="try again in a moment",
         ) from exc
-    try:
-        earlier = data_as(decode(raw.data or b"", bus_subject), BountySigned)
-    except EventInvalid:
+    if found is None:
         return ""  # not a signature this service could have published: it cannot match
+    try:
+        earlier = data_as(found, BountySigned)
+    except EventInvalid:
+        return ""
     return earlier.signature.lower()
 
 
@@ -286,12 +288,7 @@ async def _another_wallet_signed(frontend: Frontend, event: Event) -> bool:
     the post: the answer is then "signed".
     """
     assert frontend.bus is not None
-    this_intent = event.nats_subject.rsplit(".", 1)[0] + ".*"  # kdemo.bounty.signed.<intent>.*
-    try:
-        raw = await frontend.bus.js.get_msg(frontend.bus.stream, subject=this_intent, direct=True)
-    except (nats.errors.Error, TimeoutError):  # NotFoundError included: nobody signed yet
-        return False
-    return raw.subject not in (None, event.nats_subject)
+    return await frontend.bus.another_with_key(event)
 
 
 async def record_signature(frontend: Frontend, claims: IntentClaims, event: Event) -> SignOutcome:
@@ -305,7 +302,7 @@ async def record_signature(frontend: Frontend, claims: IntentClaims, event: Even
     if not ack.duplicate:
         return "offer" if offer else "signed"
     signed = data_as(event, BountySigned)
-    earlier = await _published_signature(frontend, event.nats_subject)
+    earlier = await _published_signature(frontend, event)
     if earlier == signed.signature:
         return "already_signed"
     raise ApiError(

@@ -9,12 +9,10 @@ from urllib.parse import parse_qs
 
 import grpc
 import httpx
-import nats.errors
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
-from nats.js.api import PubAck
 
-from services.common.bus import Bus
+from services.common.bus import Bus, BusError, Published
 from services.common.events import Event
 from services.common.httpapp import ApiError, read_limited_body
 
@@ -48,9 +46,9 @@ class Frontend:
 
     @property
     def ready(self) -> bool:
-        return self.bus is not None and bool(self.bus.nc.is_connected)
+        return self.bus is not None and self.bus.connected
 
-    async def publish(self, event: Event, what: str) -> PubAck:
+    async def publish(self, event: Event, what: str) -> Published:
         """Publish `event`; the bus away or failing is a 503 that says nothing was recorded."""
         if self.bus is None:
             raise ApiError(
@@ -61,7 +59,7 @@ class Frontend:
             )
         try:
             return await self.bus.publish(event)
-        except (nats.errors.Error, TimeoutError) as exc:
+        except BusError as exc:
             raise ApiError(
                 503,
                 "bus_unavailable",

@@ -53,7 +53,7 @@ class _Gateway:
         """The database answered the last probe (every `DB_PROBE_S`)."""
         self.bus: busmod.Bus | None = None
         self.life.require("database", lambda: self.database_ok)
-        self.life.require("bus", lambda: self.bus is not None and self.bus.nc.is_connected)
+        self.life.require("bus", lambda: self.bus is not None and self.bus.connected)
 
     async def startup(self) -> None:
         """Database, bus and gRPC channels, then the consumer, the relay and the probe."""
@@ -65,13 +65,7 @@ class _Gateway:
         )
         if pool is None:
             return
-        bus = await life.connect(
-            "bus",
-            lambda: busmod.connect(
-                SERVICE, cfg.nats_url, cfg.nats_user, cfg.nats_password, stream=cfg.nats_stream
-            ),
-            close=busmod.Bus.close,
-        )
+        bus = await life.connect_bus(cfg)
         if bus is None:
             return
         self.bus = bus

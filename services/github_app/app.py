@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Gauge
 
-from services.common.bus import Bus, connect
+from services.common.bus import Bus
 from services.common.db import open_database
 from services.common.failpoints import failpoint
 from services.common.grammar import find_bounties
@@ -80,7 +80,7 @@ class GithubApp:
         self.own: OwnAccount | None = None
         self._secret = settings.github_webhook_secret.get_secret_value().encode()
         # Ready once the database takes intents: the bus is not needed to answer a webhook.
-        # Events wait in the outbox while nats is away; GitHub would not redeliver a
+        # Events wait in the outbox while the bus is away; GitHub would not redeliver a
         # comment refused in that moment, so refusing it would lose it.
         self.life.require("database", lambda: self.recorder is not None)
 
@@ -128,13 +128,7 @@ class GithubApp:
             ),
         )
         # Webhooks are taken from here on; events wait in the outbox until the bus answers.
-        bus = await self.life.connect(
-            "bus",
-            lambda: connect(
-                SERVICE, s.nats_url, s.nats_user, s.nats_password, stream=s.nats_stream
-            ),
-            close=Bus.close,
-        )
+        bus = await self.life.connect_bus(s)
         if bus is None:
             return  # stopped while connecting
         self.bus = bus

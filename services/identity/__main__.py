@@ -11,7 +11,7 @@ import grpc
 from psycopg_pool import AsyncConnectionPool
 
 from services.common import db
-from services.common.bus import Bus, connect
+from services.common.bus import Bus
 from services.common.failpoints import arm_or_exit
 from services.common.grpc_service import serve_grpc
 from services.common.lifecycle import Lifecycle
@@ -41,7 +41,7 @@ class Identity:
         self.pairing: Pairing | None = None
         # Ready once the database answered and the bus connection is up.
         self.life.require("database", lambda: self.pairing is not None and self.pairing.database_ok)
-        self.life.require("bus", lambda: self.bus is not None and self.bus.nc.is_connected)
+        self.life.require("bus", lambda: self.bus is not None and self.bus.connected)
 
     def ready(self) -> bool:
         return self.life.ready()
@@ -71,13 +71,7 @@ class Identity:
         if pool is None:
             return
         self.pool = pool
-        bus = await self.life.connect(
-            "bus",
-            lambda: connect(
-                SERVICE, s.nats_url, s.nats_user, s.nats_password, stream=s.nats_stream
-            ),
-            close=Bus.close,
-        )
+        bus = await self.life.connect_bus(s)
         if bus is None:
             return
         self.bus = bus
