@@ -8,8 +8,8 @@ users on a broker. The rules mirror the NATS users':
   only by the services that consume that event;
 - one consumer group per consuming service, named as its JetStream durable
   (`topology.CONSUMERS`), which only that service may use;
-- a service reads only the topics it consumes (plus, as on NATS, frontend reads its own
-  `bounty.signed` back to tell a repeated signature from a conflicting one);
+- a service reads only the topics it consumes (plus frontend reads back what it publishes,
+  `topology.read_back_events`, to tell a repeated post from a new or conflicting one);
 - the `tap` user reads every event and dead-letter topic but holds no group ACL, so it can
   commit nothing: it assigns partitions itself and keeps no offsets;
 - `admin` is the broker's super user (`super.users`) and needs no ACL.
@@ -51,8 +51,8 @@ __all__ = [
 
 ADMIN_USER: Final = "admin"
 TAP_USER: Final = "tap"
-TOPIC_PREFIX: Final = "kdemo."
-DLQ_PREFIX: Final = "kdemo.dlq."
+TOPIC_PREFIX: Final = topology.TOPIC_PREFIX
+DLQ_PREFIX: Final = topology.DLQ_PREFIX
 REPLAYED_TOPIC: Final = "kdemo.admin.replayed"
 """Compacted; one record per replayed dead letter (key `<dlq topic>:<partition>:<offset>`),
 written by the admin in the same transaction as the republished event. Not under
@@ -101,13 +101,13 @@ class TopicSpec:
 
 
 def topic(event: str) -> str:
-    """`bounty.requested` → `kdemo.bounty.requested`."""
-    return TOPIC_PREFIX + event
+    """`bounty.requested` → `kdemo.bounty.requested` (the services' name, from the topology)."""
+    return topology.topic(event)
 
 
 def dlq_topic(event: str) -> str:
-    """`bounty.requested` → `kdemo.dlq.bounty.requested`."""
-    return DLQ_PREFIX + event
+    """`bounty.requested` → `kdemo.dlq.bounty.requested` (from the topology)."""
+    return topology.dlq_topic(event)
 
 
 def event_of_topic(name: str) -> str:
@@ -130,10 +130,10 @@ def consumed_events() -> tuple[str, ...]:
 
 def group_of(service: str) -> str | None:
     """The consumer group of `service` (its JetStream durable's name), if it consumes."""
-    for consumer in topology.CONSUMERS:
-        if consumer.service == service:
-            return consumer.durable
-    return None
+    try:
+        return topology.consumer_group(service)
+    except KeyError:
+        return None
 
 
 def groups() -> dict[str, tuple[str, ...]]:
@@ -167,9 +167,10 @@ def _grant(user: str, kind: ResourceKind, names: Iterable[str], *ops: Operation)
 
 
 def _reads_own(service: str) -> tuple[str, ...]:
-    # As on NATS (natsconfig: the direct get on kdemo.bounty.signed): frontend reads its own
-    # signature events back to tell a repeat (200) from a conflicting signature (409).
-    return ("bounty.signed",) if "bounty.signed" in topology.published_events(service) else ()
+    # frontend reads its own events back (topology.read_back_events): its signatures, to
+    # tell a repeat (200) from a conflicting signature (409), as the direct get on NATS; and
+    # its link requests, to tell a replayed nonce (409), as the duplicate window on NATS.
+    return topology.read_back_events(service)
 
 
 def _service_acls(service: str) -> list[Acl]:
