@@ -33,7 +33,8 @@ def render_readme(text: str) -> str:
 
 def render_topology_doc() -> str:
     return (
-        "# Topology\n\nGenerated from `services/common/topology.py` by `scripts/gen_diagram.py`.\n\n"
+        "# Topology\n\n"
+        "Generated from `services/common/topology.py` by `scripts/gen_diagram.py`.\n\n"
         f"{diagram_block()}\n\n{edge_table()}\n"
     )
 
