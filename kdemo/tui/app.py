@@ -176,7 +176,7 @@ class DashboardApp(App[None]):
         self._pending: list[tuple[TapEvent, float]] = []
         self._last_seq = 0
         self._samples: dict[str, tuple[float, dict[tuple[str, str], EdgeSample]]] = {}
-        self._nats_pid: int | None = None
+        self._bus_pid: int | None = None
         self._journeys_dirty = False
         self._log_error: str | None = None
         self._services = [n.name for n in self.nodes if n.kind is topology.NodeKind.SERVICE]
@@ -352,12 +352,12 @@ class DashboardApp(App[None]):
             graph.show_status(message.rows)
         else:
             graph.show_down()
-        nats = self.rows.get("nats")
-        pid = nats.pid if nats is not None and nats.state == "ready" else None
-        if pid is not None and self._nats_pid is not None and pid != self._nats_pid:
+        bus = next((r for r in message.rows if r.kind == "bus"), None)  # nats or kafka
+        pid = bus.pid if bus is not None and bus.state == "ready" else None
+        if pid is not None and self._bus_pid is not None and pid != self._bus_pid:
             self.run_tap()  # the bus came back: a tap on the dead connection would wait forever
         if pid is not None:
-            self._nats_pid = pid
+            self._bus_pid = pid
         self._show_detail()
 
     @on(TapStateChanged)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from itertools import pairwise, permutations
 from typing import Literal, NamedTuple
 
-from kdemo.topology import Edge, Node, NodeKind
+from kdemo.topology import BUSES, Edge, Node, NodeKind
 
 __all__ = [
     "Box",
@@ -757,7 +757,7 @@ def _owner_style(owner: Owner, views: Mapping[str, NodeView], lit: Mapping[EdgeK
             return STATE_STYLES.get(state, "")
         if any(edge.target == owner.hub for edge in lit):
             return "bold bright_yellow"
-        return "bold yellow" if owner.hub == "nats" else "bold green"
+        return "bold yellow" if owner.hub in BUSES else "bold green"
     if kind == "boundary":
         return "dim cyan"
     return "dim" if kind == "caption" else "bold cyan"
