@@ -74,6 +74,7 @@ from .bus import (
 from .events import Event, EventInvalid, decode_record, encode, split_subject
 from .failpoints import failpoint
 from .metrics import observe_edge
+from .tasks import stop_service
 from .topology import (
     DLQ_PREFIX,
     TOPIC_PREFIX,
@@ -105,6 +106,12 @@ PUBLISH_TIMEOUT_S: Final = 10.0
 CONNECT_TIMEOUT_S: Final = 5.0
 POLL_S: Final = 0.5
 _DOWN: Final = (KafkaError._ALL_BROKERS_DOWN, KafkaError._AUTHENTICATION)
+_PERMANENT: Final = (
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+)
+"""Consumer errors that waiting does not fix: provisioning is wrong or missing."""
 
 Headers = list[tuple[str, str | bytes | None]]
 
@@ -139,13 +146,18 @@ def _headers(msg: Message) -> Headers:
 
 
 class _Health:
-    """What librdkafka reported outside a call: a lost broker or a refused login."""
+    """What librdkafka reported outside a call: a lost broker or a refused login; a fatal
+    error (an idempotent producer that can no longer guarantee order, for one) stops the
+    service so the runtime starts it with a new client."""
 
     def __init__(self) -> None:
         self.down: str | None = None
 
     def __call__(self, err: KafkaError) -> None:
-        if err.code() in _DOWN:
+        if err.fatal():
+            self.down = f"fatal: {err.str()}"
+            stop_service(f"kafka client fatal error: {err.str()}")
+        elif err.code() in _DOWN:
             if self.down is None:
                 log.warning("kafka unreachable", extra={"error": err.str()})
             self.down = str(err.str())
@@ -177,7 +189,10 @@ class _Producer:
     def _serve(self) -> None:
         last_probe = 0.0
         while not self._stop.is_set():
-            self.producer.poll(0.1)
+            try:
+                self.producer.poll(0.1)
+            except Exception:  # a callback failed (the loop closed?): keep serving the rest
+                log.exception("kafka delivery callback failed")
             if self.health.down is not None and time.monotonic() - last_probe > 2.0:
                 last_probe = time.monotonic()
                 with contextlib.suppress(KafkaException):
@@ -271,6 +286,21 @@ class _ReadBack:
                 if msg.error() is not None:
                     continue  # group-less reader: the coordinator lookup is refused; EOF
                 self._take(msg)
+            if self._ends:
+                self._check_positions()
+
+    def _check_positions(self) -> None:
+        """Partitions whose position reached the end seen at start are caught up, even when
+        no record arrives there: a transaction's commit marker (a replayed dead letter) can
+        be a partition's last offset, and a consumer never receives markers."""
+        waiting = [TopicPartition(name, partition) for name, partition in self._ends]
+        with contextlib.suppress(KafkaException):
+            for tp in self._consumer.position(waiting):
+                end = self._ends.get((tp.topic, tp.partition))
+                if end is not None and tp.offset >= end:
+                    del self._ends[(tp.topic, tp.partition)]
+        if not self._ends:
+            self.caught_up = True
 
     def _take(self, msg: Message) -> None:
         name, partition = str(msg.topic()), int(msg.partition() or 0)
@@ -396,6 +426,13 @@ class KafkaBus:
             for tp in partitions:
                 state.paused.pop((tp.topic, tp.partition), None)
 
+        def assigned(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            # librdkafka keeps a partition's pause across a revoke and a new assignment: one
+            # that was paused for a retry when the group rebalanced would never flow again.
+            # Assigned partitions start from the committed offset, so none waits on a retry.
+            consumer.assign(partitions)
+            consumer.resume(partitions)
+
         consumer = await run(
             Consumer,
             self._config
@@ -410,7 +447,7 @@ class KafkaBus:
         )
         try:
             topics = [topic(e) for e in consumed_events(self.service)]
-            await run(lambda: consumer.subscribe(topics, on_revoke=revoked))
+            await run(lambda: consumer.subscribe(topics, on_assign=assigned, on_revoke=revoked))
             while not stop.is_set():
                 await self._resume_due(run, consumer, state)
                 msg = await run(consumer.poll, POLL_S)
@@ -418,6 +455,10 @@ class KafkaBus:
                     continue
                 error = msg.error()
                 if error is not None:
+                    if error.fatal() or error.code() in _PERMANENT:
+                        # Not something waiting fixes: the consumer (a vital task) ends and
+                        # the runtime restarts the service, which says why in its log.
+                        raise BusError(f"{self.service} cannot consume: {error.str()}")
                     if error.code() != KafkaError._PARTITION_EOF:
                         log.warning("consumer error", extra={"error": error.str()})
                         await asyncio.sleep(1.0)
@@ -513,8 +554,10 @@ class KafkaBus:
             def resume(
                 name: str = name, partition: int = partition, offset: int = retry.offset
             ) -> None:
-                consumer.seek(TopicPartition(name, partition, offset))
-                consumer.resume([TopicPartition(name, partition)])
+                try:
+                    consumer.seek(TopicPartition(name, partition, offset))
+                finally:  # the pause already left it at the offset: never leave it paused
+                    consumer.resume([TopicPartition(name, partition)])
 
             with contextlib.suppress(KafkaException):
                 await run(resume)

@@ -15,7 +15,7 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["vital_task"]
+__all__ = ["stop_service", "vital_task"]
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,11 @@ def vital_task(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]
 def _stop_service_if_failed(task: asyncio.Task[None]) -> None:
     if task.cancelled() or task.exception() is None:
         return
-    log.error(
-        "background task died; stopping so the runtime restarts the service",
-        extra={"task": task.get_name(), "error": repr(task.exception())},
-    )
+    stop_service(f"background task {task.get_name()} died: {task.exception()!r}")
+
+
+def stop_service(reason: str) -> None:
+    """Stop this service cleanly (SIGTERM to itself) so the runtime starts it again: for a
+    state it cannot leave by itself. Safe from any thread."""
+    log.error("stopping so the runtime restarts the service", extra={"reason": reason})
     os.kill(os.getpid(), signal.SIGTERM)

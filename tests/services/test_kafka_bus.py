@@ -27,8 +27,8 @@ from kdemo.runtime.kafkaadmin import KafkaAccess
 from kdemo.runtime.local import kafka
 from kdemo.runtime.local.kafka import KafkaBroker
 from services.common.bus import BusError, Poison, Transient, nak_delay
-from services.common.events import Event, make_event
-from services.common.kafka_bus import KafkaBus, connect_kafka
+from services.common.events import Event, encode, make_event
+from services.common.kafka_bus import KafkaBus, client_config, connect_kafka
 from tests.runtime.test_kafka_broker import Running, _free_ports, needs_jvm
 
 pytestmark = [pytest.mark.stack, needs_jvm, pytest.mark.timeout(600)]
@@ -415,3 +415,31 @@ async def test_a_service_is_refused_another_services_event(buses: dict[str, Kafk
     with pytest.raises(BusError, match=r"(?i)authoriz"):
         await buses["github-app"].publish(recorded)
     await buses["gateway"].publish(recorded)  # its owner may
+
+
+async def test_read_back_catches_up_when_a_transaction_marker_ends_the_topic(
+    bootstrap: str,
+) -> None:
+    """A replayed dead letter is written in a transaction, whose commit marker is then the
+    partition's last offset: a consumer never receives it, so frontend must see by its
+    position that it caught up (it used to stay unready for ever, answering 503)."""
+    event = _signed(_intent(), _wallet())
+    replayer = Producer(
+        client_config(bootstrap, "admin", PASSWORDS["admin"])
+        | {"transactional.id": f"test-replay-{secrets.token_hex(4)}"}
+    )
+    replayer.init_transactions(10)
+    replayer.begin_transaction()
+    replayer.produce("kdemo.bounty.signed", encode(event), event.key.encode())
+    replayer.commit_transaction(10)
+
+    frontend = await connect_kafka("frontend", bootstrap, "frontend", PASSWORDS["frontend"])
+    try:
+        for _ in range(200):  # 20 s: the reader polls in 0.5 s steps
+            if frontend.connected:
+                break
+            await asyncio.sleep(0.1)
+        assert frontend.connected, "frontend never caught up with its own topic"
+        assert await frontend.find(event) is not None
+    finally:
+        await frontend.close()
