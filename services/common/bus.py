@@ -299,7 +299,25 @@ async def connect(
     async def on_error(exc: Exception) -> None:
         log.warning("nats error", extra={"error": str(exc)})
 
-    nc = await nats.connect(
+    try:
+        nc = await _connect_nats(service, url, user, password, on_error)
+    except (nats.errors.Error, OSError, TimeoutError) as exc:  # away, or refused the login
+        raise BusError(f"nats at {url}: {exc or type(exc).__name__}") from exc
+    # Connected: from now on a lost connection is re-established without limit (nats-py
+    # reads both options when a connection drops).
+    nc.options["allow_reconnect"] = True
+    nc.options["max_reconnect_attempts"] = -1
+    return NatsBus(service=service, nc=nc, js=nc.jetstream(), stream=stream)
+
+
+async def _connect_nats(
+    service: str,
+    url: str,
+    user: str | None,
+    password: str | None,
+    on_error: Callable[[Exception], Awaitable[None]],
+) -> NATS:
+    return await nats.connect(
         url,
         user=user,
         password=password,
@@ -318,8 +336,3 @@ async def connect(
         drain_timeout=2,
         error_cb=on_error,
     )
-    # Connected: from now on a lost connection is re-established without limit (nats-py
-    # reads both options when a connection drops).
-    nc.options["allow_reconnect"] = True
-    nc.options["max_reconnect_attempts"] = -1
-    return NatsBus(service=service, nc=nc, js=nc.jetstream(), stream=stream)

@@ -139,12 +139,16 @@ class Lifecycle:
         """Connect to the bus `settings` choose (`KDEMO_BUS`: NATS or Kafka) as this service,
         retried like any dependency and closed on shutdown; None when the service stops
         first. The service sees only the `Bus` interface."""
-        from .bus import connect_bus  # calc has no bus: never loaded there
+        from .bus import BusError, connect_bus  # calc has no bus: never loaded there
 
         async def close(bus: Bus) -> None:
             await bus.close()
 
-        return await self.connect("bus", lambda: connect_bus(self.service, settings), close=close)
+        # Only the bus being away (or refusing the login) is waited out: anything else is a
+        # bug or a bad setting, which fails start-up and is said once (see _run_startup).
+        return await self.connect(
+            "bus", lambda: connect_bus(self.service, settings), close=close, retry_on=(BusError,)
+        )
 
     def on_close(self, what: str, closer: Callable[[], Awaitable[None]]) -> None:
         """Run `closer()` on shutdown, before whatever was registered earlier."""
