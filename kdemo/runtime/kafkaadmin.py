@@ -539,9 +539,9 @@ def _dead_letter(msg: Message) -> DeadLetter:
         if isinstance(parsed, dict):
             event = parsed
     topic = str(msg.topic())
-    original = _header(msg, ORIGINAL_TOPIC_HEADER) or kafkaconfig.topic(
-        kafkaconfig.event_of_topic(topic)
-    )
+    # From the dead-letter topic's own name, never from the header the dead-lettering
+    # service wrote: a replay is produced by the admin, who may write any topic.
+    original = kafkaconfig.topic(kafkaconfig.event_of_topic(topic))
     _kind, stamp = msg.timestamp()
     return DeadLetter(
         seq=_seq(topic, int(msg.offset() or 0)),

@@ -25,7 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kdemo.errors import KdemoError
@@ -213,7 +213,7 @@ class KafkaBroker:
     """The SASL_PLAINTEXT (SCRAM-SHA-512) listener for clients."""
     controller_port: int
     """The KRaft controller's listener (SASL_PLAINTEXT, PLAIN, the admin only)."""
-    passwords: Mapping[str, str]
+    passwords: Mapping[str, str] = field(repr=False)  # never in a traceback or a log
     """Every SCRAM user and its password; must contain the admin."""
 
     @property
