@@ -26,6 +26,7 @@ KIND_KUBERNETES = "1.34.0"
 CACHE = Path(os.environ.get("KDEMO_TEST_CACHE", "/var/cache/kdemo-test"))
 
 
+@pytest.mark.slow  # 2-4 s per overlay of schema loading: the full suite runs it, test-fast not
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))
 def test_every_object_validates_strictly(overlay: str) -> None:
     """Every object of every overlay is valid for kind's Kubernetes, unknown fields refused."""
