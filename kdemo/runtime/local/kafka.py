@@ -74,11 +74,16 @@ def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     return base.expanduser().absolute() / "kdemo" / f"kafka-{KAFKA_VERSION}"
 
 
-def find_java() -> Path:
-    """`$JAVA_HOME/bin/java`, else `java` on PATH; it must be Java 17 or newer."""
+def locate_java() -> Path | None:
+    """`$JAVA_HOME/bin/java`, else `java` on PATH (None when neither); its version unchecked."""
     java_home = os.environ.get("JAVA_HOME")
     home_java = Path(java_home) / "bin" / "java" if java_home else None
-    found = home_java if home_java and home_java.is_file() else _which("java")
+    return home_java if home_java and home_java.is_file() else _which("java")
+
+
+def find_java() -> Path:
+    """`locate_java()`, which must be there and be Java 17 or newer."""
+    found = locate_java()
     if found is None:
         raise KdemoError(f"Java {MIN_JAVA}+ is missing (no `java` on PATH)", INSTALL_HINT)
     major = java_major(found)

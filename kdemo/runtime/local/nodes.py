@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import sys
 import urllib.error
@@ -15,7 +13,7 @@ from pathlib import Path
 from kdemo import topology
 from kdemo.runtime.buses import BUSES, DEFAULT_BUS, node_of, runtime_nodes
 from kdemo.runtime.local.env import service_env, service_module
-from kdemo.runtime.local.kafka import KafkaBroker, default_cache_dir
+from kdemo.runtime.local.kafka import KafkaBroker, default_cache_dir, locate_java
 from kdemo.runtime.local.nats import NatsServer, nats_server
 from kdemo.runtime.local.postgres import PgCluster, pg_cluster
 from kdemo.runtime.local.procs import MARKER_ENV
@@ -124,11 +122,8 @@ def kafka_of(state_dir: Path, stack: StackRecord, secrets: Secrets) -> KafkaBrok
     version (`find_java`) costs a JVM start. `up` checks both before the supervisor starts.
     """
     root = stack.kafka_dir  # recorded at the first `up` on Kafka
-    java_home = os.environ.get("JAVA_HOME")
-    home_java = Path(java_home) / "bin" / "java" if java_home else None
-    java = home_java if home_java and home_java.is_file() else Path(shutil.which("java") or "java")
     return KafkaBroker(
-        java,
+        locate_java() or Path("java"),
         default_cache_dir(),
         Path(root) if root else kafka_root(state_dir, env={}),
         stack.ports["kafka"],
