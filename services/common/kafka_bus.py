@@ -90,6 +90,7 @@ from .topology import (
 __all__ = [
     "EVENT_ID_HEADER",
     "ORIGINAL_TOPIC_HEADER",
+    "SESSION_TIMEOUT_S",
     "KafkaBus",
     "client_config",
     "connect_kafka",
@@ -105,6 +106,13 @@ PUBLISH_TIMEOUT_S: Final = 10.0
 """How long a publish waits for the broker's acknowledgement (all in-sync replicas)."""
 CONNECT_TIMEOUT_S: Final = 5.0
 POLL_S: Final = 0.5
+SESSION_TIMEOUT_S: Final = 10.0
+"""A group member that sends no heartbeat for this long is dropped and its uncommitted
+records go to the group again (its restarted self, or a frozen one when it thaws). Shorter
+than librdkafka's 45 s because one SIGKILLed replica holds its partitions until then: the
+restarted service rejoins as a new member and the group waits for the dead one. The
+heartbeats come from librdkafka's own thread, so a busy event loop does not miss them; the
+broker accepts 6 s at the least (`group.min.session.timeout.ms`)."""
 _DOWN: Final = (KafkaError._ALL_BROKERS_DOWN, KafkaError._AUTHENTICATION)
 _PERMANENT: Final = (
     KafkaError.TOPIC_AUTHORIZATION_FAILED,
@@ -441,6 +449,7 @@ class KafkaBus:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
+                "session.timeout.ms": int(SESSION_TIMEOUT_S * 1000),
                 "isolation.level": "read_committed",
                 "error_cb": self._health,
             },
