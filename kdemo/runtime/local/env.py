@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kdemo import topology
-from kdemo.runtime.buses import DEFAULT_BUS, view
+from kdemo.runtime import kafkaconfig, natsconfig
+from kdemo.runtime.buses import DEFAULT_BUS
 from kdemo.runtime.local.postgres import role_url
-from kdemo.runtime.natsconfig import bus_services
 from kdemo.runtime.ports import HOST, grpc_services
 from kdemo.runtime.secrets import Secrets
 from kdemo.runtime.settings import PASSED_THROUGH, public_url_env
@@ -54,11 +54,11 @@ def service_env(
         env["KDEMO_DATABASE_URL"] = role_url(
             ports["postgres"], spec.database, secrets.db_passwords[spec.database], spec.database
         )
-    if bus == "nats" and node in bus_services():
+    if bus == "nats" and node in natsconfig.bus_services():
         env["KDEMO_NATS_URL"] = f"nats://{HOST}:{ports['nats']}"
         env["KDEMO_NATS_USER"] = node
         env["KDEMO_NATS_PASSWORD"] = secrets.nats_passwords[node]
-    if bus == "kafka" and node in {e.source for e in view(bus).edges_to(bus)}:
+    if bus == "kafka" and node in kafkaconfig.bus_services():  # the users kafkaadmin makes
         env["KDEMO_KAFKA_BOOTSTRAP"] = f"{HOST}:{ports['kafka']}"
         env["KDEMO_KAFKA_USER"] = node
         env["KDEMO_KAFKA_PASSWORD"] = secrets.kafka_passwords[node]
