@@ -6,6 +6,7 @@
         bus.url, bus.passwords["gateway"]   # stream KDEMO and durables already exist
 
 Both stop their server (and everything it started) when the block ends.
+`missing_kafka_tools()` says why a real Kafka broker cannot run here (tests skip with it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from kdemo.runtime.natsconfig import ADMIN_USER, inbox_prefix
 from kdemo.runtime.ports import allocate_ports
 from kdemo.runtime.secrets import bus_users, database_roles
 
-__all__ = ["TestBus", "TestPostgres", "start_nats", "start_postgres"]
+__all__ = ["TestBus", "TestPostgres", "missing_kafka_tools", "start_nats", "start_postgres"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,15 @@ class TestBus:
             "password": self.passwords[user],
             "inbox_prefix": inbox_prefix(user).encode(),
         }
+
+
+def missing_kafka_tools() -> str | None:
+    """Why a Kafka broker cannot run on this machine, or None when it can: the broker is a
+    JVM program (`java`) whose jars Maven fetches (`mvn`); neither comes from PyPI."""
+    for tool in ("java", "mvn"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not on PATH (apt-get install openjdk-17-jre-headless maven)"
+    return None
 
 
 def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,21 +20,15 @@ import pytest
 from kdemo.runtime.base import TapEvent
 from kdemo.runtime.local import LocalRuntime
 from kdemo.runtime.stackfile import load_stack
+from kdemo.testing.servers import missing_kafka_tools
 
 UP_TIMEOUT_S = 400.0
 """The first `up` on a machine fetches the jars (about 40 s); the broker takes 15-25 s."""
 
 
-def _missing_tools() -> str | None:
-    for tool in ("java", "mvn"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not on PATH (apt-get install openjdk-17-jre-headless maven)"
-    return None
-
-
 pytestmark = [
     pytest.mark.stack,
-    pytest.mark.skipif(_missing_tools() is not None, reason=_missing_tools() or ""),
+    pytest.mark.skipif(missing_kafka_tools() is not None, reason=missing_kafka_tools() or ""),
     pytest.mark.timeout(900),
 ]
 
