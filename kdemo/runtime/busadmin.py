@@ -26,6 +26,7 @@ from kdemo import topology
 from kdemo.errors import ConfigError, KdemoError
 from kdemo.runtime.base import DeadLetter, TapEvent
 from kdemo.runtime.natsconfig import ACK_WAIT_S, inbox_prefix
+from services.common.bus import DLQ_CONSUMER_HEADER, DLQ_REASON_HEADER, original_subject
 
 __all__ = [
     "ACK_WAIT_S",
@@ -161,13 +162,23 @@ def _dead_letter(msg: api.RawStreamMsg) -> DeadLetter:
     return DeadLetter(
         seq=int(msg.seq or 0),
         subject=msg.subject or "",
-        original_subject=_header(headers, "Kdemo-Original-Subject"),
-        consumer=_header(headers, "Kdemo-Dlq-Consumer"),
-        reason=_header(headers, "Kdemo-Dlq-Reason"),
+        original_subject=_replay_subject(msg.subject or ""),
+        consumer=_header(headers, DLQ_CONSUMER_HEADER),
+        reason=_header(headers, DLQ_REASON_HEADER),
         event_id=event_id,
         event_type=str(event.get("type", "")),
         time=msg.time.timestamp() if msg.time else 0.0,
     )
+
+
+def _replay_subject(dead_letter_subject: str) -> str:
+    """From the dead letter's own subject, never from the header the dead-lettering service
+    wrote: a replay is published by the admin, who may publish on any subject. "" when the
+    subject is not a dead letter of a kdemo event (nothing to replay it to)."""
+    try:
+        return original_subject(dead_letter_subject)
+    except ValueError:
+        return ""
 
 
 async def _dlq_messages(nc: Client) -> list[api.RawStreamMsg]:
@@ -208,7 +219,7 @@ async def dlq_replay(admin: BusAccess, seqs: list[int] | None = None) -> int:
             if wanted is not None and letter.seq not in wanted:
                 continue
             if not letter.original_subject:
-                continue  # not ours to replay: no original subject recorded
+                continue  # not ours to replay: not the dead letter of a kdemo event
             await js.publish(
                 letter.original_subject,
                 msg.data or b"",

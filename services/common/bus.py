@@ -27,7 +27,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from .events import Event, EventInvalid, decode, encode
+from .events import Event, EventInvalid, decode, encode, split_subject
 from .failpoints import failpoint
 from .metrics import observe_edge
 from .settings import BusSettings
@@ -36,6 +36,7 @@ from .topology import Edge, for_bus
 __all__ = [
     "DLQ_CONSUMER_HEADER",
     "DLQ_REASON_HEADER",
+    "ORIGINAL_SUBJECT_HEADER",
     "Bus",
     "BusError",
     "Handler",
@@ -47,14 +48,18 @@ __all__ = [
     "connect_bus",
     "dlq_subject",
     "nak_delay",
+    "original_subject",
 ]
 
 log = logging.getLogger(__name__)
 MAX_NAK_DELAY = 30.0
+_DLQ_SUBJECT_PREFIX = "kdemo.dlq."
 DRAIN_S = 2.0
 """How long closing the bus waits for the connection to drain."""
 DLQ_REASON_HEADER = "Kdemo-Dlq-Reason"
 DLQ_CONSUMER_HEADER = "Kdemo-Dlq-Consumer"
+ORIGINAL_SUBJECT_HEADER = "Kdemo-Original-Subject"
+"""Where a dead letter came from, for people reading it; a replay goes by its own subject."""
 
 Handler = Callable[[Event], Awaitable[None]]
 
@@ -87,7 +92,17 @@ def nak_delay(deliveries: int) -> float:
 
 
 def dlq_subject(subject: str) -> str:
-    return "kdemo.dlq." + subject.removeprefix("kdemo.")
+    return _DLQ_SUBJECT_PREFIX + subject.removeprefix("kdemo.")
+
+
+def original_subject(dead_letter_subject: str) -> str:
+    """The subject a dead letter was taken from, read from its own subject (`dlq_subject`
+    reversed); ValueError when that is not the dead letter of a kdemo event."""
+    if not dead_letter_subject.startswith(_DLQ_SUBJECT_PREFIX):
+        raise ValueError(f"{dead_letter_subject!r} is not a dead letter's subject")
+    subject = "kdemo." + dead_letter_subject.removeprefix(_DLQ_SUBJECT_PREFIX)
+    split_subject(subject)  # ValueError for a subject no kdemo event has
+    return subject
 
 
 class Bus(Protocol):
@@ -267,7 +282,7 @@ class NatsBus:
             f":{msg.metadata.sequence.stream}",
             DLQ_REASON_HEADER: reason[:1000],
             DLQ_CONSUMER_HEADER: self.service,
-            "Kdemo-Original-Subject": msg.subject,
+            ORIGINAL_SUBJECT_HEADER: msg.subject,
         }
         log.warning("dead-lettered", extra={"subject": msg.subject, "reason": reason})
         with observe_edge(self.edge):

@@ -11,6 +11,7 @@ from typing import Any
 import nats
 import pytest
 from nats.js import api
+from nats.js.errors import NotFoundError
 
 from kdemo import topology
 from kdemo.errors import ConfigError
@@ -149,6 +150,41 @@ async def test_dead_letters_are_listed_and_replayed(bus: TestBus) -> None:
         await admin.close()
     assert await dlq_replay(bus.access("admin")) == 1
     assert await dlq_list(bus.access("admin")) == []
+
+
+async def test_a_replay_goes_to_the_subject_the_dead_letter_names_not_its_header(
+    tmp_path: Path,
+) -> None:
+    """The header is written by the service that dead-lettered the event, and the admin
+    may publish anywhere: a forged one must not make the admin publish another service's
+    event (gateway may write dead letters, never frontend's signatures)."""
+    with start_nats(tmp_path) as bus:
+        nc = await nats.connect(**bus.connect_kwargs("gateway"))  # type: ignore[arg-type]
+        try:
+            await nc.jetstream().publish(
+                "kdemo.dlq.bounty.requested.0x44",
+                _event("bounty.requested", "0x44"),
+                stream="KDEMO",
+                headers={
+                    "Kdemo-Dlq-Reason": "schema invalid",
+                    "Kdemo-Dlq-Consumer": "gateway",
+                    "Kdemo-Original-Subject": "kdemo.bounty.signed.0x44.0xforged",
+                },
+            )
+        finally:
+            await nc.close()
+        (letter,) = await dlq_list(bus.access("admin"))
+        assert letter.original_subject == "kdemo.bounty.requested.0x44"
+        assert await dlq_replay(bus.access("admin")) == 1
+        admin = await nats.connect(**bus.connect_kwargs("admin"))  # type: ignore[arg-type]
+        try:
+            js = admin.jetstream()
+            replayed = await js.get_last_msg("KDEMO", "kdemo.bounty.requested.0x44")
+            assert replayed.data == _event("bounty.requested", "0x44")
+            with pytest.raises(NotFoundError):
+                await js.get_last_msg("KDEMO", "kdemo.bounty.signed.>")
+        finally:
+            await admin.close()
 
 
 async def test_tap_yields_every_message_with_its_event(tmp_path: Path) -> None:
