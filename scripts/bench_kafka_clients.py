@@ -8,7 +8,7 @@ in a throwaway venv (`uv venv /tmp/kbench-venv && VIRTUAL_ENV=/tmp/kbench-venv u
 aiokafka==0.14.0`) and put that venv's site-packages on PYTHONPATH; without it only
 confluent-kafka is measured.
 
-One broker (kdemo.runtime.local.kafka: KRaft, SCRAM-SHA-512, StandardAuthorizer) is started
+One broker (kdemo.runtime.kafkabroker: KRaft, SCRAM-SHA-512, StandardAuthorizer) is started
 in a temporary directory on free loopback ports and stopped at the end. Every client logs in
 as the `bench` SCRAM user, which has ACLs of its own (not the super user: the authorizer runs
 on every request as it would for a service). Producers are idempotent with acks=all and
@@ -60,7 +60,7 @@ from confluent_kafka.admin import (
 )
 from confluent_kafka.aio import AIOConsumer
 
-from kdemo.runtime.local.kafka import KafkaBroker, fetch_kafka, find_java
+from kdemo.runtime.kafkabroker import KafkaBroker, fetch_kafka, find_java
 
 PASSWORDS = {"admin": "bench-admin-0123456789", "bench": "bench-user-0123456789"}
 PARTITIONS = 3

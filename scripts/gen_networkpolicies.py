@@ -1,4 +1,4 @@
-"""Write the NetworkPolicies of `manifests/` from `kdemo/topology.py`.
+"""Write the NetworkPolicies of `manifests/` (and the Kafka bus component) from `kdemo/topology.py`.
 
 usage: uv run python scripts/gen_networkpolicies.py [--check]
 
@@ -17,7 +17,12 @@ import yaml
 from kdemo.runtime.kube.netpol import GENERATED_HEADER, generated_files
 
 ROOT = Path(__file__).resolve().parent.parent / "manifests"
-GENERATED_DIRS = ("base/networkpolicies", "components/github-egress")
+GENERATED_DIRS = (
+    "base/networkpolicies",
+    "components/github-egress",
+    "components/bus-kafka",
+    "components/bus-kafka/patches",
+)
 
 
 def rendered() -> dict[Path, str]:

@@ -167,7 +167,7 @@ def _stack_bus(session: Session) -> str | None:
 
 def check_kafka_tools(session: Session) -> list[Check]:
     """Java 17+ and mvn, for `--bus kafka`: an error for a Kafka stack, a warning otherwise."""
-    from kdemo.runtime.local.kafka import INSTALL_HINT, MIN_JAVA, find_java, find_mvn
+    from kdemo.runtime.kafkabroker import INSTALL_HINT, MIN_JAVA, find_java, find_mvn
 
     on_kafka = _stack_bus(session) == "kafka"
     missing: Level = "fail" if on_kafka else "warn"

@@ -170,8 +170,8 @@ def test_doctor_says_java_and_maven_are_missing_and_how_to_get_them(
     def missing() -> Path:
         raise KdemoError("Java 17+ is missing (no `java` on PATH)", "apt-get install x")
 
-    monkeypatch.setattr("kdemo.runtime.local.kafka.find_java", missing)
-    monkeypatch.setattr("kdemo.runtime.local.kafka.shutil.which", lambda _name: None)
+    monkeypatch.setattr("kdemo.runtime.kafkabroker.find_java", missing)
+    monkeypatch.setattr("kdemo.runtime.kafkabroker.shutil.which", lambda _name: None)
     checks = {c.name: c for c in check_kafka_tools(_session(tmp_path))}
     assert {c.level for c in checks.values()} == {level}
     for check in checks.values():
@@ -183,8 +183,8 @@ def test_doctor_says_java_and_maven_are_missing_and_how_to_get_them(
 def test_doctor_reports_java_and_maven_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("kdemo.runtime.local.kafka.find_java", lambda: Path("/opt/jdk/bin/java"))
-    monkeypatch.setattr("kdemo.runtime.local.kafka.shutil.which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr("kdemo.runtime.kafkabroker.find_java", lambda: Path("/opt/jdk/bin/java"))
+    monkeypatch.setattr("kdemo.runtime.kafkabroker.shutil.which", lambda name: f"/usr/bin/{name}")
     checks = check_kafka_tools(_session(tmp_path))
     assert [(c.name, c.level) for c in checks] == [("java", "ok"), ("mvn", "ok")]
     assert "/opt/jdk/bin/java" in checks[0].detail

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from kdemo import topology
+from kdemo.runtime.buses import node_of
 
 __all__ = [
     "CONFIG_URLS",
@@ -55,6 +56,7 @@ _PORTS: Final[dict[topology.Protocol, ContainerPort]] = {
     topology.Protocol.HTTP: _HTTP,
     topology.Protocol.GRPC: _GRPC,
     topology.Protocol.NATS: ContainerPort("client", 4222),
+    topology.Protocol.KAFKA: ContainerPort("client", 9092),
     topology.Protocol.SQL: ContainerPort("postgres", 5432),
 }
 
@@ -67,7 +69,9 @@ def _grpc_services() -> tuple[str, ...]:
 
 def container_ports(node: str) -> tuple[ContainerPort, ...]:
     """The named ports `node`'s container listens on (first: the one its peers use)."""
-    spec = topology.node(node)
+    spec = node_of(node)
+    if node == "kafka":
+        return (_PORTS[topology.Protocol.KAFKA],)
     if spec.kind is topology.NodeKind.BUS:
         return (_PORTS[topology.Protocol.NATS], ContainerPort("monitor", 8222))
     if spec.kind is topology.NodeKind.DATABASE:
@@ -100,11 +104,11 @@ def labels(node: str) -> dict[str, str]:
     """The recommended labels of `node`'s objects; selectors use only the name."""
     return {
         "app.kubernetes.io/name": node,
-        "app.kubernetes.io/component": topology.node(node).kind.value,
+        "app.kubernetes.io/component": node_of(node).kind.value,
         "app.kubernetes.io/part-of": PART_OF,
     }
 
 
 def workload_kind(node: str) -> str:
     """Deployment for services; StatefulSet for the bus and the database (they keep data)."""
-    return "Deployment" if topology.node(node).kind is topology.NodeKind.SERVICE else "StatefulSet"
+    return "Deployment" if node_of(node).kind is topology.NodeKind.SERVICE else "StatefulSet"

@@ -10,13 +10,15 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from kdemo import topology
-from kdemo.runtime.kube.conventions import NAMESPACE, PART_OF, edge_port
+from kdemo.runtime.buses import BUSES, DEFAULT_BUS, node_of, view
+from kdemo.runtime.kube.conventions import NAMESPACE, PART_OF, SECRET_NAME, edge_port
 
 __all__ = [
     "DNS_PORT",
     "GENERATED_HEADER",
     "PRIVATE_RANGES",
     "base_policies",
+    "bus_component",
     "component_policies",
     "generated_files",
 ]
@@ -49,7 +51,7 @@ def _pods(node: str) -> dict[str, Any]:
 
 
 def _runs_inside(name: str) -> bool:
-    return topology.node(name).kind is not topology.NodeKind.EXTERNAL
+    return node_of(name).kind is not topology.NodeKind.EXTERNAL
 
 
 def _dns_clients() -> list[str]:
@@ -137,6 +139,74 @@ def component_policies() -> dict[str, list[Manifest]]:
     return out
 
 
+def _bus_edges(bus: str) -> list[topology.Edge]:
+    return [e for e in view(bus).edges if bus in (e.source, e.target) and not e.optional]
+
+
+def _deleted(api_version: str, kind: str, name: str) -> Manifest:
+    """A strategic-merge patch that removes the object from the rendered manifests."""
+    meta = {"name": name, "namespace": NAMESPACE}
+    return {"$patch": "delete", "apiVersion": api_version, "kind": kind, "metadata": meta}
+
+
+_CONNECTION: Final = ("URL", "USER", "PASSWORD")
+"""The default bus's connection settings (`KDEMO_NATS_URL`, ...) a bus component replaces."""
+
+
+def _bus_env_patch(service: str, bus: str) -> Manifest:
+    """A service's container: the default bus's connection settings out, `bus`'s in."""
+    prefix = f"KDEMO_{bus.upper()}"
+    dropped = [
+        {"name": f"KDEMO_{DEFAULT_BUS.upper()}_{key}", "$patch": "delete"} for key in _CONNECTION
+    ]
+    port = edge_port(_bus_edges(bus)[0]).port
+    secret = {"secretKeyRef": {"name": SECRET_NAME, "key": f"{bus}-password-{service}"}}
+    added = [
+        {"name": "KDEMO_BUS", "value": bus},
+        {"name": f"{prefix}_BOOTSTRAP", "value": f"{bus}:{port}"},
+        {"name": f"{prefix}_USER", "value": service},
+        {"name": f"{prefix}_PASSWORD", "valueFrom": secret},
+    ]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": service, "namespace": NAMESPACE},
+        "spec": {
+            "template": {"spec": {"containers": [{"name": service, "env": [*dropped, *added]}]}}
+        },
+    }
+
+
+def bus_component(bus: str) -> dict[str, Manifest]:
+    """The component that runs the stack on `bus` instead of the default one: the bus's own
+    workload (hand-written, in `<bus>/`), the policies of its edges, the default bus's
+    workload and policies deleted, and every bus service's connection settings replaced."""
+    files: dict[str, Manifest] = {}
+    for edge in _bus_edges(bus):
+        for policy in _edge_policies(edge):
+            policy["metadata"]["namespace"] = NAMESPACE
+            files[f"{policy['metadata']['name']}.yaml"] = policy
+    patches: dict[str, Manifest] = {
+        f"delete-{DEFAULT_BUS}-statefulset.yaml": _deleted("apps/v1", "StatefulSet", DEFAULT_BUS),
+        f"delete-{DEFAULT_BUS}-service.yaml": _deleted("v1", "Service", DEFAULT_BUS),
+    }
+    for edge in _bus_edges(DEFAULT_BUS):
+        for policy in _edge_policies(edge):
+            name = policy["metadata"]["name"]
+            patches[f"delete-{name}.yaml"] = _deleted("networking.k8s.io/v1", "NetworkPolicy", name)
+    for service in sorted({e.source for e in _bus_edges(bus) if e.target == bus}):
+        patches[f"env-{service}.yaml"] = _bus_env_patch(service, bus)
+    policies = list(files)
+    files.update({f"patches/{name}": body for name, body in patches.items()})
+    files["kustomization.yaml"] = {
+        "apiVersion": "kustomize.config.k8s.io/v1alpha1",
+        "kind": "Component",
+        "resources": [bus, *policies],
+        "patches": [{"path": f"patches/{name}"} for name in patches],
+    }
+    return files
+
+
 def _kustomization(kind: str, resources: list[str]) -> Manifest:
     api = (
         "kustomize.config.k8s.io/v1alpha1"
@@ -164,4 +234,8 @@ def generated_files() -> dict[str, Manifest]:
     for policy in files.values():
         if policy.get("kind") == "NetworkPolicy":
             policy["metadata"]["namespace"] = NAMESPACE
+    for bus in BUSES:
+        if bus != DEFAULT_BUS:
+            for rel, body in bus_component(bus).items():
+                files[f"components/bus-{bus}/{rel}"] = body
     return files

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from kdemo import topology
 from kdemo.runtime.buses import BUSES, DEFAULT_BUS, node_of, runtime_nodes
+from kdemo.runtime.kafkabroker import KafkaBroker, default_cache_dir, locate_java
 from kdemo.runtime.local.env import service_env, service_module
-from kdemo.runtime.local.kafka import KafkaBroker, default_cache_dir, locate_java
 from kdemo.runtime.local.nats import NatsServer, nats_server
 from kdemo.runtime.local.postgres import PgCluster, pg_cluster
 from kdemo.runtime.local.procs import MARKER_ENV

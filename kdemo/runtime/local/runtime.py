@@ -173,7 +173,7 @@ class LocalRuntime(Runtime):
     def _prepare_kafka(self, progress: Progress) -> None:
         """The broker's jars (fetched once, ~40 s the first time) and Java 17+, checked
         before the supervisor starts: it would only retry a broker that cannot start."""
-        from kdemo.runtime.local.kafka import cached, default_cache_dir, fetch_kafka, find_java
+        from kdemo.runtime.kafkabroker import cached, default_cache_dir, fetch_kafka, find_java
 
         find_java()
         if not cached(default_cache_dir()):

@@ -28,7 +28,7 @@ from typing import Any
 
 from kdemo.errors import KdemoError
 from kdemo.runtime.busadmin import BusAccess, ensure_stream, intent_ttl, run_sync
-from kdemo.runtime.local.kafka import ADMIN_USER as KAFKA_ADMIN
+from kdemo.runtime.kafkabroker import ADMIN_USER as KAFKA_ADMIN
 from kdemo.runtime.local.nodes import (
     NodeSpec,
     kafka_of,

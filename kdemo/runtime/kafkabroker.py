@@ -1,12 +1,15 @@
-"""The local Apache Kafka broker: one KRaft node (controller and broker, no ZooKeeper).
+"""The Apache Kafka broker: one KRaft node (controller and broker, no ZooKeeper).
 
 The jars come from Maven Central through the machine's own `mvn`, resolved once from the
 pinned list in `kafka_artifacts/pom.xml` into a cache directory, and run with the machine's
-Java 17+ as `java -cp '<cache>/*' ...` (nothing is downloaded by kdemo itself).
+Java 17+ as `java -cp '<cache>/*' ...` (nothing is downloaded by kdemo itself). The local
+runtime runs `KafkaBroker` under its supervisor; a cluster runs the same jars and the same
+`server_properties` in a pod (kdemo/runtime/kube/kafka.py).
 
 Security follows the NATS bus: clients authenticate with SASL/SCRAM-SHA-512 (users added to
 the metadata log when the storage is formatted), the StandardAuthorizer denies what no ACL
-allows, the admin user is the only super user, and both listeners bind 127.0.0.1 only.
+allows, the admin user is the only super user, and on this machine both listeners bind
+127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -18,17 +21,16 @@ import os
 import re
 import secrets
 import shutil
-import socket
-import struct
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kdemo.errors import KdemoError
+from kdemo.runtime.kafkaprobe import api_versions_ok
 from kdemo.runtime.ports import HOST
 from kdemo.runtime.statedir import atomic_write
 
@@ -36,11 +38,17 @@ __all__ = [
     "CACHE_ENV",
     "KAFKA_VERSION",
     "KafkaBroker",
+    "Listeners",
+    "argument_file",
+    "broker_arguments",
     "default_cache_dir",
     "fetch_kafka",
     "find_java",
     "find_mvn",
+    "format_arguments",
     "kafka_broker",
+    "new_cluster_id",
+    "server_properties",
 ]
 
 KAFKA_VERSION = "4.4.0"
@@ -259,50 +267,11 @@ class KafkaBroker:
         _write_private(self.log4j_path, LOG4J2_CONFIG)
 
     def render_config(self) -> str:
-        admin = _jaas_value(self.passwords[ADMIN_USER])
-        scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
-        plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
-        settings = {
-            "process.roles": "broker,controller",
-            "node.id": str(NODE_ID),
-            # A static one-voter quorum: no dynamic-quorum bootstrapping to keep in step.
-            "controller.quorum.voters": f"{NODE_ID}@{HOST}:{self.controller_port}",
-            "listeners": f"CLIENT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
-            "advertised.listeners": f"CLIENT://{HOST}:{self.port}",
-            "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
-            "inter.broker.listener.name": "CLIENT",
-            "controller.listener.names": "CONTROLLER",
-            "listener.name.client.sasl.enabled.mechanisms": SCRAM_MECHANISM,
-            "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
-            "listener.name.client.scram-sha-512.sasl.jaas.config": (
-                f'{scram} required username="{ADMIN_USER}" password="{admin}";'
-            ),
-            # SCRAM users live in the metadata log, which the controller itself serves, so
-            # its listener uses PLAIN with the admin declared here. Not PLAINTEXT: the broker
-            # would then be User:ANONYMOUS, which would have to be a super user, and so would
-            # any local process that dials this port.
-            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
-            "sasl.mechanism.controller.protocol": "PLAIN",
-            "listener.name.controller.plain.sasl.jaas.config": (
-                f'{plain} required username="{ADMIN_USER}" password="{admin}" '
-                f'user_{ADMIN_USER}="{admin}";'
-            ),
-            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "super.users": f"User:{ADMIN_USER}",
-            "allow.everyone.if.no.acl.found": "false",
-            "log.dirs": str(self.data_dir),
-            # Topics come from the topology, made by the admin: a typo must not create one.
-            "auto.create.topics.enable": "false",
-            "num.partitions": "1",
-            # One node: every internal topic has one replica.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-        }
-        return "".join(f"{key}={_escape_property(value)}\n" for key, value in settings.items())
+        return server_properties(
+            Listeners.on_loopback(self.port, self.controller_port),
+            self.data_dir,
+            self.passwords[ADMIN_USER],
+        )
 
     def formatted(self) -> bool:
         return (self.data_dir / "meta.properties").exists()
@@ -318,20 +287,11 @@ class KafkaBroker:
         self.write_config()
         if self.data_dir.exists():  # a format that died before writing meta.properties
             shutil.rmtree(self.data_dir)
-        args = [
-            "-cp",
-            self.classpath(),
-            "kafka.tools.StorageTool",
-            "format",
-            "--config",
-            str(self.config_path),
-            "--cluster-id",
-            self.cluster_id(),
-        ]
-        for user, password in sorted(self.passwords.items()):
-            args += ["--add-scram", scram_credential(user, password)]
+        args = format_arguments(
+            self.classpath(), self.config_path, self.cluster_id(), self.passwords
+        )
         argfile = self.root / ".format.args"
-        _write_private(argfile, "".join(_argfile_line(a) for a in args))
+        _write_private(argfile, argument_file(args))
         try:
             done = subprocess.run(
                 [str(self.java), f"@{argfile}"],
@@ -353,15 +313,7 @@ class KafkaBroker:
         """The broker in the foreground, logging to stdout (the supervisor keeps its log)."""
         return [
             str(self.java),
-            *HEAP,
-            # A broker out of memory is half-dead; exiting lets the supervisor restart it.
-            "-XX:+ExitOnOutOfMemoryError",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.log4j_path}",
-            "-cp",
-            self.classpath(),
-            "kafka.Kafka",
-            str(self.config_path),
+            *broker_arguments(self.classpath(), self.log4j_path, self.config_path),
         ]
 
     def ready(self) -> bool:
@@ -396,6 +348,137 @@ def kafka_broker(
     return KafkaBroker(find_java(), jars, root, port, controller_port, dict(passwords))
 
 
+# -- one node's configuration, wherever it runs ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listeners:
+    """Where the node listens and what it tells clients to dial (`host:port` each).
+
+    `client` serves the services (SASL/SCRAM); `controller` only this node itself (the
+    KRaft quorum of one). On a cluster two more: `internal`, a loopback listener for the
+    node's requests to itself (no DNS, no policy needed for a broker to reach its own
+    partitions), and `host`, bound in the pod and reached from this machine through a
+    port-forward, so it advertises the forward's address (`host_advertised`).
+    """
+
+    client_bind: str
+    client_advertised: str
+    controller: str
+    internal: str | None = None
+    host_bind: str | None = None
+    host_advertised: str | None = None
+
+    @classmethod
+    def on_loopback(cls, port: int, controller_port: int) -> Listeners:
+        return cls(f"{HOST}:{port}", f"{HOST}:{port}", f"{HOST}:{controller_port}")
+
+    def bound(self) -> dict[str, str]:
+        found = {"CLIENT": self.client_bind, "CONTROLLER": self.controller}
+        if self.internal:
+            found["INTERNAL"] = self.internal
+        if self.host_bind:
+            found["HOST"] = self.host_bind
+        return found
+
+    def advertised(self) -> dict[str, str]:
+        found = {"CLIENT": self.client_advertised}
+        if self.internal:
+            found["INTERNAL"] = self.internal
+        if self.host_bind:
+            found["HOST"] = self.host_advertised or self.host_bind
+        return found
+
+
+def server_properties(listeners: Listeners, data_dir: Path | str, admin_password: str) -> str:
+    """server.properties of one combined KRaft node: SCRAM clients, an ACL for everything."""
+    admin = _jaas_value(admin_password)
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    scram_login = f'{scram} required username="{ADMIN_USER}" password="{admin}";'
+    bound, advertised = listeners.bound(), listeners.advertised()
+    scram_listeners = [name for name in bound if name != "CONTROLLER"]
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": str(NODE_ID),
+        # A static one-voter quorum: no dynamic-quorum bootstrapping to keep in step.
+        "controller.quorum.voters": f"{NODE_ID}@{listeners.controller}",
+        "listeners": ",".join(f"{name}://{addr}" for name, addr in bound.items()),
+        "advertised.listeners": ",".join(f"{name}://{addr}" for name, addr in advertised.items()),
+        "listener.security.protocol.map": ",".join(f"{name}:SASL_PLAINTEXT" for name in bound),
+        "inter.broker.listener.name": "INTERNAL" if listeners.internal else "CLIENT",
+        "controller.listener.names": "CONTROLLER",
+        "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+        **{
+            f"listener.name.{name.lower()}.sasl.enabled.mechanisms": SCRAM_MECHANISM
+            for name in scram_listeners
+        },
+        # Every SASL listener needs a login module; the broker itself logs in as the admin.
+        **{
+            f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config": scram_login
+            for name in scram_listeners
+        },
+        # SCRAM users live in the metadata log, which the controller itself serves, so
+        # its listener uses PLAIN with the admin declared here. Not PLAINTEXT: the broker
+        # would then be User:ANONYMOUS, which would have to be a super user, and so would
+        # any local process that dials this port.
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": (
+            f'{plain} required username="{ADMIN_USER}" password="{admin}" '
+            f'user_{ADMIN_USER}="{admin}";'
+        ),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:{ADMIN_USER}",
+        "allow.everyone.if.no.acl.found": "false",
+        "log.dirs": str(data_dir),
+        # Topics come from the topology, made by the admin: a typo must not create one.
+        "auto.create.topics.enable": "false",
+        "num.partitions": "1",
+        # One node: every internal topic has one replica.
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+    }
+    return "".join(f"{key}={_escape_property(value)}\n" for key, value in settings.items())
+
+
+def broker_arguments(classpath: str, log4j: Path | str, config: Path | str) -> list[str]:
+    """`java` arguments that run the node in the foreground, logging to stdout."""
+    return [
+        *HEAP,
+        # A broker out of memory is half-dead; exiting lets its supervisor restart it.
+        "-XX:+ExitOnOutOfMemoryError",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp",
+        classpath,
+        "kafka.Kafka",
+        str(config),
+    ]
+
+
+def format_arguments(
+    classpath: str, config: Path | str, cluster_id: str, passwords: Mapping[str, str]
+) -> list[str]:
+    """`java` arguments that format a node's storage once (a formatted one is left alone),
+    with every SCRAM user: an argument file's content, never a command line (the salted
+    passwords would be readable in /proc)."""
+    args = ["-cp", classpath, "kafka.tools.StorageTool", "format", "--config", str(config)]
+    args += ["--cluster-id", cluster_id, "--ignore-formatted"]
+    for user, password in sorted(passwords.items()):
+        args += ["--add-scram", scram_credential(user, password)]
+    return args
+
+
+def argument_file(args: Sequence[str]) -> str:
+    """The text of a `java @file` holding `args`."""
+    return "".join(_argfile_line(a) for a in args)
+
+
 # -- helpers -----------------------------------------------------------------------------------
 
 
@@ -421,31 +504,6 @@ def scram_credential(user: str, password: str, iterations: int = SCRAM_ITERATION
         f"{SCRAM_MECHANISM}=[name={user},iterations={iterations},"
         f'salt="{b64(salt).decode()}",saltedpassword="{b64(salted).decode()}"]'
     )
-
-
-def api_versions_ok(host: str, port: int, timeout: float = 2.0) -> bool:
-    """Send ApiVersions v0 (answered before SASL authentication) and check error_code 0."""
-    correlation = 7
-    client_id = b"kdemo-probe"
-    body = struct.pack(">hhih", 18, 0, correlation, len(client_id)) + client_id
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(struct.pack(">i", len(body)) + body)
-            head = _recv_exactly(sock, 10)  # size, correlation id, error code
-    except OSError:
-        return False
-    _size, got_correlation, error_code = struct.unpack(">iih", head)
-    return bool(got_correlation == correlation and error_code == 0)
-
-
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("closed before the response")
-        data += chunk
-    return data
 
 
 def _check_user(user: str) -> None:
