@@ -59,6 +59,18 @@ from kdemo.errors import KdemoError
 from kdemo.runtime import kafkaconfig
 from kdemo.runtime.base import DeadLetter, TapEvent
 from kdemo.runtime.kafkaconfig import Acl
+from services.common.bus import DLQ_CONSUMER_HEADER, DLQ_REASON_HEADER
+from services.common.kafka_client import (
+    DEAD_LETTER_HEADERS,
+    IGNORED_BY_READERS,
+    ORIGINAL_TOPIC_HEADER,
+    Headers,
+    Progress,
+    headers_of,
+    partitions_of,
+    read_to_end,
+)
+from services.common.kafka_client import client_config as _client_config
 
 __all__ = [
     "DLQ_CONSUMER_HEADER",
@@ -74,12 +86,9 @@ __all__ = [
     "tap",
 ]
 
-DLQ_REASON_HEADER = "Kdemo-Dlq-Reason"
-DLQ_CONSUMER_HEADER = "Kdemo-Dlq-Consumer"
-ORIGINAL_TOPIC_HEADER = "Kdemo-Original-Topic"
 REPLAY_OF_HEADER = "Kdemo-Replay-Of"
-_NOT_REPLAYED = ("Kdemo-Dlq-", "Kdemo-Original-", REPLAY_OF_HEADER)
-"""Header prefixes the dead-lettering added: dropped when the event is republished."""
+_NOT_REPLAYED = (*DEAD_LETTER_HEADERS, REPLAY_OF_HEADER)
+"""Headers the dead-lettering (or an earlier replay) added: dropped when republished."""
 SCRAM_ITERATIONS = 8192
 REPLAY_TRANSACTION_ID = "kdemo-admin-dlq-replay"
 """One transactional id for every replay: a second replay that starts fences the first,
@@ -89,10 +98,6 @@ _HINT = "see `kdemo status` and the kafka log: the runtime restarts the broker w
 _LOG = logging.getLogger("kdemo.kafka")
 _LOG.addHandler(logging.NullHandler())
 _T = TypeVar("_T")
-_NOT_OURS = (KafkaError._PARTITION_EOF, KafkaError.GROUP_AUTHORIZATION_FAILED)
-"""Errors a group-less reader may be told and ignores: librdkafka looks up the coordinator
-of its nominal group.id (see `_consumer`), which a user without that group's ACL is refused;
-the reader never uses the group."""
 _C = TypeVar("_C", AdminClient, Consumer, Producer)
 
 
@@ -116,19 +121,9 @@ class ProvisionReport:
 
 
 def client_config(access: KafkaAccess) -> dict[str, Any]:
-    """librdkafka settings for `access`: SCRAM-SHA-512 over SASL_PLAINTEXT, logs kept off
-    the terminal (in the `kdemo.kafka` logger), and no endless reconnecting to a dead broker."""
-    return {
-        "bootstrap.servers": access.bootstrap,
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": "SCRAM-SHA-512",
-        "sasl.username": access.user,
-        "sasl.password": access.password,
-        "client.id": f"kdemo-{access.user}",
-        "logger": _LOG,
-        "socket.connection.setup.timeout.ms": 5000,
-        "reconnect.backoff.max.ms": 1000,
-    }
+    """librdkafka settings for `access` (the services' own, with the logs kept off the
+    terminal in the `kdemo.kafka` logger)."""
+    return _client_config(access.bootstrap, access.user, access.password, logger=_LOG)
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -476,17 +471,8 @@ def _marker_key(msg: Message) -> str:
     return f"{msg.topic()}:{msg.partition()}:{msg.offset()}"
 
 
-Headers = list[tuple[str, str | bytes | None]]
-
-
-def _headers(msg: Message) -> list[tuple[str, bytes]]:
-    raw = msg.headers() or []
-    pairs = list(raw.items()) if isinstance(raw, dict) else raw
-    return [(k, v.encode() if isinstance(v, str) else v or b"") for k, v in pairs]
-
-
 def _header(msg: Message, name: str) -> str:
-    for key, value in _headers(msg):
+    for key, value in headers_of(msg):
         if key.lower() == name.lower():
             return value.decode(errors="replace")
     return ""
@@ -494,42 +480,10 @@ def _header(msg: Message, name: str) -> str:
 
 def _read_all(consumer: Consumer, topics: Sequence[str]) -> list[Message]:
     """Every record in `topics` up to their ends now (read committed), in partition order."""
-    metadata = consumer.list_topics(timeout=TIMEOUT_S)
-    wanted: dict[tuple[str, int], int] = {}
-    starts = []
-    for name in topics:
-        if name not in metadata.topics:
-            continue
-        for partition in metadata.topics[name].partitions:
-            tp = TopicPartition(name, partition)
-            low, high = consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)
-            if high > low:
-                wanted[(name, partition)] = high
-                starts.append(TopicPartition(name, partition, low))
-    if not starts:
-        return []
-    consumer.assign(starts)
-    found: list[Message] = []
-    deadline = time.monotonic() + TIMEOUT_S * 3
-    while wanted:
-        if time.monotonic() > deadline:
-            raise KdemoError("reading the dead letters took too long", _HINT)
-        for msg in consumer.consume(500, 0.5):
-            error = msg.error()
-            if error is not None:
-                if error.code() in _NOT_OURS:
-                    continue
-                raise KafkaException(error)
-            found.append(msg)
-            key = (str(msg.topic()), int(msg.partition() or 0))
-            if key in wanted and (msg.offset() or 0) + 1 >= wanted[key]:
-                del wanted[key]
-        # a transaction marker can be the last offset: the position says we are past it
-        for tp in consumer.position([TopicPartition(t, p) for t, p in wanted]):
-            if tp.offset >= 0 and tp.offset >= wanted[(tp.topic, tp.partition)]:
-                del wanted[(tp.topic, tp.partition)]
-    consumer.unassign()
-    return found
+    try:
+        return read_to_end(consumer, topics, TIMEOUT_S)
+    except TimeoutError as exc:
+        raise KdemoError("reading the dead letters took too long", _HINT) from exc
 
 
 def _dead_letter(msg: Message) -> DeadLetter:
@@ -612,7 +566,7 @@ def _replay_sync(access: KafkaAccess, seqs: list[int] | None) -> int:
             try:
                 for letter, msg in chosen:
                     headers: Headers = [
-                        (k, v) for k, v in _headers(msg) if not k.startswith(_NOT_REPLAYED)
+                        (k, v) for k, v in headers_of(msg) if k not in _NOT_REPLAYED
                     ]
                     headers.append((REPLAY_OF_HEADER, _marker_key(msg).encode()))
                     producer.produce(
@@ -650,14 +604,12 @@ async def dlq_replay(admin: KafkaAccess, seqs: list[int] | None = None) -> int:
 
 
 class _Tap:
-    """The tap's consumer and what it knows of each partition's end; one thread uses it."""
+    """The tap's consumer and how far it is through each partition; one thread uses it."""
 
     def __init__(self, access: KafkaAccess, deliver_all: bool) -> None:
         self.access = access
         self.errors = _Errors()
         self.consumer = _consumer(access, self.errors)
-        self.ends: dict[tuple[str, int], int] = {}
-        self.next: dict[tuple[str, int], int] = {}
         with _wrapped(access, "starting the tap", self.errors):
             metadata = self.consumer.list_topics(timeout=TIMEOUT_S)
             names = sorted(t for t in metadata.topics if _tapped(t))
@@ -666,57 +618,55 @@ class _Tap:
                     f"the tap user {access.user!r} sees no topic of the bus",
                     "the bus is not provisioned yet, or the tap's ACLs are missing",
                 )
-            assignment = []
-            for name in names:
-                for partition in metadata.topics[name].partitions:
-                    tp = TopicPartition(name, partition)
-                    low, high = self.consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)
-                    self.ends[(name, partition)] = high
-                    self.next[(name, partition)] = low if deliver_all else high
-                    start = OFFSET_BEGINNING if deliver_all else OFFSET_END
-                    assignment.append(TopicPartition(name, partition, start))
-            self.consumer.assign(assignment)
+            where = partitions_of(self.consumer, names, TIMEOUT_S)
+            self.progress = Progress.measure(
+                self.consumer, where, TIMEOUT_S, from_end=not deliver_all
+            )
+            start = OFFSET_BEGINNING if deliver_all else OFFSET_END
+            self.consumer.assign([TopicPartition(*w, start) for w in where])
 
     def poll(self) -> list[TapEvent]:
         with _wrapped(self.access, "tapping the bus", self.errors):
-            batch = self.consumer.consume(200, 0.5)
-            events = []
-            for msg in batch:
+            records = []
+            for msg in self.consumer.consume(200, 0.5):
                 error = msg.error()
                 if error is not None:
-                    if error.code() in _NOT_OURS:
+                    if error.code() in IGNORED_BY_READERS:
                         continue
                     raise KafkaException(error)
-                key = (str(msg.topic()), int(msg.partition() or 0))
-                offset = int(msg.offset() or 0)
-                self.next[key] = offset + 1
-                _low, high = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
-                if high >= 0:
-                    self.ends[key] = max(self.ends.get(key, 0), high)
-                events.append(self._event(msg, key, offset))
-            return events
-
-    def _event(self, msg: Message, key: tuple[str, int], offset: int) -> TapEvent:
-        raw = msg.value() or b""
-        event: dict[str, Any] | None = None
-        with contextlib.suppress(ValueError):
-            parsed = json.loads(raw)
-            event = parsed if isinstance(parsed, dict) else None
-        _kind, stamp = msg.timestamp()
-        pending = sum(max(0, end - self.next.get(k, end)) for k, end in self.ends.items())
-        return TapEvent(
-            subject=key[0],
-            seq=offset,
-            time=stamp / 1000 if stamp > 0 else time.time(),
-            headers={k: v.decode(errors="replace") for k, v in _headers(msg)},
-            event=event,
-            raw=raw,
-            pending=pending,
-        )
+                where = (str(msg.topic()), int(msg.partition() or 0))
+                _low, high = self.consumer.get_watermark_offsets(
+                    TopicPartition(*where), cached=True
+                )
+                self.progress.extend(where, high)
+                self.progress.took(msg)
+                records.append(msg)
+            self.progress.observe(self.consumer)
+            # What is left after the batch, plus the batch's records after each one.
+            left = self.progress.behind()
+            return [_tap_event(msg, left + len(records) - n) for n, msg in enumerate(records, 1)]
 
     def close(self) -> None:
         with contextlib.suppress(KafkaException, RuntimeError):
             self.consumer.close()
+
+
+def _tap_event(msg: Message, pending: int) -> TapEvent:
+    raw = msg.value() or b""
+    event: dict[str, Any] | None = None
+    with contextlib.suppress(ValueError):
+        parsed = json.loads(raw)
+        event = parsed if isinstance(parsed, dict) else None
+    _kind, stamp = msg.timestamp()
+    return TapEvent(
+        subject=str(msg.topic()),
+        seq=int(msg.offset() or 0),
+        time=stamp / 1000 if stamp > 0 else time.time(),
+        headers={k: v.decode(errors="replace") for k, v in headers_of(msg)},
+        event=event,
+        raw=raw,
+        pending=pending,
+    )
 
 
 def _tapped(name: str) -> bool:

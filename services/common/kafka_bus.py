@@ -73,6 +73,16 @@ from .bus import (
 )
 from .events import Event, EventInvalid, decode_record, encode, split_subject
 from .failpoints import failpoint
+from .kafka_client import (
+    DEAD_LETTER_HEADERS,
+    EVENT_ID_HEADER,
+    ORIGINAL_TOPIC_HEADER,
+    Headers,
+    Progress,
+    client_config,
+    headers_of,
+    partitions_of,
+)
 from .metrics import observe_edge
 from .tasks import stop_service
 from .topology import (
@@ -87,21 +97,12 @@ from .topology import (
     topic,
 )
 
-__all__ = [
-    "EVENT_ID_HEADER",
-    "ORIGINAL_TOPIC_HEADER",
-    "SESSION_TIMEOUT_S",
-    "KafkaBus",
-    "client_config",
-    "connect_kafka",
-]
+__all__ = ["SESSION_TIMEOUT_S", "KafkaBus", "connect_kafka"]
 
 log = logging.getLogger(__name__)
 _LIBRDKAFKA_LOG = logging.getLogger("services.kafka")
 T = TypeVar("T")
 
-EVENT_ID_HEADER: Final = "Kdemo-Event-Id"
-ORIGINAL_TOPIC_HEADER: Final = "Kdemo-Original-Topic"
 PUBLISH_TIMEOUT_S: Final = 10.0
 """How long a publish waits for the broker's acknowledgement (all in-sync replicas)."""
 CONNECT_TIMEOUT_S: Final = 5.0
@@ -121,36 +122,9 @@ _PERMANENT: Final = (
 )
 """Consumer errors that waiting does not fix: provisioning is wrong or missing."""
 
-Headers = list[tuple[str, str | bytes | None]]
-
-
-def client_config(bootstrap: str, user: str | None, password: str | None) -> dict[str, Any]:
-    """librdkafka settings for one service's user (no SASL when no user is given)."""
-    config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
-        "client.id": f"kdemo-{user or 'anonymous'}",
-        "logger": _LIBRDKAFKA_LOG,
-        "socket.connection.setup.timeout.ms": 5000,
-        "reconnect.backoff.max.ms": 1000,
-    }
-    if user is not None:
-        config |= {
-            "security.protocol": "SASL_PLAINTEXT",
-            "sasl.mechanism": "SCRAM-SHA-512",
-            "sasl.username": user,
-            "sasl.password": password or "",
-        }
-    return config
-
 
 def _event_of_topic(name: str) -> str:
     return name.removeprefix(DLQ_PREFIX).removeprefix(TOPIC_PREFIX)
-
-
-def _headers(msg: Message) -> Headers:
-    raw = msg.headers() or []
-    pairs = list(raw.items()) if isinstance(raw, dict) else raw
-    return [(k, v.encode() if isinstance(v, str) else v or b"") for k, v in pairs]
 
 
 class _Health:
@@ -261,24 +235,19 @@ class _ReadBack:
                 "isolation.level": "read_committed",
             }
         )
-        self._ends: dict[tuple[str, int], int] = {}
+        self._progress = Progress()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Assign every partition from the beginning (blocking), then read in a thread."""
-        metadata = self._consumer.list_topics(timeout=CONNECT_TIMEOUT_S)
-        assignment = []
-        for name in (topic(e) for e in self.events):
-            if name not in metadata.topics or metadata.topics[name].error is not None:
-                raise BusError(f"topic {name} is missing or not readable")
-            for partition in metadata.topics[name].partitions:
-                tp = TopicPartition(name, partition)
-                low, high = self._consumer.get_watermark_offsets(tp, timeout=CONNECT_TIMEOUT_S)
-                if high > low:
-                    self._ends[(name, partition)] = high
-                assignment.append(TopicPartition(name, partition, OFFSET_BEGINNING))
-        self._consumer.assign(assignment)
-        self.caught_up = not self._ends
+        names = [topic(e) for e in self.events]
+        where = partitions_of(self._consumer, names, CONNECT_TIMEOUT_S)
+        missing = sorted(set(names) - {name for name, _partition in where})
+        if missing:
+            raise BusError(f"topic {', '.join(missing)} is missing or not readable")
+        self._progress = Progress.measure(self._consumer, where, CONNECT_TIMEOUT_S)
+        self._consumer.assign([TopicPartition(*w, OFFSET_BEGINNING) for w in where])
+        self.caught_up = self._progress.caught_up
         self._thread = threading.Thread(target=self._run, name="kafka-read-back", daemon=True)
         self._thread.start()
 
@@ -294,32 +263,15 @@ class _ReadBack:
                 if msg.error() is not None:
                     continue  # group-less reader: the coordinator lookup is refused; EOF
                 self._take(msg)
-            if self._ends:
-                self._check_positions()
-
-    def _check_positions(self) -> None:
-        """Partitions whose position reached the end seen at start are caught up, even when
-        no record arrives there: a transaction's commit marker (a replayed dead letter) can
-        be a partition's last offset, and a consumer never receives markers."""
-        waiting = [TopicPartition(name, partition) for name, partition in self._ends]
-        with contextlib.suppress(KafkaException):
-            for tp in self._consumer.position(waiting):
-                end = self._ends.get((tp.topic, tp.partition))
-                if end is not None and tp.offset >= end:
-                    del self._ends[(tp.topic, tp.partition)]
-        if not self._ends:
-            self.caught_up = True
+            if not self.caught_up:  # the ends seen at start: once reached, it stays so
+                with contextlib.suppress(KafkaException):
+                    self._progress.observe(self._consumer)
+                self.caught_up = self._progress.caught_up
 
     def _take(self, msg: Message) -> None:
-        name, partition = str(msg.topic()), int(msg.partition() or 0)
-        offset = int(msg.offset() or 0)
         with contextlib.suppress(EventInvalid):
-            self.add(decode_record(msg.value() or b"", _event_of_topic(name)))
-        end = self._ends.get((name, partition))
-        if end is not None and offset + 1 >= end:
-            del self._ends[(name, partition)]
-            if not self._ends:
-                self.caught_up = True
+            self.add(decode_record(msg.value() or b"", _event_of_topic(str(msg.topic()))))
+        self._progress.took(msg)
 
     def add(self, event: Event) -> None:
         with self._lock:
@@ -573,11 +525,7 @@ class KafkaBus:
 
     async def _dead_letter(self, msg: Message, reason: str) -> None:
         name = str(msg.topic())
-        headers = [
-            (k, v)
-            for k, v in _headers(msg)
-            if k not in (DLQ_REASON_HEADER, DLQ_CONSUMER_HEADER, ORIGINAL_TOPIC_HEADER)
-        ]
+        headers: Headers = [(k, v) for k, v in headers_of(msg) if k not in DEAD_LETTER_HEADERS]
         headers += [
             (DLQ_REASON_HEADER, reason[:1000].encode()),
             (DLQ_CONSUMER_HEADER, self.service.encode()),
@@ -604,7 +552,7 @@ async def connect_kafka(
 ) -> KafkaBus:
     """Connect as the service's own Kafka user; BusError when the broker does not answer
     or refuses the login (the lifecycle retries with its capped backoff)."""
-    config = client_config(bootstrap, user, password)
+    config = client_config(bootstrap, user, password, logger=_LIBRDKAFKA_LOG)
     health = _Health()
     producer = _Producer(config, health)
     read_back: _ReadBack | None = None

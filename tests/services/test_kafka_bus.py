@@ -20,15 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer
 
 from kdemo.runtime import kafkaadmin, kafkaconfig
+from kdemo.runtime import kafkabroker as kafka
 from kdemo.runtime.kafkaadmin import KafkaAccess
-from kdemo.runtime.local import kafka
-from kdemo.runtime.local.kafka import KafkaBroker
+from kdemo.runtime.kafkabroker import KafkaBroker
 from services.common.bus import BusError, Poison, Transient, nak_delay
 from services.common.events import Event, encode, make_event
-from services.common.kafka_bus import KafkaBus, client_config, connect_kafka
+from services.common.kafka_bus import KafkaBus, connect_kafka
+from services.common.kafka_client import read_to_end
 from tests.runtime.test_kafka_broker import Running, _free_ports, needs_jvm
 
 pytestmark = [pytest.mark.stack, needs_jvm, pytest.mark.timeout(600)]
@@ -150,33 +151,15 @@ async def _consuming(bus: KafkaBus, handler: Any, **kwargs: Any) -> tuple[asynci
 
 def _admin_reader(bootstrap: str, topic: str) -> list[Message]:
     """Every record of `topic` as the admin reads it (outside any group)."""
-    access = KafkaAccess(bootstrap, "admin", PASSWORDS["admin"])
-    consumer = Consumer(
-        kafkaadmin.client_config(access)
-        | {"group.id": "kdemo-test-reader", "enable.auto.commit": False}
-    )
+    consumer = Consumer(_admin_config(bootstrap) | {"group.id": "kdemo-test-reader"})
     try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        parts = list(metadata.topics[topic].partitions)
-        ends = {}
-        for p in parts:
-            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high > 0:
-                ends[p] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
-        found: list[Message] = []
-        deadline = time.monotonic() + 30
-        while ends and time.monotonic() < deadline:
-            for msg in consumer.consume(100, 0.5):
-                if msg.error() is not None:
-                    continue
-                found.append(msg)
-                p = int(msg.partition() or 0)
-                if p in ends and int(msg.offset() or 0) + 1 >= ends[p]:
-                    del ends[p]
-        return found
+        return read_to_end(consumer, [topic], 10)
     finally:
         consumer.close()
+
+
+def _admin_config(bootstrap: str) -> dict[str, Any]:
+    return kafkaadmin.client_config(KafkaAccess(bootstrap, "admin", PASSWORDS["admin"]))
 
 
 async def test_publish_consume_in_order_per_key_and_read_back(
@@ -351,7 +334,7 @@ async def test_poison_and_invalid_records_go_to_the_dead_letter_topic(
     await buses["github-app"].publish(poison)
     await buses["github-app"].publish(given_up)
     junk_key = _intent()
-    admin = Producer(kafkaadmin.client_config(KafkaAccess(bootstrap, "admin", PASSWORDS["admin"])))
+    admin = Producer(_admin_config(bootstrap))
     admin.produce("kdemo.bounty.requested", b"not an event", junk_key.encode())
     assert admin.flush(30) == 0
     calls: dict[str, int] = {}
@@ -425,8 +408,7 @@ async def test_read_back_catches_up_when_a_transaction_marker_ends_the_topic(
     position that it caught up (it used to stay unready for ever, answering 503)."""
     event = _signed(_intent(), _wallet())
     replayer = Producer(
-        client_config(bootstrap, "admin", PASSWORDS["admin"])
-        | {"transactional.id": f"test-replay-{secrets.token_hex(4)}"}
+        _admin_config(bootstrap) | {"transactional.id": f"test-replay-{secrets.token_hex(4)}"}
     )
     replayer.init_transactions(10)
     replayer.begin_transaction()
