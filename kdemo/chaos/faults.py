@@ -1,8 +1,9 @@
 """The faults `kdemo chaos` injects: which, where and when, reproducible from a seed.
 
 A fault plan is drawn from `random.Random(seed)` before the run starts, so the same seed
-gives the same faults on the same nodes in the same order with the same pauses between
-them; only where the load happens to be when each one lands differs between runs.
+on the same bus gives the same faults on the same nodes in the same order with the same
+pauses between them; only where the load happens to be when each one lands differs between
+runs. The nodes are those of the stack's bus (`topology.for_bus`): `nats` or `kafka`.
 """
 
 from __future__ import annotations
@@ -26,16 +27,40 @@ __all__ = [
     "Injector",
     "parse_faults",
     "plan_faults",
+    "redelivery_s",
+    "stop_s_for",
 ]
 
 FAULTS: Final = ("kill", "stop", "restart")
-"""kill: SIGKILL (pods deleted at once); stop: SIGSTOP for longer than the consumers' ack
-wait, then SIGCONT; restart: a clean stop (SIGTERM; postgres' fast shutdown) and start."""
+"""kill: SIGKILL (pods deleted at once); stop: SIGSTOP for longer than the bus waits for a
+silent consumer (`redelivery_s`), then SIGCONT; restart: a clean stop (SIGTERM; postgres'
+fast shutdown) and start."""
 
-STOP_S: Final = ACK_WAIT_S + 2.0
-"""A stopped node stays frozen past the ack wait, so JetStream redelivers what it held."""
+STOP_MARGIN_S: Final = 2.0
+"""A stop outlasts the bus's redelivery timeout by this much, so the bus has given up on
+the frozen consumer before it thaws."""
 
 RECOVERY_TIMEOUT_S: Final = 120.0
+
+
+def redelivery_s(bus: str) -> float:
+    """How long the bus waits for a silent consumer before it hands out again what that
+    consumer held: JetStream's ack wait; on Kafka the consumer group's session timeout,
+    after which the member is dropped and its uncommitted records are read again."""
+    if bus == "kafka":
+        from services.common.kafka_bus import SESSION_TIMEOUT_S  # late: loads confluent-kafka
+
+        return SESSION_TIMEOUT_S
+    return ACK_WAIT_S
+
+
+def stop_s_for(bus: str) -> float:
+    """How long a `stop` freezes its node on this bus: past the redelivery timeout."""
+    return redelivery_s(bus) + STOP_MARGIN_S
+
+
+STOP_S: Final = stop_s_for("nats")
+"""The stop on a NATS stack (32 s: past the 30 s ack wait)."""
 
 
 def parse_faults(text: str) -> tuple[str, ...]:
@@ -60,11 +85,17 @@ class FaultPlan:
 
 
 def plan_faults(
-    seed: int, faults: Sequence[str], *, every_s: float, count: int = 10_000
+    seed: int,
+    faults: Sequence[str],
+    *,
+    every_s: float,
+    bus: str = "nats",
+    count: int = 10_000,
 ) -> list[FaultPlan]:
-    """The run's faults: every node kind gets every fault before any gets one twice."""
+    """The run's faults on a stack of `bus`: every node gets every fault before any gets
+    one twice."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible plan, not a secret
-    nodes = [n.name for n in topology.runtime_nodes()]
+    nodes = [n.name for n in topology.for_bus(bus).runtime_nodes()]
     pairs = [(fault, node) for fault in faults for node in nodes]
     plan: list[FaultPlan] = []
     while pairs and len(plan) < count:

@@ -12,14 +12,15 @@ from typing import Any, Final
 
 from kdemo.chaos.audit import Audit, audit_run, wait_settled
 from kdemo.chaos.driver import FlowRecord, LoadPlan, drive, summary
-from kdemo.chaos.faults import STOP_S, FaultRecord, Injector, plan_faults, wait_whole
+from kdemo.chaos.faults import FaultRecord, Injector, plan_faults, stop_s_for, wait_whole
 from kdemo.errors import KdemoError
 from kdemo.runtime.base import Runtime
 
 __all__ = ["ChaosOptions", "ChaosReport", "run_chaos"]
 
 SETTLE_S: Final = 120.0
-"""After the last flow: time for redeliveries (up to the ack wait) to reach the ledger."""
+"""After the last flow: time for redeliveries (up to the bus's redelivery timeout) to reach
+the ledger."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,9 @@ class ChaosOptions:
     seed: int = 1
     every_s: float = 4.0
     """Mean pause between one fault's recovery and the next fault."""
-    stop_s: float = STOP_S
+    stop_s: float | None = None
+    """How long a stop freezes its node; None: past the stack's bus's redelivery timeout
+    (`faults.stop_s_for`)."""
     settle_s: float = SETTLE_S
 
 
@@ -53,6 +56,9 @@ class ChaosReport:
     settle_s: float
     problems: list[str] = field(default_factory=list)
     """Flows that did not complete, faults the stack did not recover from."""
+    bus: str = "nats"
+    stop_s: float = 0.0
+    """How long each stop froze its node."""
 
     @property
     def ok(self) -> bool:
@@ -80,6 +86,7 @@ class ChaosReport:
             "flows": len(self.records),
             "rate": self.options.rate,
             "seed": self.options.seed,
+            "bus": self.bus,
             "repo": self.repo,
             "seconds": round(self.seconds, 3),
             "settle_s": round(self.settle_s, 3),
@@ -87,6 +94,7 @@ class ChaosReport:
             "faults": {
                 "injected": len(self.faults),
                 "kinds": list(self.options.faults),
+                "stop_s": round(self.stop_s, 3),
                 "recovery_s": {
                     "p50": _round(percentile(recoveries, 50)),
                     "max": _round(max(recoveries, default=None)),
@@ -97,6 +105,7 @@ class ChaosReport:
             "doubled": self.audit.count("doubled"),
             "recorded_refused": self.audit.count("recorded-refused"),
             "dead_lettered": len(self.audit.dead_letters),
+            "copies": dict(self.audit.copies),
             "unanswered_intents": self.audit.unanswered_intents,
             "checked": dict(self.audit.checked),
             "findings": [f.to_json() for f in self.audit.findings],
@@ -126,6 +135,8 @@ def run_chaos(
     if wait_whole(runtime, timeout_s=30.0) is None:
         raise KdemoError("the stack is not whole: some nodes are not ready", "see `kdemo status`")
     _check_faults_supported(runtime, options.faults)
+    bus = runtime.bus()
+    stop_s = options.stop_s if options.stop_s is not None else stop_s_for(bus)
     run_id = secrets.token_hex(4)
     repo = f"chaos/run-{run_id}"
     plan = LoadPlan(
@@ -140,9 +151,9 @@ def run_chaos(
     started = time.monotonic()
     injector = Injector(
         runtime,
-        plan_faults(options.seed, options.faults, every_s=options.every_s),
+        plan_faults(options.seed, options.faults, every_s=options.every_s, bus=bus),
         started,
-        stop_s=options.stop_s,
+        stop_s=stop_s,
         on_fault=on_fault,
     )
     faults = injector.thread()
@@ -188,6 +199,8 @@ def run_chaos(
         time.monotonic() - started,
         settle,
         problems,
+        bus,
+        stop_s,
     )
 
 

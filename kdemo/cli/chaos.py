@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kdemo.chaos.faults import FAULTS, STOP_S, parse_faults
+from kdemo.chaos.faults import FAULTS, parse_faults
 from kdemo.cli.session import Output, OutputOption, Session, print_json, session_of
 from kdemo.errors import KdemoError, UsageError
 
@@ -38,12 +38,20 @@ def chaos(
         float, typer.Option("--every", help="Mean seconds between faults (after recovery).")
     ] = 4.0,
     stop_for: Annotated[
-        float,
-        typer.Option("--stop-for", help="Seconds a stopped node stays frozen (past the ack wait)."),
-    ] = STOP_S,
+        float | None,
+        typer.Option(
+            "--stop-for",
+            help="Seconds a stopped node stays frozen (default: just past the bus's "
+            "redelivery timeout: the JetStream ack wait on NATS, the consumer groups' session "
+            "timeout on Kafka).",
+            show_default=False,
+        ),
+    ] = None,
     output: OutputOption = Output.text,
 ) -> None:
     """Drive flows while killing, freezing and restarting nodes; audit the ledger and the bus.
+
+    Runs on the running stack, on its bus (NATS or Kafka): the faults hit that bus's node.
 
     Exit 1 when the audit finds anything lost, doubled or recorded though refused,
     a dead letter, or a flow that did not complete.
@@ -53,7 +61,7 @@ def chaos(
         raise UsageError(f"--flows {flows}: must be at least 1", "e.g. --flows 100")
     if rate <= 0:
         raise UsageError(f"--rate {rate:g}: must be positive", "flows started per second, e.g. 5")
-    if every <= 0 or stop_for <= 0:
+    if every <= 0 or (stop_for is not None and stop_for <= 0):
         raise UsageError("--every and --stop-for must be positive seconds", "e.g. --every 4")
     from kdemo.chaos.run import ChaosOptions, run_chaos  # late: loads the wallet and bus client
 
@@ -97,7 +105,8 @@ def _print_report(session: Session, report: ChaosReport) -> None:
     out = session.out
     out.print(
         f"[bold]{data['flows']} flows[/bold] at {report.options.rate:g}/s in "
-        f"{report.seconds:.1f} s (seed {report.options.seed}, repository {report.repo}); "
+        f"{report.seconds:.1f} s (seed {report.options.seed}, bus {report.bus}, "
+        f"repository {report.repo}); "
         f"settled {report.settle_s:.1f} s after the last flow"
     )
     outcomes = data["outcomes"]
@@ -112,8 +121,12 @@ def _print_report(session: Session, report: ChaosReport) -> None:
     faults = data["faults"]
     out.print(
         f"faults injected: {faults['injected']} ({', '.join(report.options.faults) or 'none'}); "
-        f"recovery p50 {faults['recovery_s']['p50']} s, max {faults['recovery_s']['max']} s"
+        f"recovery p50 {faults['recovery_s']['p50']} s, max {faults['recovery_s']['max']} s; "
+        f"each stop {faults['stop_s']} s"
     )
+    if data["copies"]:
+        copies = ", ".join(f"{n} {event}" for event, n in data["copies"].items())
+        out.print(f"copies kept by the bus, consumed once: {copies}")
     for label, key in (
         ("lost", "lost"),
         ("doubled", "doubled"),
