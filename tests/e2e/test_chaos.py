@@ -27,8 +27,8 @@ from kdemo.runtime.base import TapEvent
 from kdemo.runtime.busadmin import connect, run_sync
 from kdemo.runtime.local import LocalRuntime
 from kdemo.runtime.natsconfig import ACK_WAIT_S, ADMIN_USER
-from kdemo.testing.servers import missing_kafka_tools
 from services.common.kafka_bus import SESSION_TIMEOUT_S
+from tests.e2e.buses import BUSES
 
 # Seed 186 plans: restart identity, kill postgres, stop gateway (past the ack wait), kill
 # identity: every fault kind, on a service, the bus's consumer side and the database.
@@ -56,11 +56,6 @@ RUNS = {
         14, 24, 0.3, (("kill", "kafka"), ("stop", "gateway"), ("restart", "frontend"))
     ),
 }
-
-needs_kafka = pytest.mark.skipif(
-    missing_kafka_tools() is not None, reason=missing_kafka_tools() or ""
-)
-BUSES = [pytest.param("nats", id="nats"), pytest.param("kafka", id="kafka", marks=needs_kafka)]
 
 
 def test_the_plan_is_the_seed_s_and_covers_every_node_with_every_fault() -> None:
