@@ -10,6 +10,11 @@ num_ack_pending at 0) or after the outbox row is gone (deleted only on PubAck).
 Services start one at a time on the shared session stack, so a test first lets
 earlier tests' events through with the service unarmed (`drain_*`): the failpoint
 then fires on this test's own message.
+
+The relay crash and the consumer crash run on Kafka too, against one real broker for the
+module (tests/services/test_kafka_bus.py's, provisioned by kafkaadmin; skipped, with the
+reason, without java or mvn). There the counts come from the topics (records per key, read
+to the end by the admin) and "taken" means the group's committed offsets reached the end.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import dataclasses
 import itertools
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -29,6 +35,7 @@ import httpx
 import nats
 import psycopg
 import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo, SequenceInfo
 
@@ -38,8 +45,17 @@ from kdemo.runtime.busadmin import consumer_config, dlq_list, dlq_replay
 from services.common import eip712
 from services.common.events import Event, encode
 from services.common.failpoints import CRASH_STATUS
+from services.common.kafka_client import (
+    EVENT_ID_HEADER,
+    Headers,
+    client_config,
+    headers_of,
+    partitions_of,
+    read_to_end,
+)
 from services.common.siwe import new_link_code
 from tests.conftest import RunningService, Stack
+from tests.e2e.buses import BUSES, needs_kafka
 from tests.services.test_gateway import FUNDER_KEY, new_intent, requested, signed, wallet
 from tests.services.test_github_app import deliver, unique_repo
 from tests.services.test_identity import (
@@ -50,11 +66,16 @@ from tests.services.test_identity import (
     new_login,
     new_wallet,
 )
+from tests.services.test_kafka_bus import PASSWORDS as KAFKA_PASSWORDS
+from tests.services.test_kafka_bus import bootstrap  # noqa: F401 (the module's broker)
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(180)]
 
 STREAM = topology.STREAM_NAME
 WAIT_S = 20.0
+KAFKA_WAIT_S = 60.0
+"""A group's first commit on a fresh broker creates `__consumer_offsets` (seconds here), and a
+crashed member holds its partitions until its session times out (10 s)."""
 QUICK_ACK_WAIT_S = 1.0
 """A crashed consumer's message comes back after ack_wait (30 s); the crash tests shorten it."""
 
@@ -67,8 +88,13 @@ Start = Callable[..., RunningService]
 class Bus:
     """The runtime's admin view of the stream and the durables."""
 
+    name = "nats"
+
     def __init__(self, js: JetStreamContext) -> None:
         self.js = js
+
+    def env(self, service: str) -> dict[str, str]:
+        return {}  # the session stack's own
 
     async def publish(self, event: Event) -> int:
         ack = await self.js.publish(
@@ -106,6 +132,85 @@ class Bus:
         finally:
             await self.js.add_consumer(STREAM, config)
 
+    async def copies(self, event: str, key: str) -> int:
+        """Messages of `event` keyed `key` (an intent or a link code) on the stream."""
+        return await self.count(f"kdemo.{event}.{key}")
+
+
+class Topics:
+    """The same counts on Kafka, as the runtime's admin (the broker's super user)."""
+
+    name = "kafka"
+
+    def __init__(self, broker: str) -> None:
+        self.bootstrap = broker
+        self.config = client_config(
+            broker, "admin", KAFKA_PASSWORDS["admin"], logger=logging.getLogger("kafka")
+        )
+
+    def env(self, service: str) -> dict[str, str]:
+        """What starts `service` on this broker instead of the session's nats-server."""
+        return {
+            "KDEMO_BUS": "kafka",
+            "KDEMO_KAFKA_BOOTSTRAP": self.bootstrap,
+            "KDEMO_KAFKA_USER": service,
+            "KDEMO_KAFKA_PASSWORD": KAFKA_PASSWORDS[service],
+        }
+
+    async def publish(self, event: Event) -> None:
+        producer = Producer(self.config | {"enable.idempotence": True, "acks": "all"})
+        headers: Headers = [(EVENT_ID_HEADER, event.id.encode())]
+        producer.produce(
+            topology.topic(event.name), encode(event), event.key.encode(), headers=headers
+        )
+        assert await asyncio.to_thread(producer.flush, WAIT_S) == 0
+
+    def _ids(self, event: str, key: str) -> list[str]:
+        consumer = Consumer(
+            self.config | {"group.id": "kdemo-test-reader", "enable.auto.commit": False}
+        )
+        try:
+            records = read_to_end(consumer, [topology.topic(event)], WAIT_S)
+        finally:
+            consumer.close()
+        return [
+            dict(headers_of(m))[EVENT_ID_HEADER].decode()
+            for m in records
+            if m.key() == key.encode()
+        ]
+
+    async def ids(self, event: str, key: str) -> list[str]:
+        """The event id of each record keyed `key` on `event`'s topic, from its beginning."""
+        return await asyncio.to_thread(self._ids, event, key)
+
+    async def copies(self, event: str, key: str) -> int:
+        return len(await self.ids(event, key))
+
+    def _lag(self, group: str) -> int:
+        # A consumer in the group's name that never joins it: it only reads the offsets.
+        consumer = Consumer(self.config | {"group.id": group, "enable.auto.commit": False})
+        try:
+            topics = [topology.topic(e) for e in topology.consumed_events(group)]
+            where = [TopicPartition(*w) for w in partitions_of(consumer, topics, WAIT_S)]
+            lag = 0
+            for tp in consumer.committed(where, timeout=WAIT_S):
+                low, high = consumer.get_watermark_offsets(tp, timeout=WAIT_S)
+                lag += high - (tp.offset if tp.offset >= 0 else low)
+            return lag
+        finally:
+            consumer.close()
+
+    async def lag(self, group: str) -> int:
+        """Records on the group's topics past its committed offsets (not yet taken)."""
+        return await asyncio.to_thread(self._lag, group)
+
+    async def settle(self, group: str) -> None:
+        """Once the group committed every record (a commit follows the handler's transaction)."""
+        deadline = time.monotonic() + KAFKA_WAIT_S
+        while (behind := await self.lag(group)) > 0:
+            assert time.monotonic() < deadline, f"group {group} left {behind} records"
+            await asyncio.sleep(0.1)
+
 
 @pytest.fixture
 async def bus(stack: Stack) -> AsyncIterator[Bus]:
@@ -114,6 +219,18 @@ async def bus(stack: Stack) -> AsyncIterator[Bus]:
         yield Bus(nc.jetstream())
     finally:
         await nc.close()
+
+
+@pytest.fixture
+def topics(request: pytest.FixtureRequest) -> Topics:
+    return Topics(request.getfixturevalue("bootstrap"))
+
+
+@pytest.fixture(params=BUSES)
+def either(request: pytest.FixtureRequest) -> Bus | Topics:
+    """The test's bus, once NATS (the session's nats-server), once Kafka (the module's broker)."""
+    chosen: Bus | Topics = request.getfixturevalue("bus" if request.param == "nats" else "topics")
+    return chosen
 
 
 async def count_rows(stack: Stack, database: str, sql: str, *params: Any) -> int:
@@ -183,13 +300,15 @@ async def drain_consumer(
         svc.stop()
 
 
-async def drain_github_app_outbox(stack: Stack, start_service: Start) -> None:
+async def drain_github_app_outbox(
+    stack: Stack, start_service: Start, overrides: dict[str, str] | None = None
+) -> None:
     try:
         waiting = await count_rows(stack, "github_app", "SELECT count(*) FROM outbox")
     except psycopg.errors.UndefinedTable:
         return  # github-app never ran on this stack: nothing is waiting
     if waiting:
-        svc = start_service("github-app")
+        svc = start_service("github-app", overrides)
         deadline = time.monotonic() + WAIT_S
         while await count_rows(stack, "github_app", "SELECT count(*) FROM outbox"):
             assert time.monotonic() < deadline, "github-app's outbox did not drain"
@@ -201,13 +320,18 @@ async def drain_github_app_outbox(stack: Stack, start_service: Start) -> None:
 
 
 @pytest.mark.parametrize("point", ["outbox.after_commit", "outbox.after_publish"])
-async def test_relay_crash_publishes_the_committed_event_exactly_once(
-    stack: Stack, bus: Bus, start_service: Start, point: str
+async def test_relay_crash_publishes_the_committed_event_and_it_is_taken_once(
+    stack: Stack, either: Bus | Topics, start_service: Start, point: str
 ) -> None:
     """Crash before the publish (row committed) or after it (row not yet deleted): after a
-    restart the intent's `bounty.requested` is on the stream exactly once."""
-    await drain_github_app_outbox(stack, start_service)
-    app = start_service("github-app", {"KDEMO_FAILPOINTS": point})
+    restart the intent's `bounty.requested` is on the bus and gateway records it once.
+
+    On the bus it is once, but twice on Kafka after a crash after the publish: Kafka keeps no
+    duplicate window (NATS drops the second copy by `Nats-Msg-Id`), and gateway's
+    `processed_events` absorbs the copy."""
+    bus = either
+    await drain_github_app_outbox(stack, start_service, bus.env("github-app"))
+    app = start_service("github-app", {"KDEMO_FAILPOINTS": point} | bus.env("github-app"))
     payload = comment_payload("$USDC:41$", repo=unique_repo(), number=3, login="lena")
     delivery = str(uuid.uuid4())
     try:
@@ -217,14 +341,16 @@ async def test_relay_crash_publishes_the_committed_event_exactly_once(
     crashed_at(app, point)
 
     intent_id = comment_intent(payload)
-    event_id, subject = f"bounty.requested:{intent_id}", f"kdemo.bounty.requested.{intent_id}"
+    event_id = f"bounty.requested:{intent_id}"
     in_outbox = "SELECT count(*) FROM outbox WHERE id = %s"
     assert await count_rows(stack, "github_app", in_outbox, event_id) == 1
-    assert await bus.count(subject) == (1 if point == "outbox.after_publish" else 0)
+    published = 1 if point == "outbox.after_publish" else 0
+    assert await bus.copies("bounty.requested", intent_id) == published
 
-    app = start_service("github-app")
+    app = start_service("github-app", bus.env("github-app"))
     await outbox_gone(stack, "github_app", event_id)
-    assert await bus.count(subject) == 1
+    copies = 1 + published if bus.name == "kafka" else 1
+    assert await bus.copies("bounty.requested", intent_id) == copies
     again = deliver(app.url, stack.secrets.webhook_secret, payload, delivery_id=delivery)
     assert again.status_code == 200
     assert again.json()["duplicate"] is True
@@ -233,7 +359,15 @@ async def test_relay_crash_publishes_the_committed_event_exactly_once(
         assert answer.json()["intents"] == again.json()["intents"]
     intents = "SELECT count(*) FROM intents WHERE intent_id = %s"
     assert await count_rows(stack, "github_app", intents, intent_id) == 1
-    assert await bus.count(subject) == 1
+    assert await bus.copies("bounty.requested", intent_id) == copies
+
+    gateway = start_service("gateway", bus.env("gateway"))
+    await bus.settle("gateway")  # every copy taken
+    assert len(log_lines(gateway, "bounty requested", intent_id=intent_id)) == 1
+    processed = "SELECT count(*) FROM processed_events WHERE event_id = %s"
+    assert await count_rows(stack, "ledger", processed, event_id) == 1
+    bounties = "SELECT count(*) FROM bounties WHERE intent_id = %s AND requested"
+    assert await count_rows(stack, "ledger", bounties, intent_id) == 1
 
 
 # -- github-app's answer --------------------------------------------------------------------
@@ -301,6 +435,41 @@ async def test_consumer_crash_before_the_ack_records_the_signature_once(
     recorded = f"bounty.recorded:{intent['intent_id']}:{address}"
     await outbox_gone(stack, "ledger", recorded)
     assert await bus.count(f"kdemo.bounty.recorded.{intent['intent_id']}.{address}") == 1
+
+
+@needs_kafka
+async def test_consumer_crash_before_the_offset_commit_records_the_signature_once_on_kafka(
+    stack: Stack, topics: Topics, start_service: Start
+) -> None:
+    """gateway commits the signature (and its `bounty.recorded` in the outbox) and dies before
+    committing the record's offset; after the restart the group reads it again from the
+    committed offset, and gateway finds it processed: one row, one processed event, and
+    every `bounty.recorded` on the topic is the one event."""
+    on_kafka = topics.env("gateway")
+    if await topics.lag("gateway"):
+        drained = start_service("gateway", on_kafka)
+        await topics.settle("gateway")
+        drained.stop()
+    intent = new_intent()
+    event = signed(intent, stack.secrets.eip712_salt)
+    address = wallet(FUNDER_KEY)
+    signatures = "SELECT count(*) FROM signatures WHERE intent_id = %s AND address = %s"
+    gateway = start_service("gateway", {"KDEMO_FAILPOINTS": "consumer.after_write"} | on_kafka)
+    await topics.publish(event)
+    crashed_at(gateway, "consumer.after_write")
+    assert await count_rows(stack, "ledger", signatures, intent["intent_id"], address) == 1
+    assert await topics.lag("gateway") == 1  # committed in the ledger, not on the group
+
+    start_service("gateway", on_kafka)
+    await topics.settle("gateway")  # read again and committed this time
+    assert await count_rows(stack, "ledger", signatures, intent["intent_id"], address) == 1
+    processed = "SELECT count(*) FROM processed_events WHERE event_id = %s"
+    assert await count_rows(stack, "ledger", processed, event.id) == 1
+    recorded = f"bounty.recorded:{intent['intent_id']}:{address}"
+    await outbox_gone(stack, "ledger", recorded)
+    # At least once: the relay may have published it in the instant before the crash.
+    copies = await topics.ids("bounty.recorded", intent["intent_id"])
+    assert set(copies) == {recorded}, copies
 
 
 # -- identity between its decision and its event --------------------------------------------
