@@ -43,8 +43,7 @@ def up(
         typer.Option(
             "--bus",
             "-b",
-            help="The event bus: nats or kafka (local runtime only). "
-            "Default: the stack's own, nats for a new one.",
+            help="The event bus: nats or kafka. Default: the stack's own, nats for a new one.",
             show_default=False,
         ),
     ] = None,
@@ -87,11 +86,6 @@ def up(
             )
         node_image = None  # KDEMO_KIND_NODE_IMAGE may be set for other runs: not for this one
     wanted_bus = bus.value if bus is not None else None
-    if wanted_bus == "kafka" and runtime is not RuntimeName.local:
-        raise UsageError(
-            "--bus kafka runs on the local runtime only so far",
-            f"use --runtime local with --bus kafka, or drop --bus on {runtime.value}",
-        )
     if runtime is RuntimeName.local:
         if wanted_bus is None:
             rt = session.runtime()

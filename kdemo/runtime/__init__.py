@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kdemo.errors import ConfigError, UsageError
+from kdemo.errors import ConfigError
 from kdemo.runtime.base import Runtime
-from kdemo.runtime.buses import DEFAULT_BUS
 from kdemo.runtime.stackfile import STACK_FILE, load_stack
 from kdemo.runtime.statedir import default_state_dir
 
@@ -57,15 +56,10 @@ def new_runtime(
     state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
     if name == "local":
         return get_runtime(state_dir, bus=bus)
-    if bus is not None and bus != DEFAULT_BUS:
-        raise UsageError(
-            f"--bus {bus} runs on the local runtime only so far (not on {name})",
-            f"use --runtime local with --bus {bus}, or drop --bus on {name}",
-        )
     from kdemo.runtime.kube import KindRuntime, KubernetesRuntime
 
     if name == "kind":
-        return KindRuntime(state_dir, node_image=node_image)
+        return KindRuntime(state_dir, node_image=node_image, bus=bus)
     if name == "kubernetes":
-        return KubernetesRuntime(state_dir, context=context, registry=registry)
+        return KubernetesRuntime(state_dir, context=context, registry=registry, bus=bus)
     raise ConfigError(f"unknown runtime {name!r}", "use --runtime local, kind or kubernetes")

@@ -41,6 +41,7 @@ __all__ = [
     "Listeners",
     "argument_file",
     "broker_arguments",
+    "cluster_id_text",
     "default_cache_dir",
     "fetch_kafka",
     "find_java",
@@ -488,9 +489,16 @@ def new_cluster_id() -> str:
     Like Kafka's Uuid.randomUuid it avoids a leading '-', which command lines take for an option.
     """
     while True:
-        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cid = cluster_id_text(uuid.uuid4().bytes)
         if not cid.startswith("-"):
             return cid
+
+
+def cluster_id_text(raw: bytes) -> str:
+    """16 bytes as Kafka writes a cluster id (URL-safe base64, unpadded)."""
+    if len(raw) != 16:
+        raise ValueError(f"a Kafka cluster id is 16 bytes, not {len(raw)}")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def scram_credential(user: str, password: str, iterations: int = SCRAM_ITERATIONS) -> str:

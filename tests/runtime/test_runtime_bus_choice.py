@@ -27,6 +27,7 @@ from kdemo.runtime.secrets import bus_users
 from kdemo.runtime.stackfile import StackRecord, load_stack, save_stack
 
 runner = CliRunner()
+_PUBLIC_ENV = ("FRONTEND", "GATEWAY", "GITHUB_APP")
 BUS_SERVICES = ("github-app", "frontend", "gateway", "identity")
 
 
@@ -70,16 +71,28 @@ def test_the_same_bus_or_none_is_not_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("runtime", ["kind", "kubernetes"])
-def test_kafka_on_a_cluster_runtime_is_refused(tmp_path: Path, runtime: str) -> None:
-    result = runner.invoke(
-        app,
-        ["up", "--runtime", runtime, "--bus", "kafka"],
-        env={"KDEMO_STATE_DIR": str(tmp_path)},
-    )
+def test_a_cluster_runtime_keeps_the_bus_it_was_asked_for(tmp_path: Path, runtime: str) -> None:
+    rt = new_runtime(runtime, tmp_path, bus="kafka")
+    assert rt.bus() == "kafka"
+    assert new_runtime(runtime, tmp_path).bus() == "nats"
+
+
+@pytest.mark.parametrize("runtime", ["kind", "kubernetes"])
+def test_a_cluster_stack_refuses_the_other_bus(tmp_path: Path, runtime: str) -> None:
+    """`up --bus kafka` on a cluster stack that runs NATS exits 2 before touching anything."""
+    save_stack(tmp_path, StackRecord(runtime=runtime, context="kind-kdemo", cluster="kdemo"))
+    env = {"KDEMO_STATE_DIR": str(tmp_path)}
+    if runtime == "kubernetes":
+        env |= {f"KDEMO_PUBLIC_URL_{n}": "http://127.0.0.1:1" for n in _PUBLIC_ENV}
+    args = ["up", "--runtime", runtime, "--bus", "kafka"]
+    if runtime == "kubernetes":
+        args += ["--context", "kind-kdemo"]
+    result = runner.invoke(app, args, env=env)
     assert result.exit_code == 2, result.output
-    assert "--bus kafka runs on the local runtime only so far" in " ".join(result.stderr.split())
-    with pytest.raises(UsageError, match="local runtime only so far"):
-        new_runtime(runtime, tmp_path, bus="kafka")
+    assert "runs on nats, not kafka" in " ".join(result.stderr.split())
+    assert load_stack(tmp_path) == StackRecord(
+        runtime=runtime, context="kind-kdemo", cluster="kdemo"
+    )
 
 
 def test_an_unknown_bus_is_a_usage_error(tmp_path: Path) -> None:

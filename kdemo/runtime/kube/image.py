@@ -19,7 +19,15 @@ from kdemo.runtime.kube.conventions import IMAGE_NAME
 from kdemo.runtime.kube.render import MANIFESTS_DIR
 from kdemo.runtime.kube.tools import run_tool
 
-__all__ = ["BASE_IMAGE_ENV", "build_image", "image_reference", "image_tag"]
+__all__ = [
+    "BASE_IMAGE_ENV",
+    "base_image",
+    "build_image",
+    "docker_build",
+    "image_id",
+    "image_reference",
+    "image_tag",
+]
 
 BASE_IMAGE_ENV = "KDEMO_BASE_IMAGE"
 ROOT = MANIFESTS_DIR.parent
@@ -27,7 +35,7 @@ _IMAGE_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "se
 _BUILD_HINT = "see `kdemo doctor`; the build's whole output: `docker build .` in the repository"
 
 
-def _base_image() -> str | None:
+def base_image() -> str | None:
     return os.environ.get(BASE_IMAGE_ENV) or None
 
 
@@ -48,11 +56,11 @@ def image_reference(repository: str | None = None) -> str:
     """`[repository/]kdemo:<tag>` for this checkout and the configured base image (by id
     when docker has it, so a base rebuilt under the same name makes a new tag)."""
     name = f"{repository.rstrip('/')}/{IMAGE_NAME}" if repository else IMAGE_NAME
-    base = _base_image()
-    return f"{name}:{image_tag(ROOT, (base and _image_id(base)) or base)}"
+    base = base_image()
+    return f"{name}:{image_tag(ROOT, (base and image_id(base)) or base)}"
 
 
-def _image_id(reference: str) -> str | None:
+def image_id(reference: str) -> str | None:
     """docker's id of a local image, or None (not there, or no docker to ask)."""
     try:
         done = subprocess.run(
@@ -71,14 +79,29 @@ def _image_id(reference: str) -> str | None:
 
 def build_image(reference: str, progress: Progress) -> None:
     """Build the image unless docker already has this exact tag."""
-    if _image_id(reference) is not None:
+    docker_build(reference, ROOT, progress, hint=_BUILD_HINT)
+
+
+def docker_build(
+    reference: str,
+    context: Path,
+    progress: Progress,
+    *,
+    hint: str,
+    dockerfile: Path | None = None,
+) -> None:
+    """`docker build` of `context` into `reference` on the configured base image, unless
+    docker already has this exact tag."""
+    if image_id(reference) is not None:
         progress(f"the image {reference} is already built")
         return
-    base = _base_image()
+    base = base_image()
     progress(f"building the image {reference} (docker build{', on ' + base if base else ''})")
     # The host's network: apt and pip inside the build reach the registries the way this
     # machine does, also with a daemon that routes no traffic for its containers.
     argv = ["docker", "build", "--network", "host", "--tag", reference]
+    if dockerfile is not None:
+        argv += ["--file", str(dockerfile)]
     if base:
         argv += ["--build-arg", f"BASE_IMAGE={base}"]
-    run_tool([*argv, str(ROOT)], what=f"building {reference}", hint=_BUILD_HINT, timeout=1800)
+    run_tool([*argv, str(context)], what=f"building {reference}", hint=hint, timeout=1800)

@@ -34,9 +34,14 @@ class KindRuntime(KubeRuntime):
     name = "kind"
 
     def __init__(
-        self, state_dir: Path, *, cluster: str | None = None, node_image: str | None = None
+        self,
+        state_dir: Path,
+        *,
+        cluster: str | None = None,
+        node_image: str | None = None,
+        bus: str | None = None,
     ) -> None:
-        super().__init__(state_dir)
+        super().__init__(state_dir, bus=bus)
         stack = load_stack(self.state_dir)
         self.cluster: str = (
             cluster
@@ -70,6 +75,7 @@ class KindRuntime(KubeRuntime):
                 f"the stack in {self.state_dir} uses the {old.runtime} runtime",
                 "run `kdemo down` first, or use another KDEMO_STATE_DIR",
             )
+        bus = self._bus_for_up(old)
         progress("checking docker, kind and kubectl")
         check_docker()
         check_kind()
@@ -95,15 +101,23 @@ class KindRuntime(KubeRuntime):
         urls = {name: f"http://{HOST}:{ports[name]}" for name in PUBLIC}
         image = image_reference()
         stack = StackRecord(
-            runtime="kind", context=self.context, cluster=self.cluster, urls=urls, ports=ports
+            runtime="kind",
+            context=self.context,
+            cluster=self.cluster,
+            urls=urls,
+            ports={**ports, **self._bus_ports(bus, old)},
+            bus=bus,
         )
         # Recorded before anything else can fail: `down` must find the cluster it deletes.
         save_stack(self.state_dir, stack)
         build_image(image, progress)
-        progress(f"loading {image} into the cluster (kind load)")
-        kindtool.load_image(self.cluster, image)
+        bus_image = self._build_bus_image(progress)
+        for built in (image, bus_image):
+            if built is not None:
+                progress(f"loading {built} into the cluster (kind load)")
+                kindtool.load_image(self.cluster, built)
         save_stack(self.state_dir, replace(stack, image=image))
-        self.deploy(progress, image, urls)
+        self.deploy(progress, image, urls, bus_image)
         return urls
 
     def down(self, *, purge: bool = False, progress: Progress | None = None) -> str:

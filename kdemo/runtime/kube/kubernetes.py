@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -38,9 +38,20 @@ from kdemo.runtime.base import (
     TapEvent,
     query_refused,
 )
+from kdemo.runtime.buses import DEFAULT_BUS, check_bus, runtime_nodes
+from kdemo.runtime.kafkaprobe import api_versions_ok
 from kdemo.runtime.kube.apply import StageKind, apply_objects, plan, wait_rollouts
 from kdemo.runtime.kube.conventions import IMAGE_NAME, NAMESPACE, container_ports, metrics_port
 from kdemo.runtime.kube.image import build_image, image_reference
+from kdemo.runtime.kube.kafka import (
+    HOST_LISTENER_PORT,
+    KAFKA_IMAGE_NAME,
+    POD,
+    build_kafka_image,
+    kafka_config_secret,
+    kafka_image_reference,
+    restart_fingerprint,
+)
 from kdemo.runtime.kube.portforward import Forwards
 from kdemo.runtime.kube.render import MANIFESTS_DIR, render, set_image
 from kdemo.runtime.kube.secrets import (
@@ -54,7 +65,7 @@ from kdemo.runtime.kube.secrets import (
 from kdemo.runtime.kube.status import node_status, pod_ready
 from kdemo.runtime.kube.tools import check_docker, run_tool
 from kdemo.runtime.natsconfig import ADMIN_USER, TAP_USER
-from kdemo.runtime.ports import HOST
+from kdemo.runtime.ports import HOST, allocate_ports
 from kdemo.runtime.settings import public_url_env
 from kdemo.runtime.stackfile import (
     StackRecord,
@@ -64,6 +75,10 @@ from kdemo.runtime.stackfile import (
     require_stack,
     save_stack,
 )
+
+if TYPE_CHECKING:
+    from kdemo.runtime.kafkaadmin import KafkaAccess
+    from kdemo.runtime.secrets import Secrets
 
 __all__ = ["PUBLIC", "KubeRuntime", "KubernetesRuntime"]
 
@@ -78,6 +93,7 @@ _T = TypeVar("_T")
 _BUS_ERRORS = busadmin.BUS_ERRORS
 _NATS = ("svc/nats", container_ports("nats")[0].port)
 _POSTGRES = ("svc/postgres", container_ports("postgres")[0].port)
+_KAFKA = (f"pod/{POD}", HOST_LISTENER_PORT)
 
 
 def _bus_error(exc: BaseException) -> KdemoError:
@@ -115,10 +131,13 @@ class KubeRuntime(Runtime):
 
     name = "kubernetes"
 
-    def __init__(self, state_dir: Path, *, context: str | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, *, context: str | None = None, bus: str | None = None
+    ) -> None:
         self.state_dir = Path(state_dir).absolute()
         stack = load_stack(self.state_dir)
         self.context: str | None = context or (stack.context if stack is not None else None)
+        self.wanted_bus = check_bus(bus) if bus is not None else None
         self._api: client.ApiClient | None = None
         self._forwards: Forwards | None = None
 
@@ -167,15 +186,59 @@ class KubeRuntime(Runtime):
         return MANIFESTS_DIR / "base"
 
     def _components(self, env: Mapping[str, str]) -> list[str]:
-        return ["github-egress"] if env.get("KDEMO_GITHUB_TOKEN") else []
+        bus = self.bus()
+        components = ["github-egress"] if env.get("KDEMO_GITHUB_TOKEN") else []
+        return components + ([f"bus-{bus}"] if bus != DEFAULT_BUS else [])
+
+    def bus(self) -> str:
+        stack = load_stack(self.state_dir)
+        if stack is not None:
+            return stack.bus
+        return self.wanted_bus or DEFAULT_BUS
+
+    def _bus_for_up(self, old: StackRecord | None) -> str:
+        """The bus this `up` deploys: the recorded one; asking for another is an error."""
+        if old is None:
+            return self.wanted_bus or DEFAULT_BUS
+        if self.wanted_bus is not None and self.wanted_bus != old.bus:
+            raise UsageError(
+                f"the stack in {self.state_dir} runs on {old.bus}, not {self.wanted_bus}: "
+                "a running stack keeps its bus",
+                f"run `kdemo down` first, then `kdemo up --bus {self.wanted_bus}`, "
+                "or use another KDEMO_STATE_DIR",
+            )
+        return old.bus
+
+    def _bus_ports(self, bus: str, old: StackRecord | None) -> dict[str, int]:
+        """Kafka: the local port of the port-forward its host listener advertises (kept)."""
+        if bus != "kafka":
+            return {}
+        kept = old.ports if old is not None else None
+        return {"kafka": allocate_ports(kept, bus="kafka")["kafka"]}
+
+    def _build_bus_image(self, progress: Progress, repository: str | None = None) -> str | None:
+        """The Kafka image (None on NATS, which runs from the services' image)."""
+        if self.bus() != "kafka":
+            return None
+        image = kafka_image_reference(repository)
+        build_kafka_image(image, progress)
+        return image
 
     # -- deploy ----------------------------------------------------------------------------
 
-    def deploy(self, progress: Progress, image: str, urls: Mapping[str, str]) -> None:
-        """Render, apply in order, create the stream, wait for every rollout."""
+    def deploy(
+        self,
+        progress: Progress,
+        image: str,
+        urls: Mapping[str, str],
+        bus_image: str | None = None,
+    ) -> None:
+        """Render, apply in order, set up the bus, wait for every rollout."""
         env = os.environ
         progress("rendering manifests/ with kubectl kustomize")
         objects = set_image(render(self._overlay(), self._components(env)), IMAGE_NAME, image)
+        if bus_image is not None:
+            set_image(objects, KAFKA_IMAGE_NAME, bus_image)
         api = self.api()
         for stage in plan(objects):
             if stage.kind is StageKind.CONFIGURATION:
@@ -183,11 +246,11 @@ class KubeRuntime(Runtime):
                     "creating the Secret",
                     lambda: ensure_cluster_secrets(self.core(), NAMESPACE, env),
                 )
-                nats_conf = nats_config_secret(secrets)
+                bus_conf, fingerprint = self._bus_config(secrets)
                 settings = [urls_configmap(urls), settings_secret(env)]
-                stage.objects += [nats_conf, *settings]
+                stage.objects += [bus_conf, *settings]
                 # Pods read these at start: a changed one must restart what reads it.
-                _annotate(objects, ["nats"], config_hash(nats_conf))
+                _annotate(objects, [self.bus()], config_hash(fingerprint))
                 _annotate(objects, _SERVICES, config_hash(*settings))
             progress(f"applying {stage.title} ({len(stage.objects)} objects)")
             self._call(
@@ -199,8 +262,29 @@ class KubeRuntime(Runtime):
                     functools.partial(wait_rollouts, api, NAMESPACE, stage.waits, progress),
                 )
             if stage.kind is StageKind.STATEFUL:
-                progress("creating the stream and the durable consumers")
-                self._with_bus(ADMIN_USER, busadmin.ensure_stream)
+                self._provision_bus(progress)
+
+    def _bus_config(self, secrets: Secrets) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The bus's configuration Secret, and what of it the bus reads when it starts."""
+        if self.bus() == "kafka":
+            secret = kafka_config_secret(secrets, self._stack().ports["kafka"])
+            return secret, restart_fingerprint(secret)
+        secret = nats_config_secret(secrets)
+        return secret, secret
+
+    def _provision_bus(self, progress: Progress) -> None:
+        if self.bus() == "kafka":
+            from kdemo.runtime import kafkaadmin  # late: confluent-kafka is heavy
+
+            progress("creating the topics, the SCRAM users and the ACLs")
+            passwords = self._secrets().kafka_passwords
+            self._with_kafka(
+                ADMIN_USER,
+                lambda admin: kafkaadmin.provision(admin.bootstrap, admin.password, passwords),
+            )
+            return
+        progress("creating the stream and the durable consumers")
+        self._with_bus(ADMIN_USER, busadmin.ensure_stream)
 
     # -- the bus, through a port-forward ---------------------------------------------------
 
@@ -235,6 +319,33 @@ class KubeRuntime(Runtime):
         except errors as exc:
             self.forwards.reset(*target)
             raise failure(exc) from exc
+
+    def _secrets(self) -> Secrets:
+        return self._call(
+            "reading the Secret", lambda: read_cluster_secrets(self.core(), NAMESPACE)
+        )
+
+    def _kafka_access(self, user: str) -> KafkaAccess:
+        """How `user` reaches the broker now. The forward must listen on the port the broker
+        advertises: when something there already speaks Kafka (another kdemo command's
+        forward to the same pod) it is used as is; SCRAM proves the broker on the other end."""
+        from kdemo.runtime.kafkaadmin import KafkaAccess  # late: confluent-kafka is heavy
+
+        password = self._secrets().kafka_passwords[user]
+        port = self._stack().ports["kafka"]
+        if not api_versions_ok(HOST, port):
+            self.forwards.reset(*_KAFKA)
+            self.forwards.port(*_KAFKA, local_port=port)
+        return KafkaAccess(f"{HOST}:{port}", user, password)
+
+    def _with_kafka(self, user: str, use: Callable[[KafkaAccess], Any]) -> Any:
+        """Run `use(access)` on the broker; a forward that stopped answering is renewed once."""
+        return self._through_forward(
+            _KAFKA,
+            lambda: busadmin.run_sync(use(self._kafka_access(user))),
+            (KdemoError,),
+            _bus_error,
+        )
 
     def _with_bus(self, user: str, use: Callable[[busadmin.BusAccess], Any]) -> Any:
         """Run `use(access)` on the bus; a forward that stopped answering is renewed once."""
@@ -302,7 +413,7 @@ class KubeRuntime(Runtime):
         urls = self.public_urls() if has_stack(self.state_dir) else {}
         now = datetime.now(UTC)
         rows = []
-        for n in topology.runtime_nodes():
+        for n in runtime_nodes(self.bus()):
             url = urls.get(n.name) or f"{n.name}.{NAMESPACE}.svc:{container_ports(n.name)[0].port}"
             try:
                 pods = self._pods(n.name)
@@ -312,7 +423,7 @@ class KubeRuntime(Runtime):
         return rows
 
     def _check_node(self, node: str) -> None:
-        names = [n.name for n in topology.runtime_nodes()]
+        names = [n.name for n in runtime_nodes(self.bus())]
         if node not in names:
             raise UsageError(f"unknown node {node!r}", f"choose one of: {', '.join(names)}")
 
@@ -419,7 +530,14 @@ class KubeRuntime(Runtime):
         ).webhook_secret
 
     async def bus_tap(self, *, deliver_all: bool = True) -> AsyncIterator[TapEvent]:
-        # Reading the Secret and (re)starting kubectl block: a thread keeps the loop free.
+        if self.bus() == "kafka":
+            from kdemo.runtime import kafkaadmin  # late: confluent-kafka is heavy
+
+            # Reading the Secret and (re)starting kubectl block: a thread keeps the loop free.
+            kafka = await asyncio.to_thread(self._kafka_access, TAP_USER)
+            async for event in kafkaadmin.tap(kafka, deliver_all=deliver_all):
+                yield event
+            return
         access = await asyncio.to_thread(self._bus_access, TAP_USER)
         stream = busadmin.tap(access, deliver_all=deliver_all)
         try:
@@ -450,10 +568,21 @@ class KubeRuntime(Runtime):
         return self._through_forward(target, read, errors, failure)
 
     def dlq_list(self) -> list[DeadLetter]:
+        if self.bus() == "kafka":
+            from kdemo.runtime import kafkaadmin  # late: confluent-kafka is heavy
+
+            letters: list[DeadLetter] = self._with_kafka(ADMIN_USER, kafkaadmin.dlq_list)
+            return letters
         result: list[DeadLetter] = self._with_bus(ADMIN_USER, busadmin.dlq_list)
         return result
 
     def dlq_replay(self, seqs: list[int] | None = None) -> int:
+        if self.bus() == "kafka":
+            from kdemo.runtime import kafkaadmin  # late: confluent-kafka is heavy
+
+            return int(
+                self._with_kafka(ADMIN_USER, lambda admin: kafkaadmin.dlq_replay(admin, seqs))
+            )
         return int(self._with_bus(ADMIN_USER, lambda admin: busadmin.dlq_replay(admin, seqs)))
 
     def database_url(self, role: str) -> str:
@@ -481,9 +610,14 @@ class KubernetesRuntime(KubeRuntime):
     name = "kubernetes"
 
     def __init__(
-        self, state_dir: Path, *, context: str | None = None, registry: str | None = None
+        self,
+        state_dir: Path,
+        *,
+        context: str | None = None,
+        registry: str | None = None,
+        bus: str | None = None,
     ) -> None:
-        super().__init__(state_dir, context=context)
+        super().__init__(state_dir, context=context, bus=bus)
         stack = load_stack(self.state_dir)
         self.registry: str | None = registry or (stack.registry if stack is not None else None)
 
@@ -498,15 +632,12 @@ class KubernetesRuntime(KubeRuntime):
                 "and set these variables to their URLs",
             )
         urls = {n: os.environ[public_url_env(n)].rstrip("/") for n in PUBLIC}
+        old = load_stack(self.state_dir)
+        bus = self._bus_for_up(old)
         check_docker()
         self._call("reading the namespaces", lambda: self.core().list_namespace(limit=1))
         image = image_reference(self.registry)
         build_image(image, progress)
-        if self.registry:
-            progress(f"pushing {image}")
-            run_tool(["docker", "push", image], what=f"pushing {image}", hint=_PUSH_HINT)
-        else:
-            progress(f"no --registry: the cluster's nodes must already hold {image}")
         save_stack(
             self.state_dir,
             StackRecord(
@@ -515,9 +646,20 @@ class KubernetesRuntime(KubeRuntime):
                 registry=self.registry,
                 urls=urls,
                 image=image,
+                ports=self._bus_ports(bus, old),
+                bus=bus,
             ),
         )
-        self.deploy(progress, image, urls)
+        bus_image = self._build_bus_image(progress, self.registry)
+        for built in (image, bus_image):
+            if built is None:
+                continue
+            if self.registry:
+                progress(f"pushing {built}")
+                run_tool(["docker", "push", built], what=f"pushing {built}", hint=_PUSH_HINT)
+            else:
+                progress(f"no --registry: the cluster's nodes must already hold {built}")
+        self.deploy(progress, image, urls, bus_image)
         return urls
 
 

@@ -171,8 +171,9 @@ class Forwards:
         self._lock = threading.Lock()
         atexit.register(self.close)
 
-    def port(self, target: str, remote_port: int) -> int:
-        """The local port forwarded to `target`'s `remote_port`, started when needed."""
+    def port(self, target: str, remote_port: int, *, local_port: int = 0) -> int:
+        """The local port forwarded to `target`'s `remote_port`, started when needed
+        (on `local_port` when given: a Kafka listener advertises the forward's address)."""
         key = (target, remote_port)
         with self._lock:
             key_lock = self._locks[key]
@@ -189,6 +190,7 @@ class Forwards:
                 namespace=self.namespace,
                 target=target,
                 remote_port=remote_port,
+                local_port=local_port,
             )
             forward = Forward(
                 argv, target=target, namespace=self.namespace, timeout=FORWARD_TIMEOUT_S

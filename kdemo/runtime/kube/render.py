@@ -76,10 +76,11 @@ def render(overlay: Path, components: Sequence[str] = ()) -> list[Manifest]:
 
 
 def set_image(objects: list[Manifest], name: str, reference: str) -> list[Manifest]:
-    """Point every container whose image is `name` (any tag) at `reference`."""
+    """Point every container (init containers too) whose image is `name` (any tag) at
+    `reference`."""
     for obj in objects:
         pod = obj.get("spec", {}).get("template", {}).get("spec", {})
-        for container in pod.get("containers", []):
+        for container in [*pod.get("initContainers", []), *pod.get("containers", [])]:
             image = str(container.get("image", ""))
             if image == name or image.startswith(name + ":"):
                 container["image"] = reference

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from kdemo import topology
 from kdemo.runtime.base import NodeState, NodeStatus, node_kind
+from kdemo.runtime.buses import node_of
 
 __all__ = ["CRASH_REASONS", "node_status", "pod_ready", "pod_restarts", "pod_state"]
 
@@ -73,7 +73,7 @@ def node_status(node: str, pods: Sequence[Any], *, url: str, now: datetime) -> N
     uptime = max(0.0, (now - min(started)).total_seconds()) if started else 0.0
     return NodeStatus(
         name=node,
-        kind=node_kind(topology.node(node).kind),
+        kind=node_kind(node_of(node).kind),
         url=url,
         ready=state == "ready",
         state=state,
