@@ -46,7 +46,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
@@ -290,8 +290,36 @@ class _ReadBack:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=POLL_S * 4)
+            if self._thread.is_alive():  # closing a consumer in use crashes librdkafka
+                log.warning("the read-back thread did not stop; its consumer is left open")
+                return
         with contextlib.suppress(KafkaException, RuntimeError):
             self._consumer.close()
+
+
+class _LocksById:
+    """One asyncio lock per event id, kept only while someone holds or awaits it: a slow
+    publish (up to PUBLISH_TIMEOUT_S) holds up the repeats of its own event only."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, event_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(event_id, (asyncio.Lock(), 0))
+        self._locks[event_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[event_id]
+            if users == 1:
+                del self._locks[event_id]
+            else:
+                self._locks[event_id] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 @dataclass
@@ -325,7 +353,7 @@ class KafkaBus:
         self._producer = producer
         self._health = health
         self._read_back = read_back
-        self._publishing = asyncio.Lock()
+        self._publishing = _LocksById()
 
     @property
     def connected(self) -> bool:
@@ -341,7 +369,8 @@ class KafkaBus:
             return Published(duplicate=False)
         if not read_back.caught_up:
             raise BusError("still reading back the earlier events")
-        async with self._publishing:  # check and publish as one step in this process
+        # Check and publish as one step for this id in this process; other ids go on.
+        async with self._publishing.hold(event.id):
             if read_back.get(event.id) is not None:
                 return Published(duplicate=True)
             await self._send(topic(event.name), encode(event), event.key, event.id)
@@ -382,9 +411,13 @@ class KafkaBus:
 
         def revoked(_consumer: Consumer, partitions: list[TopicPartition]) -> None:
             # Runs inside poll (the worker thread) while the loop awaits that poll. A paused
-            # partition's record is not committed: its next owner reads it again.
-            for tp in partitions:
-                state.paused.pop((tp.topic, tp.partition), None)
+            # partition's record is not committed: its next owner reads it again, and counts
+            # its deliveries afresh (so does this member if the partition comes back).
+            gone = {(tp.topic, tp.partition) for tp in partitions}
+            for where in gone:
+                state.paused.pop(where, None)
+            for record in [r for r in state.deliveries if r[:2] in gone]:
+                del state.deliveries[record]
 
         def assigned(consumer: Consumer, partitions: list[TopicPartition]) -> None:
             # librdkafka keeps a partition's pause across a revoke and a new assignment: one
@@ -547,6 +580,20 @@ class KafkaBus:
         await asyncio.to_thread(self._producer.close, DRAIN_S)
 
 
+async def _to_thread_to_the_end(fn: Callable[[], T]) -> T:
+    """`asyncio.to_thread(fn)`, except that a cancellation (the service shutting down) waits
+    for `fn` to return before it propagates: the thread cannot be stopped, and the clean-up
+    that follows must not close a client `fn` is still using."""
+    running = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await asyncio.wait([running])
+        if not running.cancelled():
+            running.exception()  # retrieved: the cancellation is what the caller hears of
+        raise
+
+
 async def connect_kafka(
     service: str, bootstrap: str, user: str | None, password: str | None
 ) -> KafkaBus:
@@ -558,14 +605,16 @@ async def connect_kafka(
     read_back: _ReadBack | None = None
     try:
         try:
-            await asyncio.to_thread(producer.producer.list_topics, None, CONNECT_TIMEOUT_S)
+            await _to_thread_to_the_end(
+                lambda: producer.producer.list_topics(None, CONNECT_TIMEOUT_S)
+            )
         except KafkaException as exc:
             raise BusError(f"kafka at {bootstrap}: {health.down or exc}") from exc
         events = read_back_events(service)
         if events:
             read_back = _ReadBack(config | {"error_cb": health}, service, events)
             try:
-                await asyncio.to_thread(read_back.start)
+                await _to_thread_to_the_end(read_back.start)
             except KafkaException as exc:
                 raise BusError(f"kafka at {bootstrap}: {health.down or exc}") from exc
     except BaseException:
