@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from kdemo.chaos.audit import audit_run, event_key
+from kdemo.chaos.audit import audit_run, drops_repeats, event_key
 from kdemo.chaos.faults import parse_faults, plan_faults, redelivery_s, stop_s_for
 from kdemo.chaos.run import ChaosOptions, run_chaos
 from kdemo.cli import app
@@ -98,6 +98,17 @@ def test_a_stop_outlasts_the_bus_s_redelivery_timeout() -> None:
     assert redelivery_s("kafka") == SESSION_TIMEOUT_S
     assert stop_s_for("nats") > ACK_WAIT_S
     assert stop_s_for("kafka") > SESSION_TIMEOUT_S
+
+
+def test_the_audit_keys_events_by_their_id_on_either_bus() -> None:
+    intent, wallet = "0x" + "ab" * 32, "0x" + "cd" * 20
+    signed = {"id": f"bounty.signed:{intent}:{wallet}", "type": "dev.kdemo.bounty.signed.v1"}
+    assert event_key(signed) == ("bounty.signed", f"{intent}.{wallet}")
+    assert event_key({"id": "identity.linked:abcdefgh"}) == ("identity.linked", "abcdefgh")
+    for junk in (None, {}, {"id": 7}, {"id": "bounty.signed"}, {"id": "no.such.event:x"}):
+        assert event_key(junk) is None, junk
+    assert drops_repeats("nats")
+    assert not drops_repeats("kafka")
 
 
 def test_unknown_faults_are_a_usage_error() -> None:
