@@ -17,7 +17,10 @@ OVERLAYS = {
     "kind": (MANIFESTS_DIR / "overlays" / "kind", ()),
     "kind+github-egress": (MANIFESTS_DIR / "overlays" / "kind", ("github-egress",)),
     "base+ingress": (MANIFESTS_DIR / "base", ("ingress",)),
+    "kind+bus-kafka": (MANIFESTS_DIR / "overlays" / "kind", ("bus-kafka",)),
 }
+BUS_OF_OVERLAY = {"kind": "nats", "kind+bus-kafka": "kafka"}
+"""The overlays the per-bus tests render: the same kind overlay with each bus."""
 POD_IP = ipaddress.ip_address("10.244.0.10")
 """A pod address as kind assigns them (pod subnet 10.244.0.0/16)."""
 INTERNET_IP = ipaddress.ip_address("140.82.112.5")

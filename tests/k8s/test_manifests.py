@@ -13,13 +13,14 @@ import pytest
 import yaml
 
 from kdemo import topology
+from kdemo.runtime.buses import runtime_node_names
 from kdemo.runtime.kube.conventions import NAMESPACE, container_ports
 from kdemo.runtime.kube.render import MANIFESTS_DIR
 from kdemo.runtime.kube.secrets import new_secrets
 from kdemo.runtime.local.env import service_env
 from kdemo.runtime.ports import allocate_ports
 from kdemo.runtime.settings import PASSED_THROUGH
-from tests.k8s.support import OVERLAYS, of_kind, rendered
+from tests.k8s.support import BUS_OF_OVERLAY, OVERLAYS, of_kind, rendered
 
 KIND_KUBERNETES = "1.34.0"
 """The Kubernetes version kind v0.30 runs by default (its node image kindest/node:v1.34.0)."""
@@ -36,25 +37,32 @@ def test_every_object_validates_strictly(overlay: str) -> None:
         kubernetes_validate.validate(obj, KIND_KUBERNETES, strict=True)
 
 
-def _workloads() -> list[dict]:
-    return of_kind(rendered("kind"), "Deployment") + of_kind(rendered("kind"), "StatefulSet")
+def _workloads(overlay: str = "kind") -> list[dict]:
+    objects = rendered(overlay)
+    return of_kind(objects, "Deployment") + of_kind(objects, "StatefulSet")
 
 
-@pytest.mark.parametrize("name", [n.name for n in topology.runtime_nodes()])
-def test_every_container_is_restricted_and_probed(name: str) -> None:
-    """Each workload runs non-root, read-only, without capabilities, probed, with limits."""
-    (workload,) = [w for w in _workloads() if w["metadata"]["name"] == name]
+@pytest.mark.parametrize(
+    ("overlay", "name"),
+    [(o, n) for o, bus in BUS_OF_OVERLAY.items() for n in runtime_node_names(bus)],
+)
+def test_every_container_is_restricted_and_probed(overlay: str, name: str) -> None:
+    """Each workload runs non-root, read-only, without capabilities, probed, with limits
+    (an init container is not probed, but is restricted and limited like the others)."""
+    (workload,) = [w for w in _workloads(overlay) if w["metadata"]["name"] == name]
     pod = workload["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    for c in pod["containers"]:
+    assert pod["automountServiceAccountToken"] is False
+    for c in [*pod.get("initContainers", []), *pod["containers"]]:
         sc = c["securityContext"]
         assert sc["allowPrivilegeEscalation"] is False
         assert sc["readOnlyRootFilesystem"] is True
         assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert set(c["resources"]) == {"requests", "limits"}
+    for c in pod["containers"]:
         assert c["readinessProbe"]
         assert c["livenessProbe"]
-        assert set(c["resources"]) == {"requests", "limits"}
         assert {p["name"] for p in c["ports"]} == {p.name for p in container_ports(name)}
 
 
@@ -67,9 +75,10 @@ def test_grpc_services_use_native_grpc_probes(name: str) -> None:
     assert service["spec"]["type"] == "ClusterIP"
 
 
-def test_objects_follow_the_conventions() -> None:
+@pytest.mark.parametrize("overlay", sorted(BUS_OF_OVERLAY))
+def test_objects_follow_the_conventions(overlay: str) -> None:
     """Namespace restricted; labels recommended; selectors on the name only; all in kdemo."""
-    objects = rendered("kind")
+    objects = rendered(overlay)
     (ns,) = of_kind(objects, "Namespace")
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     for obj in objects:
@@ -78,7 +87,7 @@ def test_objects_follow_the_conventions() -> None:
         assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "kdemo"
     for obj in of_kind(objects, "Service"):
         assert list(obj["spec"]["selector"]) == ["app.kubernetes.io/name"]
-    for obj in _workloads():
+    for obj in _workloads(overlay):
         assert list(obj["spec"]["selector"]["matchLabels"]) == ["app.kubernetes.io/name"]
 
 
@@ -92,16 +101,21 @@ def test_kind_exposes_the_public_services_only() -> None:
     assert node_ports == {n.name for n in topology.NODES if n.exposed}
 
 
-@pytest.mark.parametrize("node", [n.name for n in topology.service_nodes()])
-def test_service_env_names_match_the_local_runtime(node: str) -> None:
-    """Each Deployment sets the same KDEMO_* variables the local runtime gives the service."""
-    (workload,) = [w for w in _workloads() if w["metadata"]["name"] == node]
+@pytest.mark.parametrize(
+    ("overlay", "node"),
+    [(o, n.name) for o in sorted(BUS_OF_OVERLAY) for n in topology.service_nodes()],
+)
+def test_service_env_names_match_the_local_runtime(overlay: str, node: str) -> None:
+    """Each Deployment sets the same KDEMO_* variables the local runtime gives the service,
+    on either bus."""
+    bus = BUS_OF_OVERLAY[overlay]
+    (workload,) = [w for w in _workloads(overlay) if w["metadata"]["name"] == node]
     container = workload["spec"]["template"]["spec"]["containers"][0]
     names = {e["name"] for e in container["env"]} - {"KDEMO_DATABASE_PASSWORD"}
     names |= {
         f"KDEMO_PUBLIC_URL_{n.name.upper().replace('-', '_')}" for n in topology.NODES if n.exposed
     }  # from the kdemo-urls ConfigMap (envFrom)
-    local = service_env(node, ports=allocate_ports(None), secrets=new_secrets({}))
+    local = service_env(node, ports=allocate_ports(None, bus=bus), secrets=new_secrets({}), bus=bus)
     assert names == set(local) - set(PASSED_THROUGH)
     assert [e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e] == [
         "kdemo-urls"

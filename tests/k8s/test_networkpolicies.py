@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kdemo import topology
+from kdemo.runtime.buses import DEFAULT_BUS, runtime_node_names, view
 from kdemo.runtime.kube.conventions import edge_port
 from kdemo.runtime.kube.netpol import DNS_PORT
 from tests.k8s.support import EXTERNAL, of_kind, reachability, rendered, selects
@@ -16,13 +16,14 @@ from tests.k8s.support import EXTERNAL, of_kind, reachability, rendered, selects
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def declared(include_optional: bool) -> set[tuple[str, str, str]]:
-    """The topology's edges as (source, target, port); actors outside the cluster as `external`."""
+def declared(include_optional: bool, bus: str = DEFAULT_BUS) -> set[tuple[str, str, str]]:
+    """The topology's edges on `bus` as (source, target, port); actors outside the cluster as
+    `external`."""
     out = set()
-    for e in topology.EDGES:
+    inside = set(runtime_node_names(bus))
+    for e in view(bus).edges:
         if e.optional and not include_optional:
             continue
-        inside = {n.name for n in topology.runtime_nodes()}
         source = e.source if e.source in inside else EXTERNAL
         target = e.target if e.target in inside else EXTERNAL
         port = edge_port(e)
@@ -43,13 +44,19 @@ def test_committed_policies_match_the_topology() -> None:
 
 
 @pytest.mark.parametrize(
-    ("overlay", "optional"),
-    [("base", False), ("kind", False), ("kind+github-egress", True)],
+    ("overlay", "optional", "bus"),
+    [
+        ("base", False, "nats"),
+        ("kind", False, "nats"),
+        ("kind+github-egress", True, "nats"),
+        ("kind+bus-kafka", False, "kafka"),
+    ],
 )
-def test_reachability_equals_the_declared_topology(overlay: str, optional: bool) -> None:
-    """Who may connect to whom, computed from the rendered policies, is exactly the topology."""
+def test_reachability_equals_the_declared_topology(overlay: str, optional: bool, bus: str) -> None:
+    """Who may connect to whom, computed from the rendered policies, is exactly the topology
+    of the overlay's bus (on Kafka: no nats pod, no policy naming it, the broker's edges)."""
     allowed = reachability(rendered(overlay))
-    wanted = declared(optional)
+    wanted = declared(optional, bus)
     assert allowed - wanted == set(), "connections the topology does not declare"
     assert wanted - allowed == set(), "declared connections the policies block"
 

@@ -149,38 +149,39 @@ def _deleted(api_version: str, kind: str, name: str) -> Manifest:
     return {"$patch": "delete", "apiVersion": api_version, "kind": kind, "metadata": meta}
 
 
-_CONNECTION: Final = ("URL", "USER", "PASSWORD")
-"""The default bus's connection settings (`KDEMO_NATS_URL`, ...) a bus component replaces."""
+_DEFAULT_BUS_SETTINGS: Final = ("STREAM", "URL", "USER", "PASSWORD")
+"""The default bus's settings (`KDEMO_NATS_STREAM`, `_URL`, ...) a bus component removes."""
 
 
 def _bus_env_patch(service: str, bus: str) -> Manifest:
-    """A service's container: the default bus's connection settings out, `bus`'s in."""
+    """A service's container without the default bus's settings, `KDEMO_BUS` naming `bus`
+    and, when it talks to the bus, `bus`'s connection settings (the local runtime's)."""
     prefix = f"KDEMO_{bus.upper()}"
-    dropped = [
-        {"name": f"KDEMO_{DEFAULT_BUS.upper()}_{key}", "$patch": "delete"} for key in _CONNECTION
+    env: list[Manifest] = [
+        {"name": f"KDEMO_{DEFAULT_BUS.upper()}_{key}", "$patch": "delete"}
+        for key in _DEFAULT_BUS_SETTINGS
     ]
-    port = edge_port(_bus_edges(bus)[0]).port
-    secret = {"secretKeyRef": {"name": SECRET_NAME, "key": f"{bus}-password-{service}"}}
-    added = [
-        {"name": "KDEMO_BUS", "value": bus},
-        {"name": f"{prefix}_BOOTSTRAP", "value": f"{bus}:{port}"},
-        {"name": f"{prefix}_USER", "value": service},
-        {"name": f"{prefix}_PASSWORD", "valueFrom": secret},
-    ]
+    env.append({"name": "KDEMO_BUS", "value": bus})
+    if any(e.source == service and e.target == bus for e in _bus_edges(bus)):
+        port = edge_port(_bus_edges(bus)[0]).port
+        secret = {"secretKeyRef": {"name": SECRET_NAME, "key": f"{bus}-password-{service}"}}
+        env += [
+            {"name": f"{prefix}_BOOTSTRAP", "value": f"{bus}:{port}"},
+            {"name": f"{prefix}_USER", "value": service},
+            {"name": f"{prefix}_PASSWORD", "valueFrom": secret},
+        ]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": service, "namespace": NAMESPACE},
-        "spec": {
-            "template": {"spec": {"containers": [{"name": service, "env": [*dropped, *added]}]}}
-        },
+        "spec": {"template": {"spec": {"containers": [{"name": service, "env": env}]}}},
     }
 
 
 def bus_component(bus: str) -> dict[str, Manifest]:
     """The component that runs the stack on `bus` instead of the default one: the bus's own
     workload (hand-written, in `<bus>/`), the policies of its edges, the default bus's
-    workload and policies deleted, and every bus service's connection settings replaced."""
+    workload and policies deleted, and every service's bus settings replaced."""
     files: dict[str, Manifest] = {}
     for edge in _bus_edges(bus):
         for policy in _edge_policies(edge):
@@ -194,8 +195,8 @@ def bus_component(bus: str) -> dict[str, Manifest]:
         for policy in _edge_policies(edge):
             name = policy["metadata"]["name"]
             patches[f"delete-{name}.yaml"] = _deleted("networking.k8s.io/v1", "NetworkPolicy", name)
-    for service in sorted({e.source for e in _bus_edges(bus) if e.target == bus}):
-        patches[f"env-{service}.yaml"] = _bus_env_patch(service, bus)
+    for node in topology.service_nodes():
+        patches[f"env-{node.name}.yaml"] = _bus_env_patch(node.name, bus)
     policies = list(files)
     files.update({f"patches/{name}": body for name, body in patches.items()})
     files["kustomization.yaml"] = {
