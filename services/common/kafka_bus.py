@@ -26,10 +26,12 @@ logs in as its own user (SASL SCRAM-SHA-512 over SASL_PLAINTEXT).
   and `Kdemo-Original-Topic`, then its offset is committed.
 - **Read back** (frontend, `topology.read_back_events`): NATS tells a repeated publish by
   its duplicate window and reads an earlier signature by a direct get on its subject. Here
-  the service keeps an index of its own topics in memory, read from the beginning by a
-  consumer outside any group (assigned every partition, committing nothing) and caught up
-  before the service is ready; a publish whose id the index holds is a duplicate and is not
-  sent again. Asking gateway instead would answer only once gateway consumed the event
+  the service keeps an index of its own topics in memory (each event id's partition and
+  offset, and the ids of each key: not the events), read from the beginning by a consumer
+  outside any group (assigned every partition, committing nothing) and caught up before
+  the service is ready; a publish whose id the index holds is a duplicate and is not sent
+  again, and the earlier event is read again from its offset when it is asked for.
+  Asking gateway instead would answer only once gateway consumed the event
   (later, and not at all for one it dead-lettered) and would make frontend's answer
   depend on gateway; the topic is what the service itself published, as on NATS.
 
@@ -44,6 +46,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -127,6 +130,14 @@ def _event_of_topic(name: str) -> str:
     return name.removeprefix(DLQ_PREFIX).removeprefix(TOPIC_PREFIX)
 
 
+Place = tuple[int, int]
+"""(partition, offset) of a record in its topic."""
+
+
+def _place(msg: Message) -> Place:
+    return int(msg.partition() or 0), int(msg.offset() or 0)
+
+
 class _Health:
     """What librdkafka reported outside a call: a lost broker or a refused login; a fatal
     error (an idempotent producer that can no longer guarantee order, for one) stops the
@@ -182,20 +193,21 @@ class _Producer:
                     self.health.down = None  # answered again
                     log.info("kafka reachable again")
 
-    async def send(self, topic_: str, value: bytes, key: bytes, headers: Headers) -> None:
+    async def send(self, topic_: str, value: bytes, key: bytes, headers: Headers) -> Place:
+        """Publish one record; where it landed once the broker acknowledged it."""
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[Place] = loop.create_future()
 
-        def settle(err: KafkaError | None) -> None:
+        def settle(err: KafkaError | None, place: Place) -> None:
             if done.done():
                 return
             if err is None:
-                done.set_result(None)
+                done.set_result(place)
             else:
                 done.set_exception(BusError(f"{topic_}: {err.str()}"))
 
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            loop.call_soon_threadsafe(settle, err)
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            loop.call_soon_threadsafe(settle, err, _place(msg))
 
         try:
             self.producer.produce(topic_, value, key, headers=headers, on_delivery=delivered)
@@ -206,6 +218,7 @@ class _Producer:
         except TimeoutError as exc:
             raise BusError(f"{topic_}: no acknowledgement in {PUBLISH_TIMEOUT_S:.0f} s") from exc
         self.health.down = None
+        return done.result()
 
     def close(self, timeout: float) -> None:
         """Flush what is queued for at most `timeout`, then stop serving (blocking)."""
@@ -215,26 +228,29 @@ class _Producer:
 
 
 class _ReadBack:
-    """The service's own events of some topics, read from the beginning into memory."""
+    """The service's own events of some topics, read from the beginning: an index of where
+    each one is (its id's partition and offset, and the ids of each key), not the events,
+    which would hold the whole history in memory. `fetch` reads one event again when it is
+    asked for (a repeated publish met an earlier one), as NATS's direct get does."""
 
     def __init__(self, config: dict[str, Any], service: str, events: tuple[str, ...]) -> None:
         self.events = events
-        self.by_id: dict[str, Event] = {}
+        self.place_by_id: dict[str, Place] = {}
         self.ids_by_key: dict[tuple[str, str], set[str]] = {}
         self.caught_up = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        # Outside any group: assigned every partition, it commits nothing and needs no
-        # group ACL; librdkafka wants a group.id all the same (the tap does the same).
-        self._consumer = Consumer(
-            config
-            | {
-                "group.id": f"kdemo-{service}-reader",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "isolation.level": "read_committed",
-            }
-        )
+        # Outside any group: assigned partitions, they commit nothing and need no group
+        # ACL; librdkafka wants a group.id all the same (the tap does the same).
+        reader = config | {
+            "group.id": f"kdemo-{service}-reader",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed",
+        }
+        self._consumer = Consumer(reader)
+        self._fetcher = Consumer(reader)
+        self._fetching = threading.Lock()
         self._progress = Progress()
         self._thread: threading.Thread | None = None
 
@@ -270,17 +286,47 @@ class _ReadBack:
 
     def _take(self, msg: Message) -> None:
         with contextlib.suppress(EventInvalid):
-            self.add(decode_record(msg.value() or b"", _event_of_topic(str(msg.topic()))))
+            event = decode_record(msg.value() or b"", _event_of_topic(str(msg.topic())))
+            self.add(event, _place(msg))
         self._progress.took(msg)
 
-    def add(self, event: Event) -> None:
+    def add(self, event: Event, place: Place) -> None:
         with self._lock:
-            self.by_id.setdefault(event.id, event)
-            self.ids_by_key.setdefault((event.name, event.key), set()).add(event.id)
+            self.place_by_id.setdefault(event.id, place)
+            self.ids_by_key.setdefault((sys.intern(event.name), event.key), set()).add(event.id)
 
-    def get(self, event_id: str) -> Event | None:
+    def place(self, event_id: str) -> Place | None:
         with self._lock:
-            return self.by_id.get(event_id)
+            return self.place_by_id.get(event_id)
+
+    def fetch(self, name: str, place: Place) -> Event | None:
+        """The event of `name` at `place`, read again (blocking); None when retention has
+        deleted it since. KafkaException or BusError when the broker does not answer."""
+        partition, offset = place
+        wanted = TopicPartition(topic(name), partition, offset)
+        with self._fetching:
+            low, _high = self._fetcher.get_watermark_offsets(wanted, timeout=CONNECT_TIMEOUT_S)
+            if offset < low:
+                return None
+            self._fetcher.assign([wanted])
+            try:
+                return self._fetch_assigned(name, offset)
+            finally:
+                self._fetcher.unassign()
+
+    def _fetch_assigned(self, name: str, offset: int) -> Event | None:
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while time.monotonic() < deadline:
+            msg = self._fetcher.poll(POLL_S)
+            if msg is None or msg.error() is not None:
+                continue
+            if msg.offset() != offset:
+                return None  # not there any more (the index holds only what it read)
+            try:
+                return decode_record(msg.value() or b"", name)
+            except EventInvalid:
+                return None
+        raise BusError(f"{topic(name)}: no record at {offset} in {CONNECT_TIMEOUT_S:.0f} s")
 
     def others(self, event: Event) -> bool:
         with self._lock:
@@ -295,6 +341,8 @@ class _ReadBack:
                 return
         with contextlib.suppress(KafkaException, RuntimeError):
             self._consumer.close()
+        with self._fetching, contextlib.suppress(KafkaException, RuntimeError):
+            self._fetcher.close()
 
 
 class _LocksById:
@@ -371,25 +419,32 @@ class KafkaBus:
             raise BusError("still reading back the earlier events")
         # Check and publish as one step for this id in this process; other ids go on.
         async with self._publishing.hold(event.id):
-            if read_back.get(event.id) is not None:
+            if read_back.place(event.id) is not None:
                 return Published(duplicate=True)
-            await self._send(topic(event.name), encode(event), event.key, event.id)
-            read_back.add(event)  # read your own write before the reader sees it
+            place = await self._send(topic(event.name), encode(event), event.key, event.id)
+            read_back.add(event, place)  # read your own write before the reader sees it
         return Published(duplicate=False)
 
     async def publish_raw(self, subject: str, payload: bytes, event_id: str) -> None:
         name, key = split_subject(subject)
         await self._send(topic(name), payload, key, event_id)
 
-    async def _send(self, topic_: str, value: bytes, key: str, event_id: str) -> None:
+    async def _send(self, topic_: str, value: bytes, key: str, event_id: str) -> Place:
         headers: Headers = [(EVENT_ID_HEADER, event_id.encode())]
         with observe_edge(self.edge):
-            await self._producer.send(topic_, value, key.encode(), headers)
+            return await self._producer.send(topic_, value, key.encode(), headers)
 
     async def find(self, event: Event) -> Event | None:
-        if self._read_back is None or event.name not in self._read_back.events:
+        read_back = self._read_back
+        if read_back is None or event.name not in read_back.events:
             raise BusError(f"{self.service} does not read back {event.name}")
-        return self._read_back.get(event.id)
+        place = read_back.place(event.id)
+        if place is None:
+            return None
+        try:
+            return await _to_thread_to_the_end(lambda: read_back.fetch(event.name, place))
+        except KafkaException as exc:
+            raise BusError(f"reading back {event.id}: {exc}") from exc
 
     async def another_with_key(self, event: Event) -> bool:
         if self._read_back is None or event.name not in self._read_back.events:

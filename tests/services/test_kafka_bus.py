@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import os
 import secrets
@@ -491,6 +492,41 @@ async def test_a_service_is_refused_another_services_event(buses: dict[str, Kafk
     with pytest.raises(BusError, match=r"(?i)authoriz"):
         await buses["github-app"].publish(recorded)
     await buses["gateway"].publish(recorded)  # its owner may
+
+
+def _reachable(root: object) -> Iterator[object]:
+    """Everything held through the containers (dicts, sets, lists, tuples) under `root`."""
+    seen: set[int] = set()
+    todo = list(vars(root).values())
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        if isinstance(item, dict | set | frozenset | list | tuple):
+            todo.extend(gc.get_referents(item))
+
+
+async def test_read_back_keeps_where_the_events_are_not_the_events(
+    bootstrap: str, buses: dict[str, KafkaBus]
+) -> None:
+    """Frontend's index would otherwise hold every signature and link request it ever
+    published; it keeps each one's offset and reads the event again when asked."""
+    event = _signed(_intent(), _wallet())
+    await _caught_up(buses["frontend"])
+    await buses["frontend"].publish(event)
+    fresh = await connect_kafka("frontend", bootstrap, "frontend", PASSWORDS["frontend"])
+    try:
+        await _caught_up(fresh)
+        for bus in (buses["frontend"], fresh):  # its own write, and what a restart read back
+            found = await bus.find(event)
+            assert found is not None
+            assert (found.id, found.data) == (event.id, event.data)
+            held = [o for o in _reachable(bus._read_back) if isinstance(o, Event | dict)]
+            assert not [o for o in held if isinstance(o, Event) or "signature" in o], bus
+    finally:
+        await fresh.close()
 
 
 async def test_read_back_catches_up_when_a_transaction_marker_ends_the_topic(
