@@ -12,6 +12,7 @@ and exits.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -26,7 +27,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from kdemo.errors import KdemoError
 from kdemo.runtime.busadmin import BusAccess, ensure_stream, intent_ttl, run_sync
 from kdemo.runtime.kafkabroker import ADMIN_USER as KAFKA_ADMIN
 from kdemo.runtime.local.nodes import (
@@ -72,7 +72,8 @@ class Child:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     state: str = "pending"
-    """pending (not started yet), running, restarting (waiting out its backoff), stopped."""
+    """pending (not started yet), preparing (its data is being set up in a thread), running,
+    restarting (waiting out its backoff), stopped."""
     restarts: int = 0
     backoff: float = BACKOFF_START_S
     started_mono: float = 0.0
@@ -80,6 +81,8 @@ class Child:
     next_start: float = 0.0
     last_exit: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    preparing: concurrent.futures.Future[None] | None = None
+    """Setting up the node's data before its first start (the broker's storage format)."""
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -122,6 +125,8 @@ class Supervisor:
         """How much of nats' log `_watch_nats_store` has read (it starts at nats' start)."""
         """Nodes that are ready and whose preparation (roles, stream) is done."""
         self.started_wall = time.time()
+        self.workers = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prepare")
+        """Slow set-up (a JVM run) off the loop, which keeps supervising the other nodes."""
 
     # -- hooks run once their node is ready -------------------------------------------
 
@@ -183,18 +188,8 @@ class Supervisor:
                 self.nats_log_read = child.log.stat().st_size
         if spec.name == "postgres":
             postgres_of(self.state_dir, self.stack, self.secrets).initdb()
-        if spec.name == "kafka":
-            broker = kafka_of(self.state_dir, self.stack, self.secrets)
-            try:
-                broker.write_config()
-                broker.format_storage()  # once: a no-op on formatted data
-            except (KdemoError, OSError, subprocess.SubprocessError) as exc:
-                _log("cannot format the kafka storage", node="kafka", error=str(exc))
-                with contextlib.suppress(OSError), child.log.open("a") as out:
-                    out.write(f"kdemo: cannot format the Kafka storage: {exc}\n")  # for `up`
-                self._schedule_restart(child)
-                self.write_state()
-                return
+        if spec.name == "kafka" and not self._kafka_storage_ready(child):
+            return  # formatting in a thread, or failed: tick() comes back to it
         try:
             child.proc = spawn(
                 spec.argv, env=spec.env, log=child.log, cwd=spec.cwd, user=spec.uid, group=spec.gid
@@ -208,6 +203,39 @@ class Supervisor:
         child.started_wall = time.time()
         _log("started", node=spec.name, pid=child.proc.pid)
         self.write_state()
+
+    def _kafka_storage_ready(self, child: Child) -> bool:
+        """Whether the broker's storage is formatted. The first format runs a JVM for
+        seconds: it runs in a worker thread while the loop goes on (postgres starts, the
+        others are watched), and the broker is started by the tick after it finished."""
+        broker = kafka_of(self.state_dir, self.stack, self.secrets)
+        if child.preparing is None:
+            try:
+                broker.write_config()
+            except OSError as exc:
+                return self._kafka_format_failed(child, exc)
+            if broker.formatted():
+                return True
+            child.preparing = self.workers.submit(broker.format_storage)
+            child.state = "preparing"
+            _log("formatting the kafka storage", node="kafka")
+            self.write_state()
+            return False
+        if not child.preparing.done():
+            return False
+        error = child.preparing.exception()
+        child.preparing = None
+        if error is not None:
+            return self._kafka_format_failed(child, error)
+        return True
+
+    def _kafka_format_failed(self, child: Child, exc: BaseException) -> bool:
+        _log("cannot format the kafka storage", node="kafka", error=str(exc))
+        with contextlib.suppress(OSError), child.log.open("a") as out:
+            out.write(f"kdemo: cannot format the Kafka storage: {exc}\n")  # for `up`
+        self._schedule_restart(child)
+        self.write_state()
+        return False
 
     def _watch_nats_store(self) -> None:
         """Restart nats once its disk has room again after its store failed a write.
@@ -260,6 +288,8 @@ class Supervisor:
                 changed = True
             elif child.state == "restarting" and now >= child.next_start:
                 child.restarts += 1
+                self.start(child)
+            elif child.state == "preparing" and child.preparing and child.preparing.done():
                 self.start(child)
         if changed:
             self.write_state()
@@ -317,6 +347,9 @@ class Supervisor:
     def shutdown(self) -> None:
         self.phase = "stopping"
         self.write_state()
+        # A format still running is let finish (its JVM is ours): a half-formatted data
+        # directory would be removed and formatted again at the next start anyway.
+        self.workers.shutdown(wait=True)
         for stage in reversed(self.stages):
             group = [self.children[n] for n in stage]
             for child in group:
@@ -324,7 +357,8 @@ class Supervisor:
                     _log("stopping", node=child.spec.name, pid=child.proc.pid)
                     with contextlib.suppress(ProcessLookupError):
                         child.proc.send_signal(child.spec.stop_signal)
-            grace = max(STOP_GRACE.get(c.spec.name, STOP_GRACE_S) for c in group)
+            # (default: a stack that runs some nodes only can have an empty stage)
+            grace = max((STOP_GRACE.get(c.spec.name, STOP_GRACE_S) for c in group), default=0.0)
             deadline = time.monotonic() + grace
             while any(c.alive() for c in group) and time.monotonic() < deadline:
                 time.sleep(0.05)
