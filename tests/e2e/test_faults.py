@@ -25,7 +25,7 @@ from kdemo.errors import KdemoError
 from kdemo.flow.bounties import fetch_bounties
 from kdemo.flow.payloads import comment_payload
 from kdemo.flow.wallet import Wallet, sign_intent
-from kdemo.flow.webhook import build_delivery, deliver, simulate_comment
+from kdemo.flow.webhook import build_delivery, deliver
 from kdemo.runtime import get_runtime
 from kdemo.runtime.base import Runtime
 from tests.e2e.buses import BUSES
@@ -85,69 +85,6 @@ def runtime(
             os.environ["KDEMO_STATE_DIR"] = saved
 
 
-def test_killed_nodes_come_back_and_every_signed_bounty_is_recorded_once(runtime: Runtime) -> None:
-    """Kill each node between a comment and its signature: all bounties end signed, once each."""
-    bus = runtime.bus()
-    recovery_s = RECOVERY_S[bus]
-    urls = runtime.public_urls()
-    secret = runtime.webhook_secret()
-    wallet = Wallet.from_key("0x" + secrets.token_hex(32))
-    repo = f"faults/run-{uuid.uuid4().hex[:8]}"
-    restarts_before = {n.name: n.restarts for n in runtime.status()}
-    intents: list[str] = []
-
-    with httpx.Client(timeout=5) as client:
-        for number, victim in enumerate(victims(bus), start=1):
-            delivered = retry(
-                lambda number=number: simulate_comment(  # type: ignore[misc]
-                    client,
-                    urls["github-app"],
-                    secret,
-                    "Funding $USDC:" + str(number) + "$",
-                    repo=repo,
-                    number=number,
-                    login="faulty",
-                ),
-                within_s=recovery_s,
-            )
-            assert len(delivered.intents) == 1
-            runtime.kill(victim)  # mid-flow: the intent is recorded, not yet signed
-            url = str(delivered.intents[0]["signing_url"])
-            retry(lambda url=url: sign_intent(client, url, wallet), within_s=recovery_s)  # type: ignore[misc]
-            intents.append(str(delivered.intents[0]["intent_id"]))
-
-        wait_all_ready(runtime, recovery_s)
-
-        def all_signed() -> list[dict[str, object]]:
-            bounties = fetch_bounties(client, urls["gateway"], repo=repo).bounties
-            if sorted(b["intent_id"] for b in bounties) != sorted(intents) or any(
-                b["state"] != "signed" for b in bounties
-            ):
-                states = {b["intent_id"]: b["state"] for b in bounties}
-                raise KdemoError(f"ledger not complete yet: {states} of {intents}")
-            return bounties
-
-        bounties = retry(all_signed, within_s=recovery_s)
-
-    assert len(bounties) == len(VICTIMS)
-    for bounty in bounties:
-        assert bounty["funder"]["address"].lower() == wallet.address.lower()  # type: ignore[index]
-        assert bounty["offers"] == []  # one signature per wallet, recorded once
-    restarts_after = {n.name: n.restarts for n in runtime.status()}
-    for victim in victims(bus):
-        assert restarts_after[victim] > restarts_before[victim], victim
-
-
-# -- the bus killed with flows in flight ------------------------------------------------------
-
-IN_FLIGHT = 6
-"""Flows running when the bus dies: half commented and being signed, half commented while it
-is away."""
-EVENTS = ("bounty.requested", "bounty.signed", "bounty.recorded")
-DLQ_PREFIX = "kdemo.dlq."
-"""Dead letters' subjects (NATS) and topics (Kafka) both start so."""
-
-
 class Flows:
     """Comments and signatures of one repository, each retried until the stack takes it.
 
@@ -179,6 +116,51 @@ class Flows:
     def sign(self, url: str) -> None:
         retry(lambda: sign_intent(self.client, url, self.wallet), within_s=self.recovery_s)
         self.signed.release()
+
+
+def test_killed_nodes_come_back_and_every_signed_bounty_is_recorded_once(runtime: Runtime) -> None:
+    """Kill each node between a comment and its signature: all bounties end signed, once each."""
+    bus = runtime.bus()
+    wallet = Wallet.from_key("0x" + secrets.token_hex(32))
+    restarts_before = {n.name: n.restarts for n in runtime.status()}
+
+    with httpx.Client(timeout=5) as client:
+        flows = Flows(runtime, client, wallet)
+        for number, victim in enumerate(victims(bus), start=1):
+            url = flows.comment(number)
+            runtime.kill(victim)  # mid-flow: the intent is recorded, not yet signed
+            flows.sign(url)
+
+        wait_all_ready(runtime, flows.recovery_s)
+
+        def all_signed() -> list[dict[str, object]]:
+            bounties = fetch_bounties(client, flows.urls["gateway"], repo=flows.repo).bounties
+            if sorted(b["intent_id"] for b in bounties) != sorted(flows.intents) or any(
+                b["state"] != "signed" for b in bounties
+            ):
+                states = {b["intent_id"]: b["state"] for b in bounties}
+                raise KdemoError(f"ledger not complete yet: {states} of {flows.intents}")
+            return bounties
+
+        bounties = retry(all_signed, within_s=flows.recovery_s)
+
+    assert len(bounties) == len(VICTIMS)
+    for bounty in bounties:
+        assert bounty["funder"]["address"].lower() == wallet.address.lower()  # type: ignore[index]
+        assert bounty["offers"] == []  # one signature per wallet, recorded once
+    restarts_after = {n.name: n.restarts for n in runtime.status()}
+    for victim in victims(bus):
+        assert restarts_after[victim] > restarts_before[victim], victim
+
+
+# -- the bus killed with flows in flight ------------------------------------------------------
+
+IN_FLIGHT = 6
+"""Flows running when the bus dies: half commented and being signed, half commented while it
+is away."""
+EVENTS = ("bounty.requested", "bounty.signed", "bounty.recorded")
+DLQ_PREFIX = "kdemo.dlq."
+"""Dead letters' subjects (NATS) and topics (Kafka) both start so."""
 
 
 def events_on_the_bus(runtime: Runtime) -> list[dict[str, Any]]:
