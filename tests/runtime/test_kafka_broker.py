@@ -1,4 +1,4 @@
-"""The local Kafka broker (kdemo.runtime.local.kafka) against a real JVM.
+"""The local Kafka broker (kdemo.runtime.kafkabroker) against a real JVM.
 
 The `stack` tests fetch the jars (once per cache: ~/.cache/kdemo or $KDEMO_KAFKA_CACHE),
 format a KRaft node in tmp_path, run it on free loopback ports and drive it with Kafka's
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from kdemo.errors import KdemoError
-from kdemo.runtime.local import kafka
-from kdemo.runtime.local.kafka import KafkaBroker
+from kdemo.runtime import kafkabroker as kafka
+from kdemo.runtime.kafkabroker import KafkaBroker
 
 PASSWORDS = {"admin": "admin-secret-0123", "gateway": "gateway-secret-4567"}
 ALLOWED = "bounty.recorded"
