@@ -1,9 +1,11 @@
 """Run last (see conftest.py): another runtime on the same cluster, a cluster kdemo did not
-create, and `down` then `up` again."""
+create, `down` then `up` again, and last the stack on Kafka (which the session ends with)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -12,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from kdemo.runtime.kube import KindRuntime
 from kdemo.runtime.kube.conventions import NAMESPACE
 from kdemo.runtime.kube.portforward import port_forward
 from kdemo.runtime.stackfile import load_stack
 from kdemo.testing import KindStack, run_kdemo
 from tests.kind.conftest import wait_for
+from tests.kind.test_policies import assert_only_declared_edges_connect
 
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(1800)]
 
@@ -157,3 +161,62 @@ def test_down_removes_the_cluster_and_up_brings_it_back(kind_stack: KindStack) -
     wait_for(
         lambda: kind_stack.kdemo("smoke").returncode == 0, "smoke on the new cluster", timeout=120
     )
+
+
+def _tapped_event_ids(kind_stack: KindStack, wanted: int, timeout: float = 60.0) -> set[str]:
+    """The ids of the events the dashboard's tap reads from the start (through the broker's
+    port-forward), once it has read `wanted` of them."""
+
+    async def read() -> set[str]:
+        seen: set[str] = set()
+        async with asyncio.timeout(timeout):
+            async for event in kind_stack.runtime.bus_tap(deliver_all=True):
+                seen.add(str((event.event or {}).get("id")))
+                if len(seen) >= wanted:
+                    return seen
+        return seen
+
+    return asyncio.run(read())
+
+
+def test_the_stack_on_kafka(kind_stack: KindStack) -> None:
+    """`up --bus kafka` on kind: refused while the stack runs NATS; after `down` the broker
+    runs in the cluster from the image kdemo built, the smoke test passes, only the Kafka
+    topology's edges connect, the tap reads the flow's events, and a killed broker comes
+    back with the flow still working."""
+    refused = kind_stack.kdemo("up", "--runtime", "kind", "--bus", "kafka")
+    assert refused.returncode == 2, refused.stderr
+    assert "runs on nats, not kafka" in " ".join(refused.stderr.split())
+    down = kind_stack.kdemo("down")
+    assert down.returncode == 0, down.stderr
+    up = kind_stack.kdemo("up", "--runtime", "kind", "--bus", "kafka", timeout=1800)
+    assert up.returncode == 0, up.stderr
+    assert "creating the topics, the SCRAM users and the ACLs" in up.stderr
+    # The cluster is a new one (its API on another port): a runtime that has not met the old.
+    kind_stack = dataclasses.replace(
+        kind_stack, runtime=KindRuntime(kind_stack.state_dir, cluster=kind_stack.cluster.name)
+    )
+    status = json.loads(kind_stack.kdemo("status", "-o", "json").stdout)
+    assert status["bus"] == "kafka", status
+    rows = {row["name"]: row for row in status["services"]}
+    assert "nats" not in rows
+    assert rows["kafka"]["kind"] == "bus"
+    assert rows["kafka"]["ready"] is True
+    image = kind_stack.runtime.core().read_namespaced_pod("kafka-0", NAMESPACE).spec.containers[0]
+    assert str(image.image).startswith("kdemo-kafka:")
+    assert image.image_pull_policy == "IfNotPresent"
+
+    smoke = kind_stack.kdemo("smoke")
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert_only_declared_edges_connect(kind_stack)
+    # One flow: bounty.requested, .signed, .recorded and identity's three link events.
+    assert len(_tapped_event_ids(kind_stack, wanted=6)) == 6
+    dead = kind_stack.kdemo("dlq", "list")
+    assert dead.returncode == 0, dead.stderr
+
+    killed = kind_stack.kdemo("kill", "kafka")
+    assert killed.returncode == 0, killed.stderr
+    wait_for(
+        lambda: kind_stack.kdemo("smoke").returncode == 0, "smoke after the broker was killed",
+        timeout=240,
+    )  # fmt: skip
