@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 
 from kdemo.errors import KdemoError
-from kdemo.runtime.kube.apply import image_trouble
+from kdemo.runtime.kube.apply import image_trouble, stuck_pods
 from kdemo.runtime.kube.portforward import Forward
 
 IMAGE = "kdemo:abc123"
@@ -53,6 +53,58 @@ def test_image_trouble_looks_at_live_pods_of_the_image_applied(
 ) -> None:
     """Only a live pod of the image just applied can make a rollout stop early."""
     assert image_trouble(pods, IMAGE)[0] == reason
+
+
+def test_an_init_container_waiting_for_its_image_is_trouble_too() -> None:
+    """The broker's pod formats its storage in an init container of the same image: a pull
+    failure there must stop the rollout as early as one of the main container."""
+    waiting = client.V1ContainerStateWaiting(reason="ErrImageNeverPull", message="never")
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="kafka-0"),
+        spec=client.V1PodSpec(
+            init_containers=[client.V1Container(name="format", image=IMAGE)],
+            containers=[client.V1Container(name="kafka", image=IMAGE)],
+        ),
+        status=client.V1PodStatus(
+            init_container_statuses=[
+                client.V1ContainerStatus(
+                    name="format",
+                    image=IMAGE,
+                    image_id="",
+                    ready=False,
+                    restart_count=0,
+                    state=client.V1ContainerState(waiting=waiting),
+                )
+            ]
+        ),
+    )
+    assert image_trouble([pod], IMAGE)[0] == "ErrImageNeverPull"
+
+
+def _stateful_pod(name: str, revision: str, *, ready: bool, deleting: bool = False) -> client.V1Pod:
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(
+            name=name,
+            labels={"controller-revision-hash": revision},
+            deletion_timestamp=datetime.now(UTC) if deleting else None,
+        ),
+        status=client.V1PodStatus(
+            conditions=[client.V1PodCondition(type="Ready", status=str(ready))]
+        ),
+    )
+
+
+def test_only_a_never_ready_pod_of_an_older_revision_is_replaced() -> None:
+    """A StatefulSet keeps a pod that broke on the last revision; kdemo deletes it so the
+    new template can run. A ready old pod is the controller's to roll; a new one is left."""
+    pods = [
+        _stateful_pod("kafka-0", "kafka-old", ready=False),
+        _stateful_pod("kafka-1", "kafka-old", ready=True),
+        _stateful_pod("kafka-2", "kafka-new", ready=False),
+        _stateful_pod("kafka-3", "kafka-old", ready=False, deleting=True),
+    ]
+    assert stuck_pods(pods, "kafka-new") == ["kafka-0"]
+    assert stuck_pods(pods, None) == []
 
 
 def test_a_forward_reads_its_port_and_stops_its_process() -> None:

@@ -149,18 +149,50 @@ def rollout_done(kind: str, obj: Manifest) -> tuple[bool, str]:
 
 
 def image_trouble(pods: Iterable[Any], image: str) -> tuple[str, str]:
-    """(reason, `<reason>: <message>`) of the first container of a live pod of `image` that
-    waits for its image; ('', '') when none does. Pods of an older image are ignored: a
-    rollout replaces them."""
+    """(reason, `<reason>: <message>`) of the first container (init containers too) of a
+    live pod of `image` that waits for its image; ('', '') when none does. Pods of an older
+    image are ignored: a rollout replaces them."""
     for pod in pods:
         if pod.metadata and pod.metadata.deletion_timestamp:
             continue
-        wanted = {c.name for c in (pod.spec and pod.spec.containers) or [] if c.image == image}
-        for status in (pod.status and pod.status.container_statuses) or []:
+        spec, state = pod.spec, pod.status
+        containers = [*((spec and spec.init_containers) or []), *((spec and spec.containers) or [])]
+        wanted = {c.name for c in containers if c.image == image}
+        statuses = [
+            *((state and state.init_container_statuses) or []),
+            *((state and state.container_statuses) or []),
+        ]
+        for status in statuses:
             waiting = status.state and status.state.waiting
             if status.name in wanted and waiting and waiting.reason in PULL_FAILURES | PULL_TROUBLE:
                 return waiting.reason, f"{waiting.reason}: {waiting.message or image}"
     return "", ""
+
+
+def stuck_pods(pods: Iterable[Any], update_revision: str | None) -> list[str]:
+    """Pods of a StatefulSet left on an older revision that never became ready.
+
+    A StatefulSet does not replace a broken pod when its template changes (Kubernetes
+    documents deleting it by hand: "forced rollback"), so an `up` that fixes what broke the
+    last one would wait for ever. Deleting such a pod lets the controller make it anew."""
+    if not update_revision:
+        return []
+    stuck = []
+    for pod in pods:
+        meta = pod.metadata
+        if meta is None or meta.deletion_timestamp:
+            continue
+        if (meta.labels or {}).get("controller-revision-hash") == update_revision:
+            continue
+        conditions = (pod.status and pod.status.conditions) or []
+        if not any(c.type == "Ready" and c.status == "True" for c in conditions):
+            stuck.append(str(meta.name))
+    return stuck
+
+
+def _template_images(obj: Manifest) -> list[str]:
+    pod = obj["spec"]["template"]["spec"]
+    return [c["image"] for c in [*pod.get("initContainers", []), *pod["containers"]]]
 
 
 def wait_rollouts(
@@ -194,8 +226,16 @@ def wait_rollouts(
             pods = core.list_namespaced_pod(
                 namespace, label_selector=f"app.kubernetes.io/name={name}"
             ).items
-            image = obj["spec"]["template"]["spec"]["containers"][0]["image"]
-            reason, trouble = image_trouble(pods, image)
+            if kind == "StatefulSet":
+                revision = (obj.get("status") or {}).get("updateRevision")
+                for pod in stuck_pods(pods, revision):
+                    progress(f"replacing {pod}: it never became ready on the last revision")
+                    core.delete_namespaced_pod(pod, namespace)
+            reason, trouble = "", ""
+            for image in _template_images(obj):
+                reason, trouble = image_trouble(pods, image)
+                if reason:
+                    break
             if reason in PULL_FAILURES:
                 raise NotReady(name, f"{kind} {name} cannot start: {trouble}", _PULL_HINT)
             waiting.append(f"{name} ({trouble or why})")
