@@ -35,7 +35,7 @@ import httpx
 import nats
 import psycopg
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo, SequenceInfo
 
@@ -76,6 +76,12 @@ WAIT_S = 20.0
 KAFKA_WAIT_S = 60.0
 """A group's first commit on a fresh broker creates `__consumer_offsets` (seconds here), and a
 crashed member holds its partitions until its session times out (10 s)."""
+COORDINATOR_NOT_READY = (
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+)
+"""What a broker answers for a group's offsets until the group's coordinator is up."""
 QUICK_ACK_WAIT_S = 1.0
 """A crashed consumer's message comes back after ack_wait (30 s); the crash tests shorten it."""
 
@@ -202,7 +208,16 @@ class Topics:
 
     async def lag(self, group: str) -> int:
         """Records on the group's topics past its committed offsets (not yet taken)."""
-        return await asyncio.to_thread(self._lag, group)
+        deadline = time.monotonic() + KAFKA_WAIT_S
+        while True:
+            try:
+                return await asyncio.to_thread(self._lag, group)
+            except KafkaException as exc:
+                # A fresh broker answers "not coordinator" while it makes __consumer_offsets.
+                error = exc.args[0]
+                if error.code() not in COORDINATOR_NOT_READY or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.5)
 
     async def settle(self, group: str) -> None:
         """Once the group committed every record (a commit follows the handler's transaction)."""
