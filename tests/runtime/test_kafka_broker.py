@@ -23,6 +23,7 @@ import pytest
 from kdemo.errors import KdemoError
 from kdemo.runtime import kafkabroker as kafka
 from kdemo.runtime.kafkabroker import KafkaBroker
+from kdemo.testing.servers import missing_kafka_tools
 
 PASSWORDS = {"admin": "admin-secret-0123", "gateway": "gateway-secret-4567"}
 ALLOWED = "bounty.recorded"
@@ -31,14 +32,9 @@ TOOL_TIMEOUT_S = 90.0
 STOP_GRACE_S = 30.0
 
 
-def _missing_tools() -> str | None:
-    for tool in ("java", "mvn"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not on PATH (apt-get install openjdk-17-jre-headless maven)"
-    return None
-
-
-needs_jvm = pytest.mark.skipif(_missing_tools() is not None, reason=_missing_tools() or "")
+needs_jvm = pytest.mark.skipif(
+    missing_kafka_tools() is not None, reason=missing_kafka_tools() or ""
+)
 
 
 def _free_ports(n: int) -> list[int]:
