@@ -2,7 +2,7 @@
 
     uv run python scripts/bench_webhook.py [--duration 8] [--rates 200,500]
         [--rate-seconds 10] [--cli-runs 10] [--profile DIR] [--profile-seconds 15]
-        [--wait-idle MINUTES] [--idle-load 1.5]
+        [--payloads both|examples|own] [--wait-idle MINUTES] [--idle-load 1.5]
 
 Brings up a kdemo stack of its own (its own KDEMO_STATE_DIR, `kdemo up`, and
 `kdemo down --purge` at the end), installs Probot 14.3.2 and @octokit/webhooks-examples
@@ -160,14 +160,15 @@ def probot_server(prefix: Path, secret: str) -> Iterator[tuple[str, int]]:
 # -- the deliveries ----------------------------------------------------------------------
 
 
-def templates(prefix: Path) -> list[dict[str, Any]]:
-    """issue_comment `created` payloads: @octokit/webhooks-examples' and kdemo's builder's."""
+def templates(prefix: Path, which: str = "both") -> list[dict[str, Any]]:
+    """issue_comment `created` payloads: @octokit/webhooks-examples' (`examples`), kdemo's
+    builder's (`own`) or `both`."""
     index = prefix / "node_modules" / "@octokit" / "webhooks-examples" / "api.github.com"
     events = json.loads((index / "index.json").read_text())
     examples = next(e for e in events if e["name"] == "issue_comment")["examples"]
     created = [e for e in examples if e.get("action") == "created"]
     own = comment_payload("Happy to fund this:", repo="bench/kdemo", number=1, login="bench")
-    return [*created, own]
+    return {"examples": created, "own": [own]}.get(which, [*created, own])
 
 
 def vary(template: dict[str, Any], run: str, i: int) -> dict[str, Any]:
@@ -634,7 +635,7 @@ def run(args: argparse.Namespace) -> None:
         print("WARNING: other work is running, the figures will be skewed:\n  " + "\n  ".join(busy))
     prefix = CACHE / "probot"
     install_probot(prefix)
-    shapes = templates(prefix)
+    shapes = templates(prefix, args.payloads)
     stack = Stack()
     work = Path(tempfile.mkdtemp(prefix="kdemo-bw-requests-"))
     try:
@@ -710,6 +711,12 @@ def main() -> int:
     )
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--cli-runs", type=int, default=10)
+    parser.add_argument(
+        "--payloads",
+        choices=["both", "examples", "own"],
+        default="both",
+        help="@octokit/webhooks-examples' issue_comment payloads, kdemo's builder's, or both",
+    )
     parser.add_argument("--profile", type=Path, default=None, help="record github-app into DIR")
     parser.add_argument("--profile-seconds", type=float, default=15.0)
     parser.add_argument(
