@@ -137,6 +137,8 @@ class PrivateDocker:
                     os.kill(pid, signal.SIGKILL)
             say(f"stopped the private dockerd (pid {pid})")
         _unmount_under(self.run_dir)
+        # dockerd also bind-mounts its data root onto itself (to make it private): gone with it.
+        _unmount_under(self.data_root, itself=True)
         if Path(f"/sys/class/net/{BRIDGE}").exists():
             subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
         shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -162,10 +164,12 @@ def _ensure_bridge() -> None:
     run(["ip", "link", "set", BRIDGE, "up"])
 
 
-def _unmount_under(folder: Path) -> None:
-    """dockerd leaves network namespaces mounted in its exec root: unmount them, deepest first."""
+def _unmount_under(folder: Path, *, itself: bool = False) -> None:
+    """Unmount what dockerd left mounted under `folder` (network namespaces in its exec
+    root), deepest first, and with `itself` the folder's own mount too."""
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    for mount in sorted((m for m in mounts if m.startswith(f"{folder}/")), reverse=True):
+    under = [m for m in mounts if m.startswith(f"{folder}/") or (itself and m == str(folder))]
+    for mount in sorted(under, reverse=True):
         subprocess.run(["umount", "--lazy", mount], capture_output=True, timeout=30, check=False)
 
 
