@@ -77,22 +77,38 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
+def children_of() -> dict[int, list[int]]:
+    """Every process's children, by parent pid, from /proc."""
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+async def read_response(reader: asyncio.StreamReader) -> bytes:
+    """Read one HTTP/1.1 response with a Content-Length body; its status line."""
+    status = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status
+
+
 def memory_of_tree(root_pid: int) -> tuple[int, int, int]:
     """(resident bytes, proportional bytes, process count) of `root_pid` and its descendants.
 
     RSS counts pages shared between processes (PostgreSQL's shared buffers, the same
     libraries) once per process; PSS splits them, so its sum is what the stack costs.
     """
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+    children = children_of()
     rss = pss = count = 0
     todo = [root_pid]
     while todo:
@@ -153,13 +169,7 @@ async def webhook_load(
     async def one(request: bytes, due: float) -> None:
         reader, writer = await pool.get()
         writer.write(request)
-        status = await reader.readline()
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        await reader.readexactly(length)
+        status = await read_response(reader)
         latencies.append(loop.time() - due)
         pool.put_nowait((reader, writer))
         if not status.startswith(b"HTTP/1.1 200"):

@@ -60,6 +60,7 @@ from typing import Any
 from kdemo.flow.payloads import comment_payload
 from kdemo.flow.webhook import build_delivery
 from kdemo.runtime.stackfile import load_stack
+from scripts.bench_stack import children_of, read_response
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent / "bench"
@@ -232,18 +233,6 @@ def read_requests(path: Path) -> list[bytes]:
 # -- CPU from /proc ----------------------------------------------------------------------
 
 
-def children_of() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
-
-
 def cpu_seconds(root: int, tree: dict[int, list[int]]) -> float:
     """CPU time of `root` and its descendants, reaped children included (utime..cstime)."""
     total = 0
@@ -365,13 +354,7 @@ async def drive_open_loop(url: str, path: Path, rate: float, count: int) -> dict
     async def one(request: bytes, due: float) -> None:
         reader, writer = await pool.get()
         writer.write(request)
-        status = await reader.readline()
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        await reader.readexactly(length)
+        status = await read_response(reader)
         latencies.append(loop.time() - due)
         statuses[status.split(b" ")[1] if b" " in status else b"?"] += 1
         pool.put_nowait((reader, writer))
