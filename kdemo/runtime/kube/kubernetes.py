@@ -291,9 +291,7 @@ class KubeRuntime(Runtime):
     def _bus_access(self, user: str) -> busadmin.BusAccess:
         """How `user` reaches nats now: through a forward that was just seen to answer (a
         forward can outlive its pod and then only accept connections to drop them)."""
-        password = self._call(
-            "reading the Secret", lambda: read_cluster_secrets(self.core(), NAMESPACE)
-        ).nats_passwords[user]
+        password = self._secrets().nats_passwords[user]
         port = self.forwards.port(*_NATS)
         if not _nats_answers(port):
             self.forwards.reset(*_NATS)
@@ -490,9 +488,7 @@ class KubeRuntime(Runtime):
         """Read through a port-forward to postgres, as the service's own role."""
         import psycopg  # late: only the chaos audit and tests read the databases
 
-        passwords = self._call(
-            "reading the Secret", lambda: read_cluster_secrets(self.core(), NAMESPACE)
-        ).db_passwords
+        passwords = self._secrets().db_passwords
         if database not in passwords:
             raise UsageError(f"no database {database!r}", "use one of: " + ", ".join(passwords))
 
@@ -525,9 +521,7 @@ class KubeRuntime(Runtime):
         return dict(self._stack().urls)
 
     def webhook_secret(self) -> str:
-        return self._call(
-            "reading the Secret", lambda: read_cluster_secrets(self.core(), NAMESPACE)
-        ).webhook_secret
+        return self._secrets().webhook_secret
 
     async def bus_tap(self, *, deliver_all: bool = True) -> AsyncIterator[TapEvent]:
         if self.bus() == "kafka":
