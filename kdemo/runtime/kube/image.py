@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from kdemo.runtime.base import Progress
@@ -21,8 +22,10 @@ from kdemo.runtime.kube.tools import run_tool
 
 __all__ = [
     "BASE_IMAGE_ENV",
+    "base_identity",
     "base_image",
     "build_image",
+    "content_tag",
     "docker_build",
     "image_id",
     "image_reference",
@@ -39,25 +42,41 @@ def base_image() -> str | None:
     return os.environ.get(BASE_IMAGE_ENV) or None
 
 
+def content_tag(base: str | None, inputs: Iterable[tuple[str, bytes]]) -> str:
+    """A tag that changes whenever the base (its name, or better its id) or any input (a
+    file's name and bytes) changes."""
+    digest = hashlib.sha256((base or "").encode() + b"\0")
+    for name, content in inputs:
+        digest.update(name.encode() + b"\0" + content)
+    return digest.hexdigest()[:12]
+
+
 def image_tag(root: Path = ROOT, base: str | None = None) -> str:
     """A tag that changes whenever anything the image is built from changes (`base`: the
     base image's name, or better its id)."""
-    digest = hashlib.sha256((base or "").encode() + b"\0")
+    return content_tag(base, _repository_inputs(root))
+
+
+def _repository_inputs(root: Path) -> Iterator[tuple[str, bytes]]:
     for name in _IMAGE_INPUTS:
         path = root / name
         files = sorted(path.rglob("*")) if path.is_dir() else [path]
         for f in files:
             if f.is_file() and "__pycache__" not in f.parts:
-                digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
-    return digest.hexdigest()[:12]
+                yield str(f.relative_to(root)), f.read_bytes()
+
+
+def base_identity() -> str | None:
+    """The configured base image by id when docker has it (a base rebuilt under the same
+    name then makes a new tag), else by name; None for the Dockerfile's default."""
+    base = base_image()
+    return (base and image_id(base)) or base
 
 
 def image_reference(repository: str | None = None) -> str:
-    """`[repository/]kdemo:<tag>` for this checkout and the configured base image (by id
-    when docker has it, so a base rebuilt under the same name makes a new tag)."""
+    """`[repository/]kdemo:<tag>` for this checkout and the configured base image."""
     name = f"{repository.rstrip('/')}/{IMAGE_NAME}" if repository else IMAGE_NAME
-    base = base_image()
-    return f"{name}:{image_tag(ROOT, (base and image_id(base)) or base)}"
+    return f"{name}:{image_tag(ROOT, base_identity())}"
 
 
 def image_id(reference: str) -> str | None:

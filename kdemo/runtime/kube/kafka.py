@@ -34,7 +34,7 @@ from kdemo.runtime.kafkabroker import (
     server_properties,
 )
 from kdemo.runtime.kube.conventions import NAMESPACE, SECRET_NAME, container_ports
-from kdemo.runtime.kube.image import base_image, docker_build, image_id
+from kdemo.runtime.kube.image import base_identity, content_tag, docker_build, image_id
 from kdemo.runtime.ports import HOST
 from kdemo.runtime.secrets import Secrets
 
@@ -83,11 +83,7 @@ def kafka_image_reference(repository: str | None = None) -> str:
     """`[repository/]kdemo-kafka:<tag>`, the tag a hash of the Dockerfile, the probe, the
     pinned artifacts and the base image (by id when docker has it)."""
     name = f"{repository.rstrip('/')}/{KAFKA_IMAGE_NAME}" if repository else KAFKA_IMAGE_NAME
-    base = base_image()
-    digest = hashlib.sha256(((base and image_id(base)) or base or "").encode() + b"\0")
-    for file_name, content in _image_inputs():
-        digest.update(file_name.encode() + b"\0" + content)
-    return f"{name}:{digest.hexdigest()[:12]}"
+    return f"{name}:{content_tag(base_identity(), _image_inputs())}"
 
 
 def build_kafka_image(reference: str, progress: Progress) -> None:
