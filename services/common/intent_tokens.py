@@ -15,6 +15,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final, Literal
 
 import jwt
@@ -132,6 +133,10 @@ class IntentClaims:
         _positive_int("expires_at", self.expires_at)
 
 
+# A service signs (or verifies) with one key for its whole life: each PEM is parsed once
+# (parsing was a quarter of the time of issuing a token). The key objects are immutable.
+# A PEM that fails to load raises every time (lru_cache keeps only results).
+@lru_cache(maxsize=4)
 def _private_key(pem: str) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
@@ -147,6 +152,7 @@ def _private_key(pem: str) -> Ed25519PrivateKey:
     return key
 
 
+@lru_cache(maxsize=4)
 def _public_key(pem: str) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(pem.encode())

@@ -18,6 +18,8 @@ from services.common.intent_tokens import (
     TokenError,
     TokenExpired,
     TokenInvalid,
+    _private_key,
+    _public_key,
     generate_ed25519_keypair,
     issue_intent_token,
     verify_intent_token,
@@ -201,6 +203,37 @@ def test_keypair_is_pem_pkcs8_and_spki() -> None:
     assert private.startswith("-----BEGIN PRIVATE KEY-----")
     assert public.startswith("-----BEGIN PUBLIC KEY-----")
     assert (private, public) != (PRIVATE, PUBLIC)
+
+
+def _raw(pem: str) -> bytes:
+    """The raw public key of a private or public PEM, through the loaders under test."""
+    if "PRIVATE" in pem:
+        return _private_key(pem).public_key().public_bytes_raw()
+    return _public_key(pem).public_bytes_raw()
+
+
+def test_each_key_is_loaded_once_and_kept_per_pem() -> None:
+    """The same PEM gives back the very key object it loaded; another PEM its own key, and
+    tokens signed one after the other with two keys verify only with their own."""
+    assert _private_key(PRIVATE) is _private_key(PRIVATE)
+    assert _public_key(PUBLIC) is _public_key(PUBLIC)
+    assert _raw(PRIVATE) == _raw(PUBLIC)
+    assert _raw(OTHER_PRIVATE) == _raw(OTHER_PUBLIC)
+    assert _raw(PRIVATE) != _raw(OTHER_PRIVATE)
+
+    mine = issue_intent_token(claims(), PRIVATE, now=NOW)
+    other = issue_intent_token(claims(), OTHER_PRIVATE, now=NOW)
+    assert verify_intent_token(mine, PUBLIC, now=NOW) == claims()
+    assert verify_intent_token(other, OTHER_PUBLIC, now=NOW) == claims()
+    with pytest.raises(TokenInvalid):
+        verify_intent_token(other, PUBLIC, now=NOW)
+
+
+def test_a_bad_key_is_refused_every_time() -> None:
+    """A PEM that does not load is not remembered as if it had: each use raises again."""
+    for _ in range(2):
+        with pytest.raises(ValueError, match="KDEMO_INTENT_SIGNING_KEY"):
+            issue_intent_token(claims(), "not a key either", now=NOW)
 
 
 @pytest.mark.parametrize(
