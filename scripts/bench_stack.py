@@ -1,7 +1,7 @@
 """Benchmarks of the local stack; prints the figures recorded in docs/benchmarks.md.
 
     uv run python scripts/bench_stack.py [--bus nats|kafka|both] [--requests 2000]
-        [--rate 200] [--signatures 100]
+        [--rate 200] [--signatures 100] [--up-only]
 
 Each bus's stack has its own state directory: a cold `kdemo up --bus <bus>` after
 nothing, then `down`, a warm `up`, memory at rest, and a round of loads. The Kafka
@@ -10,9 +10,12 @@ jars' cache (~/.cache/kdemo) is kept, so a cold `up` fetches nothing once it is 
 `--bus both` (the default) measures both stacks in one run, one stack up at a time, the
 rounds of loads in the order nats, kafka, kafka, nats: each bus's round has one of the
 other's next to it, so the ratios kafka/nats compare figures taken minutes apart on the
-same noisy machine. Each line then says its bus, its round and the load average before
-and after it, and a side-by-side table ends the output. `--bus nats` prints what the
-script printed before it measured Kafka.
+same noisy machine. Each line then says its bus and its round, and a side-by-side table
+ends the output. Every timed line says the load average before and after it.
+
+Each `up` is compared with a floor measured in the same run just before it: `initdb`
+and a first start of the same PostgreSQL binaries, to ready (what no `up` can beat
+without skipping the database). `--up-only` stops after the ups and the memory at rest.
 
 Talks only to 127.0.0.1, bounds every loop in count and time, and brings every stack
 down (purged) at the end.
@@ -25,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,6 +47,9 @@ from kdemo.flow.payloads import comment_payload
 from kdemo.flow.wallet import Wallet
 from kdemo.flow.webhook import Delivery, build_delivery
 from kdemo.runtime.kafkabroker import cached, default_cache_dir
+from kdemo.runtime.local.postgres import pg_cluster, postgres_root
+from kdemo.runtime.local.procs import spawn
+from kdemo.runtime.ports import allocate_ports
 from kdemo.runtime.stackfile import load_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -321,20 +328,55 @@ class Stack:
             yield from tail
 
 
+def postgres_floor() -> float:
+    """Seconds for `initdb` and a first start of the stack's PostgreSQL binaries, to ready.
+
+    Same binaries, user and options as a stack's (`pg_cluster`), in a data directory of
+    its own, deleted after.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="kdemo-floor-"))
+    port = allocate_ports(env={}, bus="nats")["postgres"]
+    cluster = pg_cluster(scratch, port, uuid.uuid4().hex, postgres_root(scratch, env={}))
+    proc = None
+    try:
+        started = time.perf_counter()
+        cluster.initdb()
+        proc = spawn(
+            cluster.argv(),
+            env=cluster.env(),
+            log=scratch / "postgres.log",
+            cwd=cluster.root,
+            user=cluster.uid,
+            group=cluster.gid,
+        )
+        for _ in range(3000):  # 30 s at the most
+            if cluster.ready():
+                return time.perf_counter() - started
+            time.sleep(0.01)
+        raise RuntimeError(f"the floor's PostgreSQL never became ready: see {scratch}")
+    finally:
+        if proc is not None:
+            proc.send_signal(2)  # SIGINT: a fast shutdown
+            proc.wait(timeout=30)
+        shutil.rmtree(cluster.root, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 # -- what is printed -------------------------------------------------------------------
 
 
 @dataclass
 class Out:
-    """Prints each figure; labelled (`--bus both`) with its bus, round and load average."""
+    """Prints each figure with the load average around it; labelled (`--bus both`) with its
+    bus and round."""
 
     labelled: bool
 
     def line(self, text: str, label: str, load: tuple[float, float] | None = None) -> None:
         if self.labelled:
             text = f"[{label}] {text}"
-            if load is not None:
-                text += f"  (load {load[0]:.1f} -> {load[1]:.1f})"
+        if load is not None:
+            text += f"  (load {load[0]:.1f} -> {load[1]:.1f})"
         print(text, flush=True)
 
 
@@ -360,6 +402,7 @@ def mib(size: float) -> str:
 class Start:
     cold: float
     warm: float
+    floor: float
     nodes: int
     rest: Memory
 
@@ -376,11 +419,28 @@ class Round:
 def bring_up(stack: Stack, out: Out) -> Start:
     """A cold `up`, `down`, a warm `up`; the memory of the stack at rest."""
     label = f"{stack.bus} up"
+    cold_floor, cold_floor_load = with_load(postgres_floor)
     cold, cold_load = with_load(stack.up)
     stack.down()
+    warm_floor, warm_floor_load = with_load(postgres_floor)
     warm, warm_load = with_load(stack.up)
-    out.line(f"kdemo up, cold (first ever, initdb included): {cold:.2f} s", label, cold_load)
-    out.line(f"kdemo up, warm (data kept, after down):       {warm:.2f} s", label, warm_load)
+    load = os.getloadavg()
+    out.line(f"floor before the cold up: {cold_floor:.2f} s", label, cold_floor_load)
+    out.line(
+        f"kdemo up, cold (first ever, initdb included): {cold:.2f} s = "
+        f"{cold / cold_floor:.1f}x floor",
+        label,
+        cold_load,
+    )
+    out.line(f"floor before the warm up: {warm_floor:.2f} s", label, warm_floor_load)
+    out.line(
+        f"kdemo up, warm (data kept, after down):       {warm:.2f} s = "
+        f"{warm / warm_floor:.1f}x floor",
+        label,
+        warm_load,
+    )
+    if not out.labelled:
+        print("load average after the ups: {:.2f} {:.2f} {:.2f}".format(*load))
     status = json.loads(stack.kdemo("status", "-o", "json"))
     rest = stack.memory()
     out.line(
@@ -392,7 +452,7 @@ def bring_up(stack: Stack, out: Out) -> Start:
     if out.labelled:
         each = ", ".join(f"{name} {mib(size)}" for name, size in rest.nodes.items())
         out.line(f"PSS at rest per node: {each}", label)
-    return Start(cold, warm, len(status["services"]), rest)
+    return Start(cold, warm, min(cold_floor, warm_floor), len(status["services"]), rest)
 
 
 def load_round(stack: Stack, args: argparse.Namespace, out: Out, label: str) -> Round:
@@ -444,7 +504,7 @@ def measure(
     again, warm, for its next round), so neither stack's idle work weighs on the other's.
     """
     stacks = {bus: Stack(bus) for bus in buses}
-    schedule = BOTH_SCHEDULE if len(buses) > 1 else buses
+    schedule = BOTH_SCHEDULE if len(buses) > 1 and not args.up_only else buses
     starts: dict[str, Start] = {}
     rounds: list[Round] = []
     try:
@@ -455,6 +515,8 @@ def measure(
                     other.down()
             if bus not in starts:
                 starts[bus] = bring_up(stack, out)
+            if args.up_only:
+                continue
             elif not stack.running:
                 warm, load = with_load(stack.up)
                 out.line(f"kdemo up, warm again: {warm:.2f} s", f"{bus} up", load)
@@ -570,6 +632,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--signatures", type=int, default=100)
+    parser.add_argument(
+        "--up-only", action="store_true", help="measure the ups (and memory at rest) only"
+    )
     args = parser.parse_args()
 
     buses = BUSES if args.bus == "both" else (args.bus,)
@@ -588,7 +653,7 @@ def main() -> int:
             )
         )
     starts, rounds = measure(buses, args, out)
-    if out.labelled:
+    if out.labelled and not args.up_only:
         print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         side_by_side(starts, rounds, args)
     return 0
