@@ -48,7 +48,9 @@ def apply_migrations(database_url: str, migrations_dir: Path) -> int:
     return count
 
 
-async def open_database(database_url: str, migrations_dir: Path) -> AsyncConnectionPool:
+async def open_database(
+    database_url: str, migrations_dir: Path, *, autocommit: bool = False
+) -> AsyncConnectionPool:
     """One attempt at the owned database: reach it, apply the pending migrations, open the
     pool. Raises when PostgreSQL does not answer; the caller retries
     (`services.common.lifecycle.Lifecycle.connect`), since it may start after the service."""
@@ -58,24 +60,26 @@ async def open_database(database_url: str, migrations_dir: Path) -> AsyncConnect
         raise ConnectionError(f"database {redact(database_url)} not reachable: {exc}") from exc
     await conn.close()
     await asyncio.to_thread(apply_migrations, database_url, migrations_dir)
-    pool = await open_pool(database_url)
+    pool = await open_pool(database_url, autocommit=autocommit)
     log.info("database ready", extra={"database": redact(database_url)})
     return pool
 
 
 async def open_pool(
-    database_url: str, *, min_size: int = 4, max_size: int = 8
+    database_url: str, *, min_size: int = 4, max_size: int = 8, autocommit: bool = False
 ) -> AsyncConnectionPool:
     """A pool that opens its connections up front.
 
     Each new connection pays for scram-sha-256 (a deliberately slow key derivation),
     so growing the pool under the first burst of load showed up as tail latency.
+    With `autocommit` a lone statement is its own transaction: no BEGIN and COMMIT
+    round trips around it (`conn.transaction()` still groups statements).
     """
     pool: AsyncConnectionPool = AsyncConnectionPool(
         database_url,
         min_size=min_size,
         max_size=max_size,
-        kwargs={"row_factory": dict_row},
+        kwargs={"row_factory": dict_row, "autocommit": autocommit},
         open=False,
     )
     try:

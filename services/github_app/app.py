@@ -109,7 +109,8 @@ class GithubApp:
 
         pool = await self.life.connect(
             "database",
-            lambda: open_database(s.database_url, MIGRATIONS),
+            # autocommit: a webhook is one statement (Recorder), its own transaction
+            lambda: open_database(s.database_url, MIGRATIONS, autocommit=True),
             close=lambda pool: pool.close(),
         )
         if pool is None:

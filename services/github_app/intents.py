@@ -6,6 +6,10 @@ was written, so the same comment under another delivery id finds its intent
 (`ON CONFLICT DO NOTHING`) and answers with the stored signing URL: one intent,
 one `bounty.requested`. Events go through the outbox in the same transaction;
 the relay publishes them after the commit.
+
+The transaction is one statement, `record_delivery()` (migrations/0003): one round
+trip per webhook instead of six, which was half of github-app's CPU
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -14,20 +18,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from services.common import intent_ids
 from services.common.event_models import Author, BountyRequested, LinkConfirmed
-from services.common.events import make_event
+from services.common.events import Event, encode, make_event
 from services.common.grammar import BountyMatch, ParseResult
 from services.common.intent_tokens import IntentClaims, issue_intent_token
 from services.common.metrics import observe_edge
-from services.common.outbox import enqueue
 from services.common.timefmt import rfc3339
 
-from .replies import DATABASE, SERVICE, enqueue_reply, intent_reply, link_reply, rejected_reply
+from .replies import DATABASE, SERVICE, intent_reply, link_reply, rejected_reply
 from .webhook import Source
 
 __all__ = [
@@ -121,6 +123,15 @@ def bounty_requested(
 
 
 class Recorder:
+    """Records a delivery with one call to the database's `record_delivery()`.
+
+    Everything the delivery may write (its intents with their tokens, their events and
+    replies, link confirmations) is prepared here; the function decides in the same
+    round trip what is new (migrations/0003.record_delivery.sql). The pool must be in
+    autocommit, so that the one statement is the whole transaction: a 200 still means
+    it committed.
+    """
+
     def __init__(self, pool: AsyncConnectionPool[Any], config: RecorderConfig) -> None:
         self._pool = pool
         self._config = config
@@ -128,39 +139,45 @@ class Recorder:
     async def record(self, delivery_id: str, source: Source, parsed: ParseResult) -> Recorded:
         """Record one counted delivery and return the webhook's 200 answer."""
         now = datetime.now(UTC).replace(microsecond=0)
+        plan = self._plan(delivery_id, source, parsed, now)
         with observe_edge(DATABASE):
-            async with self._pool.connection() as conn, conn.transaction():
-                cur = await conn.execute(
-                    "INSERT INTO deliveries (delivery_id, event, action, received_at) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (delivery_id) DO NOTHING",
-                    (delivery_id, source.event, source.action, now),
-                )
-                if cur.rowcount == 0:
-                    cur = await conn.execute(
-                        "SELECT response FROM deliveries WHERE delivery_id = %s", (delivery_id,)
-                    )
-                    row = await cur.fetchone()
-                    stored = dict(row["response"] or {}) if row else {}
-                    stored["duplicate"] = True
-                    return Recorded(stored, duplicate=True, new_events=False, new_replies=False)
-                recorded = await self._record_new(conn, delivery_id, source, parsed, now)
-                await conn.execute(
-                    "UPDATE deliveries SET response = %s WHERE delivery_id = %s",
-                    (Jsonb(recorded.response), delivery_id),
-                )
-        return recorded
+            async with self._pool.connection() as conn:
+                cur = await conn.execute("SELECT * FROM record_delivery(%s)", (Jsonb(plan),))
+                row = await cur.fetchone()
+        if row is None:  # cannot happen: the function returns one row
+            raise RuntimeError("record_delivery() returned no row")
+        answer = dict(row["answer"])
+        if row["repeated"]:
+            return Recorded(answer, duplicate=True, new_events=False, new_replies=False)
+        # The stored answer is jsonb (its own key order); the reply keeps the documented one.
+        response = {"delivery": delivery_id, "intents": answer["intents"], **plan["response"]}
+        return Recorded(
+            response,
+            duplicate=False,
+            new_events=row["new_events"],
+            new_replies=row["new_replies"],
+        )
 
-    async def _record_new(
-        self,
-        conn: AsyncConnection[Any],
-        delivery_id: str,
-        source: Source,
-        parsed: ParseResult,
-        now: datetime,
-    ) -> Recorded:
-        new_events = new_replies = False
+    def _plan(
+        self, delivery_id: str, source: Source, parsed: ParseResult, now: datetime
+    ) -> dict[str, Any]:
+        """`record_delivery()`'s argument: every row the delivery may write."""
         replies = self._config.replies
-        links: list[dict[str, str]] = []
+        outbox: list[dict[str, Any]] = []
+        reply_rows: list[dict[str, Any]] = []
+
+        def reply(reply_id: str, body: str, intent_id: str | None = None) -> None:
+            if replies:
+                reply_rows.append(
+                    {
+                        "id": reply_id,
+                        "repository": source.full_name,
+                        "number": source.number,
+                        "body": body,
+                        "intent_id": intent_id,
+                    }
+                )
+
         for code in parsed.links:
             event = make_event(
                 "identity.link_confirmed",
@@ -174,50 +191,38 @@ class Recorder:
                 ),
                 source=SERVICE,
             )
-            await enqueue(conn, event)
-            new_events = True
-            if replies:
-                await enqueue_reply(
-                    conn,
-                    f"link:{code}",
-                    source.full_name,
-                    source.number,
-                    link_reply(code, source.author_login),
-                )
-                new_replies = True
-            links.append({"code": code})
+            outbox.append(_outbox_row(event, None))
+            reply(f"link:{code}", link_reply(code, source.author_login))
 
-        intents: list[dict[str, str]] = []
+        intents: list[dict[str, Any]] = []
         for match in parsed.matches:
-            answer, created = await self._record_intent(conn, source, match, now)
-            intents.append(answer)
-            new_events = new_events or created
-            new_replies = new_replies or (created and replies)
+            row, event, intent_reply_body = self._intent(source, match, now)
+            intents.append(row)
+            outbox.append(_outbox_row(event, row["intent_id"]))
+            reply(row["intent_id"], intent_reply_body, row["intent_id"])
 
-        rejected = [{"text": r.text, "reason": r.reason} for r in parsed.rejected]
-        if parsed.rejected and replies:
+        if parsed.rejected:
             reply_id = f"rejected:{source.repository}:{source.source}:{source.source_id}"
-            await enqueue_reply(
-                conn,
-                reply_id,
-                source.full_name,
-                source.number,
-                rejected_reply(reply_id, parsed.rejected),
-            )
-            new_replies = True
-        response = {
-            "delivery": delivery_id,
+            reply(reply_id, rejected_reply(reply_id, parsed.rejected))
+        return {
+            "delivery_id": delivery_id,
+            "event": source.event,
+            "action": source.action,
+            "received_at": now.isoformat(),
             "intents": intents,
-            "links": links,
-            "rejected": rejected,
-            "duplicate": False,
+            "outbox": outbox,
+            "replies": reply_rows,
+            "response": {
+                "links": [{"code": code} for code in parsed.links],
+                "rejected": [{"text": r.text, "reason": r.reason} for r in parsed.rejected],
+                "duplicate": False,
+            },
         }
-        return Recorded(response, duplicate=False, new_events=new_events, new_replies=new_replies)
 
-    async def _record_intent(
-        self, conn: AsyncConnection[Any], source: Source, match: BountyMatch, now: datetime
-    ) -> tuple[dict[str, str], bool]:
-        """The intent's answer entry, and whether it was recorded just now."""
+    def _intent(
+        self, source: Source, match: BountyMatch, now: datetime
+    ) -> tuple[dict[str, Any], Event, str]:
+        """The intent's row, its `bounty.requested` and its reply, should it be new."""
         intent_id = intent_ids.intent_id(
             source.repository, source.number, source.source, source.source_id, match.index
         )
@@ -226,65 +231,38 @@ class Recorder:
         url = signing_url(
             self._config.frontend_url, issue_intent_token(claims, self._config.signing_key)
         )
-        cur = await conn.execute(
-            "INSERT INTO intents (intent_id, repository, number, kind, source, source_id, "
-            "match_index, denomination, amount, author_id, author_login, html_url, source_url, "
-            "signing_url, created_at, expires_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (intent_id) DO NOTHING",
-            (
-                intent_id,
-                source.repository,
-                source.number,
-                source.kind,
-                source.source,
-                source.source_id,
-                match.index,
-                match.denomination,
-                match.amount,
-                source.author_id,
-                source.author_login,
-                source.html_url,
-                source.source_url,
-                url,
-                now,
-                expires,
-            ),
-        )
-        if cur.rowcount == 0:
-            # Recorded before (another delivery of the same text): answer from the row.
-            cur = await conn.execute(
-                "SELECT signing_url, denomination, amount FROM intents WHERE intent_id = %s",
-                (intent_id,),
-            )
-            row = await cur.fetchone()
-            if row is None:  # cannot happen: the conflict proves the row exists
-                raise RuntimeError(f"intent {intent_id} vanished during its redelivery")
-            return {
-                "intent_id": intent_id,
-                "signing_url": row["signing_url"],
-                "denomination": row["denomination"],
-                "amount": str(int(row["amount"])),
-            }, False
-
+        row = {
+            "intent_id": intent_id,
+            "repository": source.repository,
+            "number": source.number,
+            "kind": source.kind,
+            "source": source.source,
+            "source_id": source.source_id,
+            "match_index": match.index,
+            "denomination": match.denomination,
+            "amount": str(match.amount),
+            "author_id": source.author_id,
+            "author_login": source.author_login,
+            "html_url": source.html_url,
+            "source_url": source.source_url,
+            "signing_url": url,
+            "created_at": now.isoformat(),
+            "expires_at": expires.isoformat(),
+        }
         event = make_event(
             "bounty.requested",
             key=intent_id,
             data=bounty_requested(claims, source, match, url, created=now, expires=expires),
             source=SERVICE,
         )
-        await enqueue(conn, event)
-        if self._config.replies:
-            await enqueue_reply(
-                conn,
-                intent_id,
-                source.full_name,
-                source.number,
-                intent_reply(intent_id, match, url, expires),
-            )
-        return {
-            "intent_id": intent_id,
-            "signing_url": url,
-            "denomination": match.denomination,
-            "amount": str(match.amount),
-        }, True
+        return row, event, intent_reply(intent_id, match, url, expires)
+
+
+def _outbox_row(event: Event, intent_id: str | None) -> dict[str, Any]:
+    """An outbox entry; with `intent_id` it is written only if that intent is new."""
+    return {
+        "id": event.id,
+        "subject": event.nats_subject,
+        "payload": encode(event).decode(),
+        "intent_id": intent_id,
+    }

@@ -39,7 +39,6 @@ __all__ = [
     "OwnAccount",
     "ReplyPoster",
     "backoff_s",
-    "enqueue_reply",
     "fetch_own_account",
     "intent_reply",
     "link_reply",
@@ -79,17 +78,6 @@ def link_reply(code: str, login: str) -> str:
 def rejected_reply(reply_id: str, rejections: Sequence[Rejection]) -> str:
     lines = [f"Not a bounty: {describe_rejection_for_reply(r)}" for r in rejections]
     return "\n".join(lines) + f"\n\n{marker(reply_id)}"
-
-
-async def enqueue_reply(
-    conn: AsyncConnection[Any], reply_id: str, full_name: str, number: int, body: str
-) -> None:
-    """Add a reply to the outbox inside the caller's transaction (once per id)."""
-    await conn.execute(
-        "INSERT INTO github_replies (id, repository, number, body) VALUES (%s, %s, %s, %s) "
-        "ON CONFLICT (id) DO NOTHING",
-        (reply_id, full_name, number, body),
-    )
 
 
 def backoff_s(attempts: int) -> float:
