@@ -7,11 +7,13 @@ system user `kdemo-postgres`, with a copy of the binaries and the data under
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import os
 import pwd
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -36,6 +38,7 @@ __all__ = [
     "pg_cluster",
     "postgres_root",
     "role_url",
+    "template_cache_dir",
 ]
 
 PG_SYSTEM_USER = "kdemo-postgres"
@@ -45,6 +48,12 @@ _HBA = (
     "host all all 127.0.0.1/32 scram-sha-256\n"
 )
 _PURGE_HINT = "run `kdemo down --purge` to delete it and start over with an empty database"
+_INITDB_OPTIONS = (
+    "--username=postgres",
+    "--auth=scram-sha-256",
+    "--encoding=UTF8",
+    "--no-instructions",
+)
 
 
 def _as_root() -> bool:
@@ -139,6 +148,9 @@ class PgCluster:
     superuser_password: str
     uid: int | None = None
     gid: int | None = None
+    template_cache: Path | None = None
+    """Where initdb's output is kept to be copied for new data directories (None: run
+    initdb for each)."""
 
     @property
     def data_dir(self) -> Path:
@@ -175,16 +187,20 @@ class PgCluster:
     def initialised(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
 
-    def initdb(self) -> None:
-        """Create the data directory (once): scram-sha-256, superuser `postgres`."""
-        if self.initialised():
-            return
+    def _make_root(self) -> None:
+        """The data's parent: ours (or the server user's) alone; no half-made data in it."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
         if self.uid is not None and self.gid is not None:
             os.chown(self.root, self.uid, self.gid)
-        if self.data_dir.exists():  # a half-done earlier initdb
+        if self.data_dir.exists():  # a half-done earlier initdb or copy
             shutil.rmtree(self.data_dir)
+
+    def initdb(self) -> None:
+        """Create the data directory (once): scram-sha-256, superuser `postgres`."""
+        if self.initialised():
+            return
+        self._make_root()
         pwfile = self.root / ".pwfile"
         pwfile.write_text(self.superuser_password + "\n")
         pwfile.chmod(0o600)
@@ -199,11 +215,8 @@ class PgCluster:
                     str(self.bin_dir / "initdb"),
                     "-D",
                     str(self.data_dir),
-                    "--username=postgres",
                     f"--pwfile={pwfile}",
-                    "--auth=scram-sha-256",
-                    "--encoding=UTF8",
-                    "--no-instructions",
+                    *_INITDB_OPTIONS,
                 ],
                 env=self.env(),
                 cwd=self.root,
@@ -221,6 +234,67 @@ class PgCluster:
             )
         (self.data_dir / "pg_hba.conf").write_text(_HBA)
 
+    def server_version(self) -> str:
+        """`postgres --version`: e.g. `postgres (PostgreSQL) 18.4`."""
+        return subprocess.run(
+            [str(self.bin_dir / "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    def template_key(self) -> str:
+        """What a cached template depends on: the server's version, its binaries and
+        initdb's options and environment. Any change makes (and uses) another template."""
+        version = self.server_version()
+        env = {k: v for k, v in self.env().items() if k not in ("HOME", "PATH")}
+        spec = [version, str(self.install.resolve()), *_INITDB_OPTIONS, repr(sorted(env.items()))]
+        digest = hashlib.sha256("\0".join(spec).encode()).hexdigest()[:16]
+        slug = re.sub(r"[^0-9A-Za-z.]+", "-", version.rsplit(" ", 1)[-1])
+        return f"{slug}-{digest}"
+
+    def template(self) -> Path:
+        """The cached output of initdb for these binaries and options, made at first use.
+
+        initdb costs a second or more; a copy of its output costs a fraction of that.
+        Its superuser password is a throwaway: `from_template` sets the stack's.
+        """
+        assert self.template_cache is not None
+        target = self.template_cache / f"data-{self.template_key()}"
+        if (target / "PG_VERSION").exists():
+            return target
+        self.template_cache.mkdir(parents=True, exist_ok=True)
+        self.template_cache.chmod(0o755)  # the server's user builds in it when we are root
+        build = Path(tempfile.mkdtemp(dir=self.template_cache, prefix=".build-"))
+        builder = PgCluster(
+            self.install, build, 0, secrets.token_urlsafe(18), self.uid, self.gid
+        )
+        try:
+            builder.initdb()
+            builder.data_dir.rename(target)
+        except OSError:
+            if not (target / "PG_VERSION").exists():
+                raise
+            # another `up` made it first: use theirs
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+        return target
+
+    def from_template(self) -> None:
+        """A new data directory copied from the template, with the stack's password set.
+
+        Copied beside, then renamed into place: a copy cut short is never taken for data.
+        """
+        template = self.template()
+        self._make_root()
+        copy = self.root / ".data-copy"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(template, copy, symlinks=True)
+        if self.uid is not None and self.gid is not None:
+            _chown_tree(copy, self.uid, self.gid)
+        copy.rename(self.data_dir)
+        self.reset_superuser_password()
+
     def prepare(self) -> None:
         """A data directory this stack can log in to: new, or adopted with today's secrets.
 
@@ -237,8 +311,10 @@ class PgCluster:
             ) from exc
         if initialised:
             self.reset_superuser_password()
-        else:
+        elif self.template_cache is None:
             self.initdb()
+        else:
+            self.from_template()
 
     def reset_superuser_password(self) -> None:
         """Set `postgres`' password in single-user mode; the server must not be running.
@@ -308,6 +384,13 @@ class PgCluster:
             time.sleep(0.1)
 
 
+def _chown_tree(top: Path, uid: int, gid: int) -> None:
+    os.chown(top, uid, gid)
+    for parent, dirs, files in os.walk(top):
+        for name in dirs + files:
+            os.chown(os.path.join(parent, name), uid, gid, follow_symlinks=False)
+
+
 def _first_failure(output: str) -> str:
     """The first FATAL or PANIC message of a PostgreSQL run, else its first line."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
@@ -327,19 +410,35 @@ def postgres_root(
     return data_dir(state_dir, "postgres", kept, default, env)
 
 
+def template_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where initdb's templates are kept: beside the data under /var/lib/kdemo as root,
+    else `$XDG_CACHE_HOME/kdemo/postgres` (~/.cache by default)."""
+    if _as_root():
+        return SHARED_ROOT / "templates"
+    env = os.environ if env is None else env
+    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base.expanduser().absolute() / "kdemo" / "postgres"
+
+
 def pg_cluster(
-    state_dir: Path, port: int, superuser_password: str, root: Path | None = None
+    state_dir: Path,
+    port: int,
+    superuser_password: str,
+    root: Path | None = None,
+    template_cache: Path | None = None,
 ) -> PgCluster:
     """The cluster of the stack in `state_dir` (installing binaries and user when root).
 
-    `root` is the data's directory (see `postgres_root`; its default when None).
+    `root` is the data's directory (see `postgres_root`; its default when None);
+    `template_cache` where new data directories are copied from (None: initdb each).
     """
     source = find_pginstall()
     root = root or postgres_root(state_dir, env={})
     if not _as_root():
-        return PgCluster(source, root, port, superuser_password)
+        return PgCluster(source, root, port, superuser_password, template_cache=template_cache)
     uid, gid = _ensure_system_user()
-    return PgCluster(_shared_install(source), root, port, superuser_password, uid, gid)
+    install = _shared_install(source)
+    return PgCluster(install, root, port, superuser_password, uid, gid, template_cache)
 
 
 def role_url(port: int, role: str, password: str, dbname: str) -> str:

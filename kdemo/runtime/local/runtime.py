@@ -40,7 +40,7 @@ from kdemo.runtime.local.nodes import (
     stages,
     wanted_nodes,
 )
-from kdemo.runtime.local.postgres import pg_cluster, postgres_root
+from kdemo.runtime.local.postgres import pg_cluster, postgres_root, template_cache_dir
 from kdemo.runtime.local.procs import (
     MARKER_ENV,
     kill_owned,
@@ -197,7 +197,13 @@ class LocalRuntime(Runtime):
             self._prepare_kafka(progress)
         progress("preparing the database")
         root = postgres_root(self.state_dir, old.postgres_dir)
-        cluster = pg_cluster(self.state_dir, ports["postgres"], secrets.postgres_password, root)
+        cluster = pg_cluster(
+            self.state_dir,
+            ports["postgres"],
+            secrets.postgres_password,
+            root,
+            template_cache_dir(),  # a new stack's data is a copy of initdb's, made once
+        )
         stack = StackRecord(
             runtime="local",
             urls=public_urls(ports),
