@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass
@@ -23,9 +22,10 @@ from nats.js import api
 from nats.js.errors import NotFoundError
 
 from kdemo import topology
-from kdemo.errors import ConfigError, KdemoError
+from kdemo.errors import KdemoError
 from kdemo.runtime.base import DeadLetter, TapEvent
 from kdemo.runtime.natsconfig import ACK_WAIT_S, inbox_prefix
+from kdemo.runtime.settings import intent_ttl
 from services.common.bus import DLQ_CONSUMER_HEADER, DLQ_REASON_HEADER, original_subject
 
 __all__ = [
@@ -45,7 +45,6 @@ __all__ = [
 BUS_ERRORS = (nats.errors.Error, OSError, TimeoutError)
 """What the NATS client raises once connected (connecting already gives a KdemoError)."""
 DLQ_SUBJECTS = "kdemo.dlq.>"
-DEFAULT_INTENT_TTL = 86400
 _T = TypeVar("_T")
 
 
@@ -56,24 +55,6 @@ class BusAccess:
     url: str
     user: str
     password: str
-
-
-def intent_ttl(env: Mapping[str, str] | None = None) -> int:
-    """`KDEMO_INTENT_TTL` in seconds (default 86400): the duplicate window of the stream."""
-    env = os.environ if env is None else env
-    raw = env.get("KDEMO_INTENT_TTL", "")
-    if not raw:
-        return DEFAULT_INTENT_TTL
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ConfigError(
-            f"KDEMO_INTENT_TTL={raw!r} is not a positive number of seconds",
-            "set it to e.g. 86400 (24 h), or unset it",
-        )
-    return value
 
 
 async def connect(access: BusAccess) -> Client:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kdemo import topology
 from kdemo.errors import KdemoError, NotReady, StackNotUp, UsageError
-from kdemo.runtime import busadmin
 from kdemo.runtime.base import (
     DeadLetter,
     NodeState,
@@ -53,6 +52,7 @@ from kdemo.runtime.local.state import SUPERVISOR_FILE, log_path, stack_id
 from kdemo.runtime.natsconfig import ADMIN_USER, TAP_USER
 from kdemo.runtime.ports import HOST, allocate_ports, check_ports_free
 from kdemo.runtime.secrets import Secrets
+from kdemo.runtime.settings import intent_ttl
 from kdemo.runtime.stackfile import (
     StackRecord,
     delete_stack,
@@ -64,6 +64,7 @@ from kdemo.runtime.stackfile import (
 from kdemo.runtime.statedir import read_json
 
 if TYPE_CHECKING:
+    from kdemo.runtime import busadmin
     from kdemo.runtime.kafkaadmin import KafkaAccess
 
 __all__ = ["READY_TIMEOUT_S", "LocalRuntime"]
@@ -192,7 +193,7 @@ class LocalRuntime(Runtime):
         bus = self.wanted_bus or old.bus
         ports = allocate_ports(old.ports, bus=bus)
         check_ports_free(ports)
-        busadmin.intent_ttl()  # the supervisor needs it for the stream: refuse a bad one now
+        intent_ttl()  # the supervisor needs it for the stream: refuse a bad one now
         if bus == "kafka":
             self._prepare_kafka(progress)
         progress("preparing the database")
@@ -488,6 +489,8 @@ class LocalRuntime(Runtime):
     # -- bus: NATS through busadmin, Kafka through kafkaadmin ------------------------------
 
     def _access(self, user: str) -> busadmin.BusAccess:
+        from kdemo.runtime import busadmin  # late: the NATS client's imports slow every `up`
+
         stack = self._stack()
         if stack.bus != "nats":
             raise UsageError(
@@ -520,6 +523,8 @@ class LocalRuntime(Runtime):
             from kdemo.runtime import kafkaadmin
 
             return kafkaadmin.tap(self.kafka_access(TAP_USER), deliver_all=deliver_all)
+        from kdemo.runtime import busadmin
+
         return busadmin.tap(self._access(TAP_USER), deliver_all=deliver_all)
 
     def dlq_list(self) -> list[DeadLetter]:
@@ -527,6 +532,8 @@ class LocalRuntime(Runtime):
             from kdemo.runtime import kafkaadmin
 
             return self._on_bus(kafkaadmin.dlq_list(self.kafka_access(ADMIN_USER)))
+        from kdemo.runtime import busadmin
+
         return self._on_bus(busadmin.dlq_list(self._access(ADMIN_USER)))
 
     def dlq_replay(self, seqs: list[int] | None = None) -> int:
@@ -534,10 +541,14 @@ class LocalRuntime(Runtime):
             from kdemo.runtime import kafkaadmin
 
             return self._on_bus(kafkaadmin.dlq_replay(self.kafka_access(ADMIN_USER), seqs))
+        from kdemo.runtime import busadmin
+
         return self._on_bus(busadmin.dlq_replay(self._access(ADMIN_USER), seqs))
 
     def _on_bus(self, work: Coroutine[Any, Any, _T]) -> _T:
         # kafkaadmin's errors are KdemoErrors already; nats-py's are translated here.
+        from kdemo.runtime import busadmin
+
         try:
             return busadmin.run_sync(work)
         except busadmin.BUS_ERRORS as exc:
