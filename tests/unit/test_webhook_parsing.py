@@ -91,11 +91,55 @@ def test_body_that_is_not_a_json_object_is_400(body: bytes, hint: str) -> None:
     assert hint in caught.value.hint
 
 
-def test_deep_nesting_is_refused_before_parsing() -> None:
-    """JSON nested deeper than GitHub sends is a 400; brackets inside strings are just text."""
+def _nested(depth: int, *, closed: bool = True) -> bytes:
+    """`depth` levels, objects and arrays in turn: {"a": [{"a": [ ... 1 ... ]}]}."""
+    opens = [b'{"a": ' if level % 2 == 0 else b"[" for level in range(depth)]
+    closes = [b"}" if level % 2 == 0 else b"]" for level in reversed(range(depth))]
+    return b"".join(opens) + b"1" + (b"".join(closes) if closed else b"")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _nested(65),
+        b'{"a": ' * 65 + b"1" + b"}" * 65,
+        b"[" * 65 + b"]" * 65,  # not an object either: the depth is what is named
+        b'{"a": ' * 64 + b"{}" + b"}" * 64,  # an empty object is a level too
+        _nested(1024),
+        _nested(1025),  # past the parser's own limit
+        _nested(100_000),
+        _nested(100_000, closed=False),  # and not even complete
+        b"[" * 200_000,
+    ],
+    ids=[
+        "65",
+        "65-objects",
+        "65-arrays",
+        "65-empty",
+        "1024",
+        "1025",
+        "100000",
+        "100000-open",
+        "200000-open",
+    ],
+)
+def test_deep_nesting_is_refused_naming_the_limit(body: bytes) -> None:
+    """JSON nested deeper than GitHub sends is one 400 that names the limit, whether the
+    parser stops at it (past 1024 levels) or the levels are counted after parsing."""
     with pytest.raises(ApiError) as caught:
-        parse_json(b'{"a": ' * 65 + b"1" + b"}" * 65)
-    assert "nested deeper than 64" in caught.value.message
+        parse_json(body)
+    assert (caught.value.status, caught.value.code, caught.value.field) == (
+        400,
+        "invalid_json",
+        "body",
+    )
+    assert caught.value.message == "body: JSON nested deeper than 64 levels"
+
+
+def test_nesting_up_to_the_limit_and_brackets_in_strings_are_taken() -> None:
+    """64 levels are a payload like any other; brackets inside strings are just text."""
+    assert parse_json(_nested(64))["a"] == [json.loads(_nested(62))]
+    assert parse_json(b'{"a": ' * 63 + b"{}" + b"}" * 63)
 
     text = '[{"\\' * 100
     assert parse_json(json.dumps({"body": text}).encode()) == {"body": text}
