@@ -7,8 +7,10 @@ duplicate window absorbs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
@@ -73,12 +75,26 @@ class OutboxRelay(Poller):
                 "LIMIT %s FOR UPDATE SKIP LOCKED",
                 (limit,),
             )
-            rows = await cur.fetchall()
-            for row in rows:
-                record = dict(row)
-                payload = bytes(record["payload"])
-                failpoint("outbox.after_commit")
-                await self._bus.publish_raw(record["subject"], payload, record["id"])
-                failpoint("outbox.after_publish")
-                await conn.execute("DELETE FROM outbox WHERE id = %s", (record["id"],))
+            rows: list[dict[str, Any]] = [dict(row) for row in await cur.fetchall()]
+            if not rows:
+                return 0
+            failpoint("outbox.after_commit")
+            await self._publish_all(rows)
+            failpoint("outbox.after_publish")
+            await conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", ([r["id"] for r in rows],))
             return len(rows)
+
+    async def _publish_all(self, rows: list[dict[str, Any]]) -> None:
+        """Publish the batch at once and wait for every ack: one wait for the bus instead of
+        one per row. The publishes leave in the rows' order. If one fails, the others are
+        cancelled and the caller's transaction rolls back: every row stays, to be published
+        again (the duplicate window, or the consumers' processed_events, absorbs what
+        already went)."""
+        try:
+            async with asyncio.TaskGroup() as publishing:
+                for row in rows:
+                    publishing.create_task(
+                        self._bus.publish_raw(row["subject"], bytes(row["payload"]), row["id"])
+                    )
+        except ExceptionGroup as failed:  # the first failure, as a single publish raised it
+            raise failed.exceptions[0] from None
