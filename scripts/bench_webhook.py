@@ -28,8 +28,8 @@ fixed rate; CPU ms per webhook of github-app, PostgreSQL (all its processes), ga
 Probot, from /proc/<pid>/stat deltas over each run (plus a settle time, so the relay's
 publishing and gateway's storing are counted); the load generator's own CPU; and the wall
 time of `kdemo --help` and `kdemo status` against `kubectl --help` (median of N runs).
-`--profile DIR` then records github-app with py-spy (installed with uv into a cache venv,
-~/.cache/kdemo/bench/py-spy) under wrk's load and prints its top frames.
+`--profile DIR` then records github-app and gateway with py-spy (installed with uv into a cache venv,
+~/.cache/kdemo/bench/py-spy) under wrk's load and prints the top frames of each.
 
 Talks only to 127.0.0.1, bounds every run in time and count, and leaves nothing running.
 """
@@ -471,38 +471,45 @@ def py_spy() -> Path:
     return binary
 
 
-def profile(pid: int, url: str, requests: Requests, seconds: float, out: Path) -> Path:
-    """py-spy record of `pid` (collapsed stacks) while wrk saturates `url`."""
+def profile(
+    pids: dict[str, int], url: str, requests: Requests, seconds: float, out: Path
+) -> dict[str, Path]:
+    """py-spy records of each named process (collapsed stacks) while wrk saturates `url`."""
     out.mkdir(parents=True, exist_ok=True)
-    folded = out / "github-app.folded"
-    spy = subprocess.Popen(
-        [
-            str(py_spy()),
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            f"{seconds:.0f}",
-            "--rate",
-            "250",
-            "--nonblocking",
-            "--nolineno",
-            "--format",
-            "raw",
-            "--output",
-            str(folded),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    folded = {name: out / f"{name}.folded" for name in pids}
+    spies = [
+        subprocess.Popen(
+            [
+                str(py_spy()),
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                f"{seconds:.0f}",
+                "--rate",
+                "250",
+                "--nonblocking",
+                "--nolineno",
+                "--format",
+                "raw",
+                "--output",
+                str(folded[name]),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+    ]
     try:
         time.sleep(1)
         wrk(url, requests, seconds - 2)
-        spy.wait(timeout=seconds + 30)
+        for spy in spies:
+            spy.wait(timeout=seconds + 30)
     finally:
-        if spy.poll() is None:
-            spy.kill()
-            spy.wait()
+        for spy in spies:
+            if spy.poll() is None:
+                spy.kill()
+                spy.wait()
     return folded
 
 
@@ -658,15 +665,17 @@ def run(args: argparse.Namespace) -> None:
                 fixed_rate(servers, batch(f"rate-{rate:.0f}", count), rate, count)
             print(f"load average after the loads: {os.getloadavg()[0]:.2f}", flush=True)
             if args.profile is not None:
-                folded = profile(
-                    servers.kdemo_pids["github-app"],
+                profiled = ("github-app", "gateway")
+                records = profile(
+                    {name: servers.kdemo_pids[name] for name in profiled},
                     kdemo_url,
                     batch("profile", args.saturation_requests),
                     args.profile_seconds,
                     args.profile,
                 )
-                print(f"py-spy profile of github-app under wrk: {folded}")
-                print("\n".join(summarize_profile(folded)))
+                for name, folded in records.items():
+                    print(f"py-spy profile of {name} under wrk: {folded}")
+                    print("\n".join(summarize_profile(folded)))
     finally:
         stack.purge()
         shutil.rmtree(work, ignore_errors=True)
@@ -700,7 +709,9 @@ def main() -> int:
         default="both",
         help="@octokit/webhooks-examples' issue_comment payloads, kdemo's builder's, or both",
     )
-    parser.add_argument("--profile", type=Path, default=None, help="record github-app into DIR")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="record github-app and gateway into DIR"
+    )
     parser.add_argument("--profile-seconds", type=float, default=15.0)
     parser.add_argument(
         "--wait-idle",
