@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
+from kdemo.cli.richhelp import load_rich_utils
 from kdemo.errors import KdemoError, StackNotUp
 
 if TYPE_CHECKING:
@@ -238,6 +239,10 @@ class KdemoCommand(TyperCommand):
         _blank_flag_metavars(params)
         return params
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        load_rich_utils()  # Typer's renderer, without the Rich modules help does not use
+        super().format_help(ctx, formatter)
+
 
 class KdemoGroup(TyperGroup):
     """The command boundary: every failure becomes one red line and an exit code.
@@ -251,6 +256,10 @@ class KdemoGroup(TyperGroup):
         params: list[Any] = super().get_params(ctx)
         _blank_flag_metavars(params)
         return params
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        load_rich_utils()  # Typer's renderer, without the Rich modules help does not use
+        super().format_help(ctx, formatter)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
