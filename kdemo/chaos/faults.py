@@ -13,12 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from kdemo import topology
 from kdemo.errors import KdemoError, UsageError
-from kdemo.runtime.base import Runtime
 from kdemo.runtime.natsconfig import ACK_WAIT_S
+
+if TYPE_CHECKING:
+    from kdemo.runtime.base import Runtime
 
 __all__ = [
     "FAULTS",

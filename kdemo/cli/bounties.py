@@ -10,7 +10,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from kdemo.cli.session import Output, OutputOption, print_json, session_of
-from kdemo.flow.payloads import parse_repo
 
 __all__ = ["BountyState", "bounties"]
 
@@ -29,6 +28,8 @@ def bounties(
 ) -> None:
     """List the bounties in the ledger, with their funders and calc's totals."""
     if repo is not None:
+        from kdemo.flow.payloads import parse_repo  # late: `kdemo --help` does not need it
+
         parse_repo(repo)
     from kdemo.flow.bounties import fetch_bounties  # late: loads the HTTP client
     from kdemo.flow.http import new_client

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from kdemo.cli.session import session_of
 from kdemo.errors import UsageError
-from kdemo.runtime.base import Runtime
+
+if TYPE_CHECKING:
+    from kdemo.runtime.base import Runtime
 
 __all__ = ["dashboard", "open_dashboard", "require_terminal"]
 

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from kdemo.cli.session import Output, OutputOption, print_json, session_of
 from kdemo.errors import KdemoError, UsageError
-from kdemo.runtime.buses import all_node_names
 
 __all__ = ["RuntimeName", "down", "kill", "logs", "status", "up"]
 
@@ -209,6 +208,15 @@ def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
         session.warn(f"{dlq} dead-lettered event(s): see `kdemo dlq list`")
 
 
+def _require_node(node: str) -> None:
+    """A UsageError unless `node` is a node of the topology (on either bus)."""
+    from kdemo.runtime.buses import all_node_names  # late: `kdemo --help` needs no topology
+
+    known = all_node_names()
+    if node not in known:
+        raise UsageError(f"unknown node {node!r}", f"choose one of: {', '.join(known)}")
+
+
 def logs(
     ctx: typer.Context,
     node: Annotated[str, typer.Argument(help="A node of the topology, e.g. gateway or the bus.")],
@@ -221,9 +229,7 @@ def logs(
     ] = 200,
 ) -> None:
     """Print a node's log lines (JSON lines for the services)."""
-    known = all_node_names()
-    if node not in known:
-        raise UsageError(f"unknown node {node!r}", f"choose one of: {', '.join(known)}")
+    _require_node(node)
     session = session_of(ctx)
     rt = session.runtime()
     try:
@@ -242,9 +248,7 @@ def kill(
     output: OutputOption = Output.text,
 ) -> None:
     """Kill a node at once (SIGKILL, or its pods deleted); the runtime brings it back."""
-    known = all_node_names()
-    if node not in known:
-        raise UsageError(f"unknown node {node!r}", f"choose one of: {', '.join(known)}")
+    _require_node(node)
     session = session_of(ctx)
     rt = session.running_runtime()
     killed = rt.kill(node)
