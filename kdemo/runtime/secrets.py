@@ -12,9 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from kdemo import topology
 from kdemo.errors import ConfigError
 
@@ -93,6 +90,10 @@ def _password() -> str:
 
 
 def _new_keypair() -> tuple[str, str]:
+    # Late: only new secrets need it, and every command that reads the stack loads this module.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM,

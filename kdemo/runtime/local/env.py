@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from kdemo import topology
 from kdemo.runtime import kafkaconfig, natsconfig
 from kdemo.runtime.buses import DEFAULT_BUS
-from kdemo.runtime.local.postgres import role_url
 from kdemo.runtime.ports import HOST, grpc_services
 from kdemo.runtime.secrets import Secrets
 from kdemo.runtime.settings import PASSED_THROUGH, public_url_env
@@ -51,6 +50,8 @@ def service_env(
     else:
         env["KDEMO_HTTP_PORT"] = str(ports[node])
     if spec.database:
+        from kdemo.runtime.local.postgres import role_url  # late: it loads psycopg
+
         env["KDEMO_DATABASE_URL"] = role_url(
             ports["postgres"], spec.database, secrets.db_passwords[spec.database], spec.database
         )

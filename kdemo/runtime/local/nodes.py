@@ -9,18 +9,22 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kdemo import topology
 from kdemo.runtime.buses import BUSES, DEFAULT_BUS, node_of, runtime_nodes
-from kdemo.runtime.kafkabroker import KafkaBroker, default_cache_dir, locate_java
 from kdemo.runtime.local.env import service_env, service_module
 from kdemo.runtime.local.nats import NatsServer, nats_server
-from kdemo.runtime.local.postgres import PgCluster, pg_cluster
 from kdemo.runtime.local.procs import MARKER_ENV
 from kdemo.runtime.local.state import data_dir, stack_id
 from kdemo.runtime.ports import HOST, grpc_services
 from kdemo.runtime.secrets import Secrets
 from kdemo.runtime.stackfile import StackRecord
+
+if TYPE_CHECKING:
+    # Imported where used: `status` on a stopped stack needs neither psycopg nor the broker.
+    from kdemo.runtime.kafkabroker import KafkaBroker
+    from kdemo.runtime.local.postgres import PgCluster
 
 __all__ = [
     "NodeSpec",
@@ -87,6 +91,8 @@ def http_ready(port: int, timeout: float = 1.0) -> bool:
 
 
 def postgres_of(state_dir: Path, stack: StackRecord, secrets: Secrets) -> PgCluster:
+    from kdemo.runtime.local.postgres import pg_cluster
+
     root = stack.postgres_dir  # recorded at the first `up`
     return pg_cluster(
         state_dir,
@@ -121,6 +127,8 @@ def kafka_of(state_dir: Path, stack: StackRecord, secrets: Secrets) -> KafkaBrok
     Neither fetches nor runs anything: `status` builds the specs too, and asking Java its
     version (`find_java`) costs a JVM start. `up` checks both before the supervisor starts.
     """
+    from kdemo.runtime.kafkabroker import KafkaBroker, default_cache_dir, locate_java
+
     root = stack.kafka_dir  # recorded at the first `up` on Kafka
     return KafkaBroker(
         locate_java() or Path("java"),

@@ -39,7 +39,6 @@ from kdemo.runtime.local.nodes import (
     stages,
     wanted_nodes,
 )
-from kdemo.runtime.local.postgres import pg_cluster, postgres_root, template_cache_dir
 from kdemo.runtime.local.procs import (
     MARKER_ENV,
     kill_owned,
@@ -197,6 +196,10 @@ class LocalRuntime(Runtime):
         if bus == "kafka":
             self._prepare_kafka(progress)
         progress("preparing the database")
+        # Late: psycopg, which `status` and the other commands that only read the stack's
+        # files do not need.
+        from kdemo.runtime.local.postgres import pg_cluster, postgres_root, template_cache_dir
+
         root = postgres_root(self.state_dir, old.postgres_dir)
         cluster = pg_cluster(
             self.state_dir,
