@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -64,3 +66,68 @@ def test_models_are_frozen_and_closed(name: str) -> None:
     assert model.model_config.get("extra") == "forbid"
     schema: dict[str, Any] = model.model_json_schema()
     assert schema["additionalProperties"] is False
+
+
+# The JSON Schema keywords a model enforces just as jsonschema does. `make_event` publishes a
+# model's data without checking it against the schema, which is sound only while the schemas
+# hold no other keyword.
+_ENFORCED_BY_MODELS = frozenset(
+    {
+        "$schema",
+        "title",
+        "description",
+        "type",
+        "enum",
+        "const",
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "anyOf",
+        "properties",
+        "items",
+        "required",
+        "additionalProperties",
+    }
+)
+
+
+def _keywords(node: Any) -> Iterator[tuple[str, Any]]:
+    """Every (keyword, value) in a schema, nested schemas included (not property names)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _keywords(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from _keywords(list(value.values()) if key == "properties" else value)
+
+
+@pytest.mark.parametrize("name", sorted(event_models.MODELS))
+def test_a_model_enforces_all_its_schema_checks(name: str) -> None:
+    """Data dumped from a model needs no schema check (so `make_event` skips it): every
+    keyword of the schema is one the model enforces the same way (patterns by Python's `re`
+    in both), and a `format`, which models leave unchecked, is unchecked by the schema's
+    validator too."""
+    model = event_models.MODELS[name]
+    assert model.model_config.get("regex_engine") == "python-re"
+    schema = json.loads((REPO / f"services/common/schemas/{name}.json").read_text())
+    format_checker = events._validator(name).format_checker
+    assert format_checker is not None
+    checked_formats = format_checker.checkers
+    found: set[str] = set()
+    for keyword, value in _keywords(schema):
+        found.add(keyword)
+        if keyword == "format":
+            assert value not in checked_formats, (
+                f"{name}: the schema's validator checks format {value!r} and "
+                f"{model.__name__} does not; check it in the model as well"
+            )
+        else:
+            assert keyword in _ENFORCED_BY_MODELS, (
+                f"{name}: the schema checks {keyword!r}, which {model.__name__} may not "
+                "enforce; make the model enforce it and list it here, or have make_event "
+                "check model data against the schema again"
+            )
+    assert {"type", "properties", "required", "additionalProperties"} <= found
