@@ -142,3 +142,23 @@ def test_no_cache_runs_initdb_for_each_stack(
     plain = PgCluster(cluster.install, cluster.root, cluster.port, "pw", cluster.uid, cluster.gid)
     plain.prepare()
     assert initdb_runs == [plain.data_dir]
+
+
+def test_an_unusable_cache_falls_back_to_initdb_in_place(
+    tmp_path: Path, initdb_runs: list[Path], clusters: list[PgCluster]
+) -> None:
+    cluster = clusters[0]
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    cached = PgCluster(
+        cluster.install,
+        cluster.root,
+        cluster.port,
+        cluster.superuser_password,
+        cluster.uid,
+        cluster.gid,
+        blocker / "templates",
+    )
+    cached.prepare()
+    assert initdb_runs == [cached.data_dir]
+    _check_logins(cached, tmp_path, "not-the-password")

@@ -266,9 +266,7 @@ class PgCluster:
         self.template_cache.mkdir(parents=True, exist_ok=True)
         self.template_cache.chmod(0o755)  # the server's user builds in it when we are root
         build = Path(tempfile.mkdtemp(dir=self.template_cache, prefix=".build-"))
-        builder = PgCluster(
-            self.install, build, 0, secrets.token_urlsafe(18), self.uid, self.gid
-        )
+        builder = PgCluster(self.install, build, 0, secrets.token_urlsafe(18), self.uid, self.gid)
         try:
             builder.initdb()
             builder.data_dir.rename(target)
@@ -285,14 +283,25 @@ class PgCluster:
 
         Copied beside, then renamed into place: a copy cut short is never taken for data.
         """
-        template = self.template()
+        try:
+            template = self.template()
+        except (OSError, subprocess.SubprocessError):  # e.g. no writable cache: as before
+            self.initdb()
+            return
         self._make_root()
         copy = self.root / ".data-copy"
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(template, copy, symlinks=True)
-        if self.uid is not None and self.gid is not None:
-            _chown_tree(copy, self.uid, self.gid)
-        copy.rename(self.data_dir)
+        try:
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(template, copy, symlinks=True)
+            if self.uid is not None and self.gid is not None:
+                _chown_tree(copy, self.uid, self.gid)
+            copy.rename(self.data_dir)
+        except OSError as exc:  # a full disk, as initdb's failure says it
+            shutil.rmtree(copy, ignore_errors=True)
+            raise KdemoError(
+                f"cannot copy the PostgreSQL template {template} to {self.data_dir}: {exc}",
+                "run `kdemo down --purge` to start over with an empty database",
+            ) from exc
         self.reset_superuser_password()
 
     def prepare(self) -> None:
