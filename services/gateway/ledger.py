@@ -62,14 +62,22 @@ _MESSAGE_COLUMNS: Final = (
     ("deadline", "deadline"),
 )
 
-_UPSERT_REQUESTED: Final = """
+# The idempotency key and the upsert in one statement: a bounty.requested seen before
+# inserts no key, so the upsert's SELECT yields nothing and no row comes back.
+_RECORD_REQUESTED: Final = """
+WITH fresh AS (
+    INSERT INTO processed_events (event_type, event_id) VALUES (%(event_type)s, %(event_id)s)
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+)
 INSERT INTO bounties (intent_id, repository, number, kind, source, source_id, denomination,
                       amount, author_id, author_login, html_url, source_url, signing_url,
                       deadline, expires_at, requested, created_at, updated_at)
-VALUES (%(intent_id)s, %(repository)s, %(number)s, %(kind)s, %(source)s, %(source_id)s,
-        %(denomination)s, %(amount)s, %(author_id)s, %(author_login)s, %(html_url)s,
-        %(source_url)s, %(signing_url)s, %(deadline)s, %(expires_at)s::timestamptz, true,
-        %(created_at)s::timestamptz, now())
+SELECT %(intent_id)s, %(repository)s, %(number)s, %(kind)s, %(source)s, %(source_id)s,
+       %(denomination)s, %(amount)s, %(author_id)s, %(author_login)s, %(html_url)s,
+       %(source_url)s, %(signing_url)s, %(deadline)s, %(expires_at)s::timestamptz, true,
+       %(created_at)s::timestamptz, now()
+WHERE EXISTS (SELECT FROM fresh)
 ON CONFLICT (intent_id) DO UPDATE SET
     repository = EXCLUDED.repository, number = EXCLUDED.number, kind = EXCLUDED.kind,
     source = EXCLUDED.source, source_id = EXCLUDED.source_id,
@@ -101,12 +109,22 @@ RETURNING recorded_at
 
 @asynccontextmanager
 async def transaction(
-    pool: AsyncConnectionPool[Any],
+    pool: AsyncConnectionPool[Any], *, pipelined: bool = False
 ) -> AsyncIterator[AsyncConnection[Any]]:
-    """One transaction on the ledger, counted as a gateway → postgres SQL request."""
+    """One transaction on the ledger, counted as a gateway → postgres SQL request.
+
+    `pipelined`: statements (BEGIN first) are sent without waiting for each other's
+    results, and leave when a result is read or the transaction ends (psycopg's
+    pipeline mode); the server still runs them in order, each with a fresh snapshot.
+    """
     with observe_edge(DATABASE):
-        async with pool.connection() as conn, conn.transaction():
-            yield conn
+        async with pool.connection() as conn:
+            if pipelined:
+                async with conn.pipeline(), conn.transaction():
+                    yield conn
+            else:
+                async with conn.transaction():
+                    yield conn
 
 
 def expected_message(bounty: Mapping[str, Any]) -> dict[str, str]:
@@ -184,24 +202,27 @@ class Ledger:
                 f"bounty.requested: intent_id {intent} does not derive from repository, number, "
                 f"source, source_id and match_index (expected {derived})"
             )
+        params = requested.model_dump(exclude={"match_index", "author"})
+        params.update(
+            amount=int(requested.amount),
+            author_id=requested.author.id,
+            author_login=requested.author.login,
+            event_type=event.type,
+            event_id=event.id,
+        )
         invalidated: list[str] = []
-        async with transaction(self._pool) as conn:
-            if await already_processed(conn, event):
-                return
-            params = requested.model_dump(exclude={"match_index", "author"})
-            params.update(
-                amount=int(requested.amount),
-                author_id=requested.author.id,
-                author_login=requested.author.login,
-            )
-            cur = await conn.execute(_UPSERT_REQUESTED, params)
-            bounty = await cur.fetchone()
-            assert bounty is not None  # RETURNING after an upsert always yields the row
-            cur = await conn.execute(
+        async with transaction(self._pool, pipelined=True) as conn:
+            # BEGIN, the upsert and the signatures' read leave together: one round trip.
+            # The read runs after the upsert, so it sees a signature committed meanwhile.
+            recorded = await conn.execute(_RECORD_REQUESTED, params)
+            signatures = await conn.execute(
                 "SELECT address, message FROM signatures WHERE intent_id = %s AND valid FOR UPDATE",
                 (intent,),
             )
-            for signature in await cur.fetchall():
+            bounty = await recorded.fetchone()
+            if bounty is None:
+                return  # seen before: its key was there, nothing was written
+            for signature in await signatures.fetchall():
                 bad = intent_mismatches(signature["message"], bounty)
                 if not bad:
                     continue
