@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
 
 from services.common.event_models import BountyRequested, LinkConfirmed
 from services.common.events import EventInvalid, data_as, decode, encode, make_event
@@ -152,3 +156,36 @@ def test_a_model_is_published_only_under_its_own_name() -> None:
     event = make_event("bounty.requested", key=INTENT, data=model, source="github-app")
     with pytest.raises(EventInvalid, match="LinkConfirmed"):
         data_as(event, LinkConfirmed)
+
+
+@pytest.mark.parametrize(
+    "time",
+    [
+        datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=timezone(timedelta(hours=2))),
+    ],
+    ids=["utc", "whole-second", "offset"],
+)
+def test_encode_writes_the_event_the_cloudevents_sdk_writes(time: datetime) -> None:
+    """`encode` (orjson) writes the JSON the CloudEvents SDK writes for the same event, time
+    and non-ASCII text included, and the SDK reads it back as that event."""
+    data = requested() | {"signing_url": "http://127.0.0.1:1/sign?t=é✓"}
+    event = dataclasses.replace(
+        make_event("bounty.requested", key=INTENT, data=data, source="github-app"), time=time
+    )
+    attributes = {
+        "id": event.id,
+        "source": event.source,
+        "type": event.type,
+        "subject": event.key,
+        "time": event.time,
+        "datacontenttype": "application/json",
+    }
+    sdk = JSONFormat().write(CloudEvent(dict(attributes), event.data))
+    ours = encode(event)
+    assert json.loads(ours) == json.loads(sdk)
+    assert list(json.loads(ours)) == list(json.loads(sdk))
+    back = JSONFormat().read(None, ours)
+    assert back.get_attributes() == attributes | {"specversion": "1.0"}
+    assert back.get_data() == event.data
