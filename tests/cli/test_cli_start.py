@@ -33,6 +33,7 @@ HEAVY = (
     "rich.traceback",
     "services.common.events",
     "textual",
+    "urllib.request",
 )
 """Modules neither command needs (on a stack that is not running)."""
 

@@ -7,8 +7,6 @@ import socket
 import sys
 import sysconfig
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +78,9 @@ class NatsServer:
             return False
         if self.monitor_port is None:
             return True
+        import urllib.error  # late: http.client and ssl, for the monitor probe only
+        import urllib.request
+
         try:
             with urllib.request.urlopen(
                 f"http://{HOST}:{self.monitor_port}/healthz?js-enabled-only=true", timeout=2

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +81,10 @@ def node_url(node: str, ports: Mapping[str, int]) -> str:
 
 
 def http_ready(port: int, timeout: float = 1.0) -> bool:
+    # Late: http.client and ssl, which `status` on a stack that is not running does not need.
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(f"http://{HOST}:{port}/readyz", timeout=timeout) as resp:
             return int(resp.status) == 200

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from pathlib import Path
@@ -480,6 +479,8 @@ class LocalRuntime(Runtime):
                 "use one of: " + ", ".join(n.name for n in topology.service_nodes()),
             )
         port = probe_port(service, self._stack().ports)
+        import urllib.request  # late: http.client and ssl, which reading the stack does not need
+
         try:
             with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=5) as resp:
                 body: bytes = resp.read()
