@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from kdemo import topology
+from kdemo.chaos import FAULTS
 from kdemo.errors import KdemoError, UsageError
 from kdemo.runtime.natsconfig import ACK_WAIT_S
 
@@ -32,11 +33,6 @@ __all__ = [
     "redelivery_s",
     "stop_s_for",
 ]
-
-FAULTS: Final = ("kill", "stop", "restart")
-"""kill: SIGKILL (pods deleted at once); stop: SIGSTOP for longer than the bus waits for a
-silent consumer (`redelivery_s`), then SIGCONT; restart: a clean stop (SIGTERM; postgres'
-fast shutdown) and start."""
 
 STOP_MARGIN_S: Final = 2.0
 """A stop outlasts the bus's redelivery timeout by this much, so the bus has given up on

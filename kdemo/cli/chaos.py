@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kdemo.chaos.faults import FAULTS, parse_faults
+from kdemo.chaos import FAULTS
 from kdemo.cli.session import Output, OutputOption, Session, print_json, session_of
 from kdemo.errors import KdemoError, UsageError
 
@@ -63,6 +63,7 @@ def chaos(
         raise UsageError(f"--rate {rate:g}: must be positive", "flows started per second, e.g. 5")
     if every <= 0 or (stop_for is not None and stop_for <= 0):
         raise UsageError("--every and --stop-for must be positive seconds", "e.g. --every 4")
+    from kdemo.chaos.faults import parse_faults
     from kdemo.chaos.run import ChaosOptions, run_chaos  # late: loads the wallet and bus client
 
     options = ChaosOptions(
