@@ -27,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from kdemo.runtime.busadmin import BusAccess, ensure_stream, intent_ttl, run_sync
 from kdemo.runtime.kafkabroker import ADMIN_USER as KAFKA_ADMIN
 from kdemo.runtime.local.nodes import (
     NodeSpec,
@@ -135,9 +136,6 @@ class Supervisor:
         )
 
     def _prepare_stream(self) -> None:
-        # late: the bus client's imports would delay every node's start by a second
-        from kdemo.runtime.busadmin import BusAccess, ensure_stream, intent_ttl, run_sync
-
         url = nats_of(self.state_dir, self.stack, self.secrets).url
         access = BusAccess(url, ADMIN_USER, self.secrets.nats_passwords[ADMIN_USER])
         run_sync(ensure_stream(access, ttl_s=intent_ttl()))
@@ -146,7 +144,6 @@ class Supervisor:
         """Topics, SCRAM users and ACLs from the topology, before any service starts
         (`kafkaadmin.provision` is idempotent: a restart changes nothing)."""
         from kdemo.runtime import kafkaadmin  # late: confluent-kafka only for a Kafka stack
-        from kdemo.runtime.busadmin import run_sync
 
         broker = kafka_of(self.state_dir, self.stack, self.secrets)
         report = run_sync(
