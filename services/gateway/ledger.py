@@ -39,9 +39,8 @@ from services.common.event_models import (
     BountyRequested,
     BountySigned,
 )
-from services.common.events import Event, data_as, make_event
+from services.common.events import Event, data_as, encode, make_event
 from services.common.metrics import observe_edge
-from services.common.outbox import already_processed, enqueue
 from services.common.timefmt import utc_now_rfc3339
 from services.common.topology import edge
 
@@ -99,11 +98,26 @@ VALUES (%(intent_id)s, %(repository)s, %(number)s, %(kind)s, %(source)s, %(sourc
 ON CONFLICT (intent_id) DO NOTHING
 """
 
-_INSERT_SIGNATURE: Final = """
-INSERT INTO signatures (intent_id, address, signature, message, signed_at, valid)
-VALUES (%(intent_id)s, %(address)s, %(signature)s, %(message)s, %(signed_at)s::timestamptz, true)
-ON CONFLICT (intent_id, address) DO NOTHING
-RETURNING recorded_at
+# The signature and, when it is new, its bounty.recorded in the outbox: one statement.
+_RECORD_SIGNATURE: Final = """
+WITH signature AS (
+    INSERT INTO signatures (intent_id, address, signature, message, signed_at, valid)
+    VALUES (%(intent_id)s, %(address)s, %(signature)s, %(message)s,
+            %(signed_at)s::timestamptz, true)
+    ON CONFLICT (intent_id, address) DO NOTHING
+    RETURNING intent_id
+), queued AS (
+    INSERT INTO outbox (id, subject, payload)
+    SELECT %(event_id)s, %(subject)s, %(payload)s WHERE EXISTS (SELECT FROM signature)
+    ON CONFLICT (id) DO NOTHING
+)
+SELECT EXISTS (SELECT FROM signature) AS recorded
+"""
+
+_CLAIM_EVENT: Final = """
+INSERT INTO processed_events (event_type, event_id) VALUES (%s, %s)
+ON CONFLICT DO NOTHING
+RETURNING event_id
 """
 
 
@@ -293,78 +307,49 @@ class Ledger:
     async def on_signed(self, event: Event) -> None:
         signed, address = self._verify(event)
         intent = signed.intent_id
-        problem: str | None = None
-        recorded = False
-        async with transaction(self._pool) as conn:
-            if await already_processed(conn, event):
-                return
-            problem = await self._check_signable(conn, signed)
+        problem = _expired(signed)
+        if problem is not None:
+            raise Poison(problem)
+        recorded_event = self._recorded_event(intent, address, signed.message)
+        async with transaction(self._pool, pipelined=True) as conn:
+            # BEGIN, the idempotency key, the provisional row and the row's lock leave
+            # together: one round trip; the server runs them in this order.
+            claimed = await conn.execute(_CLAIM_EVENT, (event.type, event.id))
+            await conn.execute(_INSERT_PROVISIONAL, _provisional_row(signed))
+            locked = await conn.execute(
+                "SELECT * FROM bounties WHERE intent_id = %s FOR UPDATE", (intent,)
+            )
+            if await claimed.fetchone() is None:
+                return  # seen before (its provisional row was there already: nothing new)
+            bounty = await locked.fetchone()
+            assert bounty is not None  # inserted above or already there
+            problem = _mismatch(signed, bounty)
             if problem is not None:
                 raise Rollback()  # forget the idempotency key too: the event is dead-lettered
-            cur = await conn.execute(
-                _INSERT_SIGNATURE,
+            stored = await conn.execute(
+                _RECORD_SIGNATURE,
                 {
                     "intent_id": intent,
                     "address": address,
                     "signature": signed.signature,
                     "message": Jsonb(signed.message.model_dump()),
                     "signed_at": signed.signed_at,
+                    "event_id": recorded_event.id,
+                    "subject": recorded_event.nats_subject,
+                    "payload": encode(recorded_event),
                 },
             )
-            recorded = await cur.fetchone() is not None
-            if recorded:
-                await enqueue(conn, self._recorded_event(intent, address, signed.message))
+            # COMMIT leaves in the same round trip; the answer is read after it.
         if problem is not None:
             raise Poison(problem)
+        row = await stored.fetchone()
+        recorded = bool(row and row["recorded"])
         if recorded:
             self._kick()
         log.info(
             "signature recorded" if recorded else "signature already recorded",
             extra={"intent_id": intent, "address": address},
         )
-
-    async def _check_signable(self, conn: AsyncConnection[Any], signed: BountySigned) -> str | None:
-        """Why this signature can never be recorded, or None after making sure a row exists."""
-        message = signed.message
-        deadline = int(message.deadline)
-        # Judge the signature by when frontend accepted it, not by when we got to it: a
-        # signature made in time and delivered late (after an outage) still counts.
-        signed_at = datetime.fromisoformat(signed.signed_at.replace("Z", "+00:00"))
-        if deadline <= signed_at.timestamp():
-            return (
-                f"expired: signed at {signed.signed_at}, after the intent's deadline {deadline}; "
-                "comment the bounty again for a new intent"
-            )
-        await conn.execute(
-            _INSERT_PROVISIONAL,
-            {
-                "intent_id": signed.intent_id,
-                "repository": message.repository,
-                "number": int(message.number),
-                "kind": _guess_kind(message.source, signed.html_url),
-                "source": message.source,
-                "source_id": int(message.sourceId),
-                "denomination": message.denomination,
-                "amount": int(message.amount),
-                "author_id": signed.author_id,
-                "html_url": signed.html_url,
-                "deadline": deadline,
-            },
-        )
-        cur = await conn.execute(
-            "SELECT * FROM bounties WHERE intent_id = %s FOR UPDATE", (signed.intent_id,)
-        )
-        bounty = await cur.fetchone()
-        assert bounty is not None  # inserted above or already there
-        if not bounty["requested"]:
-            return None  # provisional: checked field by field once bounty.requested arrives
-        bad = intent_mismatches(message.model_dump(), bounty)
-        if bad:
-            return (
-                f"message.{', message.'.join(bad)}: signed value differs from the recorded "
-                "intent; sign the typed data served for this intent"
-            )
-        return None
 
     @staticmethod
     def _recorded_event(intent: str, address: str, message: BountyMessage) -> Event:
@@ -384,3 +369,49 @@ class Ledger:
                 recorded_at=_utc_now_text(),
             ),
         )
+
+
+def _expired(signed: BountySigned) -> str | None:
+    """Why a signature made after its intent's deadline can never be recorded."""
+    deadline = int(signed.message.deadline)
+    # Judge the signature by when frontend accepted it, not by when we got to it: a
+    # signature made in time and delivered late (after an outage) still counts.
+    signed_at = datetime.fromisoformat(signed.signed_at.replace("Z", "+00:00"))
+    if deadline <= signed_at.timestamp():
+        return (
+            f"expired: signed at {signed.signed_at}, after the intent's deadline {deadline}; "
+            "comment the bounty again for a new intent"
+        )
+    return None
+
+
+def _provisional_row(signed: BountySigned) -> dict[str, Any]:
+    """The bounty as the signature shows it, stored until bounty.requested arrives."""
+    message = signed.message
+    return {
+        "intent_id": signed.intent_id,
+        "repository": message.repository,
+        "number": int(message.number),
+        "kind": _guess_kind(message.source, signed.html_url),
+        "source": message.source,
+        "source_id": int(message.sourceId),
+        "denomination": message.denomination,
+        "amount": int(message.amount),
+        "author_id": signed.author_id,
+        "html_url": signed.html_url,
+        "deadline": int(message.deadline),
+    }
+
+
+def _mismatch(signed: BountySigned, bounty: Mapping[str, Any]) -> str | None:
+    """Why the signature contradicts the recorded intent, or None (a provisional row is
+    checked field by field once bounty.requested arrives)."""
+    if not bounty["requested"]:
+        return None
+    bad = intent_mismatches(signed.message.model_dump(), bounty)
+    if bad:
+        return (
+            f"message.{', message.'.join(bad)}: signed value differs from the recorded "
+            "intent; sign the typed data served for this intent"
+        )
+    return None
