@@ -28,8 +28,8 @@ fixed rate; CPU ms per webhook of github-app, PostgreSQL (all its processes), ga
 Probot, from /proc/<pid>/stat deltas over each run (plus a settle time, so the relay's
 publishing and gateway's storing are counted); the load generator's own CPU; and the wall
 time of `kdemo --help` and `kdemo status` against `kubectl --help` (median of N runs).
-`--profile DIR` then records github-app and gateway with py-spy (installed with uv into a cache venv,
-~/.cache/kdemo/bench/py-spy) under wrk's load and prints the top frames of each.
+`--profile DIR` then records github-app and gateway with py-spy (installed with uv into a
+cache venv, ~/.cache/kdemo/bench/py-spy) under wrk's load and prints the top frames of each.
 
 Talks only to 127.0.0.1, bounds every run in time and count, and leaves nothing running.
 """
