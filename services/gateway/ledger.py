@@ -123,22 +123,17 @@ RETURNING event_id
 
 @asynccontextmanager
 async def transaction(
-    pool: AsyncConnectionPool[Any], *, pipelined: bool = False
+    pool: AsyncConnectionPool[Any],
 ) -> AsyncIterator[AsyncConnection[Any]]:
     """One transaction on the ledger, counted as a gateway → postgres SQL request.
 
-    `pipelined`: statements (BEGIN first) are sent without waiting for each other's
-    results, and leave when a result is read or the transaction ends (psycopg's
-    pipeline mode); the server still runs them in order, each with a fresh snapshot.
+    (psycopg's pipeline mode, which would send a transaction's statements together, cost
+    more client CPU per transaction here than the round trips it saves: 1.13 against
+    0.80 ms in a loop of BEGIN, two statements, COMMIT.)
     """
     with observe_edge(DATABASE):
-        async with pool.connection() as conn:
-            if pipelined:
-                async with conn.pipeline(), conn.transaction():
-                    yield conn
-            else:
-                async with conn.transaction():
-                    yield conn
+        async with pool.connection() as conn, conn.transaction():
+            yield conn
 
 
 def expected_message(bounty: Mapping[str, Any]) -> dict[str, str]:
@@ -225,17 +220,16 @@ class Ledger:
             event_id=event.id,
         )
         invalidated: list[str] = []
-        async with transaction(self._pool, pipelined=True) as conn:
-            # BEGIN, the upsert and the signatures' read leave together: one round trip.
-            # The read runs after the upsert, so it sees a signature committed meanwhile.
+        async with transaction(self._pool) as conn:
             recorded = await conn.execute(_RECORD_REQUESTED, params)
+            bounty = await recorded.fetchone()
+            if bounty is None:
+                return  # seen before: its key was there, nothing was written
+            # A statement of its own, after the upsert: it sees a signature committed meanwhile.
             signatures = await conn.execute(
                 "SELECT address, message FROM signatures WHERE intent_id = %s AND valid FOR UPDATE",
                 (intent,),
             )
-            bounty = await recorded.fetchone()
-            if bounty is None:
-                return  # seen before: its key was there, nothing was written
             for signature in await signatures.fetchall():
                 bad = intent_mismatches(signature["message"], bounty)
                 if not bad:
@@ -311,16 +305,14 @@ class Ledger:
         if problem is not None:
             raise Poison(problem)
         recorded_event = self._recorded_event(intent, address, signed.message)
-        async with transaction(self._pool, pipelined=True) as conn:
-            # BEGIN, the idempotency key, the provisional row and the row's lock leave
-            # together: one round trip; the server runs them in this order.
+        async with transaction(self._pool) as conn:
             claimed = await conn.execute(_CLAIM_EVENT, (event.type, event.id))
+            if await claimed.fetchone() is None:
+                return  # seen before
             await conn.execute(_INSERT_PROVISIONAL, _provisional_row(signed))
             locked = await conn.execute(
                 "SELECT * FROM bounties WHERE intent_id = %s FOR UPDATE", (intent,)
             )
-            if await claimed.fetchone() is None:
-                return  # seen before (its provisional row was there already: nothing new)
             bounty = await locked.fetchone()
             assert bounty is not None  # inserted above or already there
             problem = _mismatch(signed, bounty)
@@ -339,10 +331,9 @@ class Ledger:
                     "payload": encode(recorded_event),
                 },
             )
-            # COMMIT leaves in the same round trip; the answer is read after it.
+            row = await stored.fetchone()
         if problem is not None:
             raise Poison(problem)
-        row = await stored.fetchone()
         recorded = bool(row and row["recorded"])
         if recorded:
             self._kick()
