@@ -57,6 +57,7 @@ netpol:
 # run the benchmarks (figures go to docs/benchmarks.md by hand)
 bench:
     uv run python scripts/bench_stack.py
+    uv run python scripts/bench_webhook.py
     uv run python scripts/bench_tui.py
 
 # the webhook path side by side with Probot 14.3.2 (wrk and an open loop), CPU per webhook,
