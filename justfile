@@ -62,6 +62,6 @@ bench:
 
 # the webhook path side by side with Probot 14.3.2 (wrk and an open loop), CPU per webhook,
 # and the CLI's start against kubectl's; needs node, npm and wrk (arguments go to the
-# script, e.g. --profile DIR to record github-app with py-spy)
+# script, e.g. --profile DIR to record github-app and gateway with py-spy)
 bench-webhook *args:
     uv run python scripts/bench_webhook.py {{args}}
