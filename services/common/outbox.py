@@ -79,22 +79,31 @@ class OutboxRelay(Poller):
             if not rows:
                 return 0
             failpoint("outbox.after_commit")
-            await self._publish_all(rows)
+            acked, failure = await self._publish_all(rows)
             failpoint("outbox.after_publish")
-            await conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", ([r["id"] for r in rows],))
-            return len(rows)
+            if acked:
+                await conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (acked,))
+        if failure is not None:  # after the commit: the acknowledged rows are gone for good
+            raise failure
+        return len(acked)
 
-    async def _publish_all(self, rows: list[dict[str, Any]]) -> None:
-        """Publish the batch at once and wait for every ack: one wait for the bus instead of
-        one per row. The publishes leave in the rows' order. If one fails, the others are
-        cancelled and the caller's transaction rolls back: every row stays, to be published
-        again (the duplicate window, or the consumers' processed_events, absorbs what
-        already went)."""
-        try:
-            async with asyncio.TaskGroup() as publishing:
-                for row in rows:
-                    publishing.create_task(
-                        self._bus.publish_raw(row["subject"], bytes(row["payload"]), row["id"])
-                    )
-        except ExceptionGroup as failed:  # the first failure, as a single publish raised it
-            raise failed.exceptions[0] from None
+    async def _publish_all(
+        self, rows: list[dict[str, Any]]
+    ) -> tuple[list[str], BaseException | None]:
+        """Publish the batch at once and wait for every answer: one wait for the bus instead
+        of one per row; the publishes leave in the rows' order. Returns the ids the bus
+        acknowledged, to delete, and the first failure. A row that failed stays for the next
+        flush, alone: resending the whole batch would put every other row on a Kafka topic
+        again at each poll. (Rows after it may then be on the bus before it, as after any
+        retry; consumers take events in any order.)"""
+        results = await asyncio.gather(
+            *(self._bus.publish_raw(r["subject"], bytes(r["payload"]), r["id"]) for r in rows),
+            return_exceptions=True,
+        )
+        failures = [result for result in results if isinstance(result, BaseException)]
+        acked = [
+            r["id"]
+            for r, result in zip(rows, results, strict=True)
+            if not isinstance(result, BaseException)
+        ]
+        return acked, failures[0] if failures else None
