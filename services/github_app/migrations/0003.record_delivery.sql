@@ -45,7 +45,17 @@ BEGIN
     END IF;
 
     FOR wanted IN SELECT * FROM jsonb_populate_recordset(NULL::intents, p->'intents') LOOP
-        INSERT INTO intents SELECT (wanted).* ON CONFLICT (intent_id) DO NOTHING;
+        -- Columns named, so a column a later migration adds keeps its default.
+        INSERT INTO intents (
+            intent_id, repository, number, kind, source, source_id, match_index,
+            denomination, amount, author_id, author_login, html_url, source_url,
+            signing_url, created_at, expires_at
+        ) VALUES (
+            wanted.intent_id, wanted.repository, wanted.number, wanted.kind, wanted.source,
+            wanted.source_id, wanted.match_index, wanted.denomination, wanted.amount,
+            wanted.author_id, wanted.author_login, wanted.html_url, wanted.source_url,
+            wanted.signing_url, wanted.created_at, wanted.expires_at
+        ) ON CONFLICT (intent_id) DO NOTHING;
         IF FOUND THEN
             got := wanted;
             created := created || wanted.intent_id;
