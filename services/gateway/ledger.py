@@ -41,6 +41,7 @@ from services.common.event_models import (
 )
 from services.common.events import Event, data_as, encode, make_event
 from services.common.metrics import observe_edge
+from services.common.outbox import already_processed
 from services.common.timefmt import utc_now_rfc3339
 from services.common.topology import edge
 
@@ -112,12 +113,6 @@ WITH signature AS (
     ON CONFLICT (id) DO NOTHING
 )
 SELECT EXISTS (SELECT FROM signature) AS recorded
-"""
-
-_CLAIM_EVENT: Final = """
-INSERT INTO processed_events (event_type, event_id) VALUES (%s, %s)
-ON CONFLICT DO NOTHING
-RETURNING event_id
 """
 
 
@@ -306,9 +301,8 @@ class Ledger:
             raise Poison(problem)
         recorded_event = self._recorded_event(intent, address, signed.message)
         async with transaction(self._pool) as conn:
-            claimed = await conn.execute(_CLAIM_EVENT, (event.type, event.id))
-            if await claimed.fetchone() is None:
-                return  # seen before
+            if await already_processed(conn, event):
+                return
             await conn.execute(_INSERT_PROVISIONAL, _provisional_row(signed))
             locked = await conn.execute(
                 "SELECT * FROM bounties WHERE intent_id = %s FOR UPDATE", (intent,)
