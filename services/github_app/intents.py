@@ -9,19 +9,24 @@ the relay publishes them after the commit.
 
 The transaction is one statement, `record_delivery()` (migrations/0003): one round
 trip per webhook instead of six, which was half of github-app's CPU
-(docs/performance.md).
+(docs/performance.md). Deliveries that arrive together share that statement (group
+commit, services.common.batching): still one transaction, committed before any of
+them is answered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from services.common import intent_ids
+from services.common.batching import Batcher
 from services.common.event_models import Author, BountyRequested, LinkConfirmed
 from services.common.events import Event, encode, make_event
 from services.common.grammar import BountyMatch, ParseResult
@@ -31,6 +36,14 @@ from services.common.timefmt import rfc3339
 
 from .replies import DATABASE, SERVICE, intent_reply, link_reply, rejected_reply
 from .webhook import Source
+
+# Each plan's record_delivery() in the plans' order; a later plan sees what an earlier
+# one wrote (a redelivery, or the same comment, within one batch).
+_RECORD_DELIVERIES = """
+    SELECT r.* FROM jsonb_array_elements(%s) WITH ORDINALITY AS d(plan, n)
+    CROSS JOIN LATERAL record_delivery(d.plan) AS r
+    ORDER BY d.n
+"""
 
 __all__ = [
     "Recorded",
@@ -135,17 +148,14 @@ class Recorder:
     def __init__(self, pool: AsyncConnectionPool[Any], config: RecorderConfig) -> None:
         self._pool = pool
         self._config = config
+        # Group commit: deliveries that arrive while a call is in flight share the next.
+        self.batcher: Batcher[dict[str, Any], dict[str, Any]] = Batcher(self._record_batch)
 
     async def record(self, delivery_id: str, source: Source, parsed: ParseResult) -> Recorded:
         """Record one counted delivery and return the webhook's 200 answer."""
         now = datetime.now(UTC).replace(microsecond=0)
         plan = self._plan(delivery_id, source, parsed, now)
-        with observe_edge(DATABASE):
-            async with self._pool.connection() as conn:
-                cur = await conn.execute("SELECT * FROM record_delivery(%s)", (Jsonb(plan),))
-                row = await cur.fetchone()
-        if row is None:  # cannot happen: the function returns one row
-            raise RuntimeError("record_delivery() returned no row")
+        row = await self.batcher.submit(plan)
         answer = dict(row["answer"])
         if row["repeated"]:
             return Recorded(answer, duplicate=True, new_events=False, new_replies=False)
@@ -157,6 +167,16 @@ class Recorder:
             new_events=row["new_events"],
             new_replies=row["new_replies"],
         )
+
+    async def _record_batch(self, plans: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`record_delivery()` for each plan, in their order, in one statement: one
+        transaction, so the batch commits or rolls back whole (the batcher then runs
+        each plan alone)."""
+        with observe_edge(DATABASE):
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(_RECORD_DELIVERIES, (Jsonb(plans, dumps=orjson.dumps),))
+                rows: list[dict[str, Any]] = await cur.fetchall()
+                return rows
 
     def _plan(
         self, delivery_id: str, source: Source, parsed: ParseResult, now: datetime
