@@ -38,10 +38,13 @@ def apply_migrations(database_url: str, migrations_dir: Path) -> int:
     if scheme.startswith("postgres"):
         database_url = f"postgresql+psycopg://{rest}"  # yoyo's psycopg 3 backend
     backend = get_backend(database_url)
-    migrations = read_migrations(str(migrations_dir))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    try:
+        migrations = read_migrations(str(migrations_dir))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+    finally:
+        backend.connection.close()  # yoyo keeps it open for the life of the process
     count = len(pending)
     if count:
         log.info("applied migrations", extra={"count": count, "database": redact(database_url)})
