@@ -60,7 +60,9 @@ class _Gateway:
         cfg, life = self.settings, self.life
         pool = await life.connect(
             "database",
-            lambda: open_database(cfg.database_url, MIGRATIONS),
+            # autocommit: a new intent's bounty.requested is one statement, its own
+            # transaction; every other write opens one (ledger.transaction)
+            lambda: open_database(cfg.database_url, MIGRATIONS, autocommit=True),
             close=lambda pool: pool.close(),
         )
         if pool is None:

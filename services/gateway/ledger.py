@@ -1,6 +1,7 @@
 """The ledger's write side: `bounty.requested` and `bounty.signed` become rows.
 
-Each handler runs in one transaction: it records the event's idempotency key,
+Each handler runs in one transaction (a new intent's `bounty.requested`, the usual
+case, in one autocommit statement): it records the event's idempotency key,
 writes the rows and enqueues any event it publishes (`bounty.recorded`) in the
 outbox, then commits; the bus acks only after the handler returned. Events may
 arrive in any order:
@@ -62,21 +63,45 @@ _MESSAGE_COLUMNS: Final = (
     ("deadline", "deadline"),
 )
 
+_REQUESTED_COLUMNS: Final = """
+    (intent_id, repository, number, kind, source, source_id, denomination, amount,
+     author_id, author_login, html_url, source_url, signing_url, deadline, expires_at,
+     requested, created_at, updated_at)
+"""
+_REQUESTED_VALUES: Final = """
+    SELECT %(intent_id)s, %(repository)s, %(number)s, %(kind)s, %(source)s, %(source_id)s,
+           %(denomination)s, %(amount)s, %(author_id)s, %(author_login)s, %(html_url)s,
+           %(source_url)s, %(signing_url)s, %(deadline)s, %(expires_at)s::timestamptz, true,
+           %(created_at)s::timestamptz, now()
+"""
+
+# The usual order, an intent the ledger has not seen: its row and the event's idempotency
+# key, each only when the row is new, in one autocommit statement. When the row exists (a
+# signature came first, or this is a redelivery) nothing is written, and the transaction
+# of _RECORD_REQUESTED runs: stored signatures must be checked in the same transaction as
+# the upsert. (Bounty rows are never deleted, so a new row means a new key.)
+_RECORD_NEW_REQUESTED: Final = f"""
+WITH bounty AS (
+    INSERT INTO bounties {_REQUESTED_COLUMNS} {_REQUESTED_VALUES}
+    ON CONFLICT (intent_id) DO NOTHING
+    RETURNING intent_id
+), fresh AS (
+    INSERT INTO processed_events (event_type, event_id)
+    SELECT %(event_type)s, %(event_id)s WHERE EXISTS (SELECT FROM bounty)
+    ON CONFLICT DO NOTHING
+)
+SELECT EXISTS (SELECT FROM bounty) AS recorded
+"""  # noqa: S608 (built from the constant fragments above, no input)
+
 # The idempotency key and the upsert in one statement: a bounty.requested seen before
 # inserts no key, so the upsert's SELECT yields nothing and no row comes back.
-_RECORD_REQUESTED: Final = """
+_RECORD_REQUESTED: Final = f"""
 WITH fresh AS (
     INSERT INTO processed_events (event_type, event_id) VALUES (%(event_type)s, %(event_id)s)
     ON CONFLICT DO NOTHING
     RETURNING event_id
 )
-INSERT INTO bounties (intent_id, repository, number, kind, source, source_id, denomination,
-                      amount, author_id, author_login, html_url, source_url, signing_url,
-                      deadline, expires_at, requested, created_at, updated_at)
-SELECT %(intent_id)s, %(repository)s, %(number)s, %(kind)s, %(source)s, %(source_id)s,
-       %(denomination)s, %(amount)s, %(author_id)s, %(author_login)s, %(html_url)s,
-       %(source_url)s, %(signing_url)s, %(deadline)s, %(expires_at)s::timestamptz, true,
-       %(created_at)s::timestamptz, now()
+INSERT INTO bounties {_REQUESTED_COLUMNS} {_REQUESTED_VALUES}
 WHERE EXISTS (SELECT FROM fresh)
 ON CONFLICT (intent_id) DO UPDATE SET
     repository = EXCLUDED.repository, number = EXCLUDED.number, kind = EXCLUDED.kind,
@@ -88,7 +113,7 @@ ON CONFLICT (intent_id) DO UPDATE SET
     expires_at = EXCLUDED.expires_at, requested = true,
     created_at = LEAST(bounties.created_at, EXCLUDED.created_at), updated_at = now()
 RETURNING *
-"""
+"""  # noqa: S608 (built from the constant fragments above, no input)
 
 _INSERT_PROVISIONAL: Final = """
 INSERT INTO bounties (intent_id, repository, number, kind, source, source_id, denomination,
@@ -215,6 +240,9 @@ class Ledger:
             event_id=event.id,
         )
         invalidated: list[str] = []
+        if await self._record_new_requested(params):
+            self._log_requested(requested, invalidated)
+            return
         async with transaction(self._pool) as conn:
             recorded = await conn.execute(_RECORD_REQUESTED, params)
             bounty = await recorded.fetchone()
@@ -236,10 +264,23 @@ class Ledger:
                     (reason, intent, signature["address"]),
                 )
                 invalidated.append(signature["address"])
+        self._log_requested(requested, invalidated)
+
+    async def _record_new_requested(self, params: dict[str, Any]) -> bool:
+        """One statement, its own transaction (the pool is in autocommit): True when the
+        intent was new and is now recorded with the event's key."""
+        with observe_edge(DATABASE):
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(_RECORD_NEW_REQUESTED, params)
+                row = await cur.fetchone()
+        return bool(row and row["recorded"])
+
+    @staticmethod
+    def _log_requested(requested: BountyRequested, invalidated: list[str]) -> None:
         log.info(
             "bounty requested",
             extra={
-                "intent_id": intent,
+                "intent_id": requested.intent_id,
                 "repository": requested.repository,
                 "number": requested.number,
                 "invalidated": invalidated,
