@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx
+import orjson
 import psycopg
 import psycopg_pool
 from fastapi import FastAPI, Request
@@ -216,7 +217,8 @@ class GithubApp:
                 "duplicate": recorded.duplicate,
             },
         )
-        return JSONResponse(recorded.response, status_code=200)
+        # orjson: the same compact UTF-8 JSON as JSONResponse's, in a tenth of the time
+        return Response(orjson.dumps(recorded.response), media_type="application/json")
 
 
 def _ignored(reason: str) -> Response:
