@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
+
+import uvloop
 
 from services.common.httpapp import serve_http
 from services.common.logs import configure_logging
@@ -16,7 +17,8 @@ from .settings import FrontendSettings
 def main() -> int:
     configure_logging(SERVICE)
     settings = load_or_exit(FrontendSettings, SERVICE)
-    asyncio.run(serve_http(create_app(settings), settings.host, settings.http_port))
+    # uvloop, as github-app and gateway: each signature is a few bus and gRPC round trips
+    uvloop.run(serve_http(create_app(settings), settings.host, settings.http_port))
     return 0
 
 

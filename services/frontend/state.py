@@ -68,7 +68,9 @@ class Frontend:
             ) from exc
 
 
-def get_frontend(request: Request) -> Frontend:
+async def get_frontend(request: Request) -> Frontend:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop
+    # for every request
     frontend: Frontend = request.app.state.frontend
     return frontend
 

@@ -54,7 +54,9 @@ class ApiDeps:
     identity: IdentityClient
 
 
-def _deps(request: Request) -> ApiDeps:
+async def _deps(request: Request) -> ApiDeps:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop
+    # for every request
     deps: ApiDeps | None = getattr(request.app.state, "deps", None)
     if deps is None:
         raise ApiError(503, "starting", "gateway is starting", hint="retry in a moment")
