@@ -58,6 +58,7 @@ netpol:
 bench:
     uv run python scripts/bench_stack.py
     uv run python scripts/bench_webhook.py
+    uv run python scripts/bench_signatures.py
     uv run python scripts/bench_tui.py
 
 # the webhook path side by side with Probot 14.3.2 (wrk and an open loop), CPU per webhook,
@@ -65,3 +66,8 @@ bench:
 # script, e.g. --profile DIR to record github-app and gateway with py-spy)
 bench-webhook *args:
     uv run python scripts/bench_webhook.py {{args}}
+
+# signatures at a fixed rate (200/s by default): frontend's answer -> gateway's
+# bounty.recorded, p50/p99, CPU per signature (--profile DIR: py-spy on frontend, gateway)
+bench-signatures *args:
+    uv run python scripts/bench_signatures.py {{args}}
