@@ -16,7 +16,8 @@ end), the script:
 4. posts the signatures at the rate, open loop over kept-alive connections, latency
    counted from when each was due (no coordinated omission).
 
-With `--profile DIR`, py-spy records frontend and gateway during the run. Prints due -> frontend's answer ("accepted"), answer -> bounty.recorded ("visible") and
+With `--profile DIR`, py-spy records frontend and gateway during the run. Prints due ->
+frontend's answer ("accepted"), answer -> bounty.recorded ("visible") and
 due -> visible, p50 / p99 / max; CPU ms per signature of frontend, gateway, PostgreSQL
 and nats-server; then checks through gateway's API that every bounty is signed.
 Talks only to 127.0.0.1.
@@ -30,7 +31,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -47,9 +47,10 @@ from kdemo.runtime.stackfile import load_stack
 from scripts.bench_stack import comment_delivery, read_response
 from scripts.bench_webhook import (
     Stack,
+    add_idle_options,
     cpu_snapshot,
     machine,
-    py_spy,
+    start_py_spy,
     summarize_profile,
     wait_idle,
 )
@@ -196,24 +197,6 @@ async def all_signed(gateway: str, intents: list[Intent]) -> int:
     return signed
 
 
-def start_profiles(
-    pids: dict[str, int], seconds: float, out: Path
-) -> list[subprocess.Popen[bytes]]:
-    """py-spy on each named process for `seconds` (collapsed stacks in `out`/<name>.folded)."""
-    out.mkdir(parents=True, exist_ok=True)
-    spy = str(py_spy())
-    return [
-        subprocess.Popen(
-            [spy, "record", "--pid", str(pid), "--duration", f"{seconds:.0f}", "--rate", "250"]
-            + ["--nonblocking", "--nolineno", "--format", "raw"]
-            + ["--output", str(out / f"{name}.folded")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for name, pid in pids.items()
-    ]
-
-
 def line(label: str, values: list[float]) -> str:
     if not values:
         return f"{label}: none"
@@ -244,7 +227,7 @@ def run(args: argparse.Namespace) -> None:
         spies = []
         if args.profile is not None:
             profiled = {name: pids[name] for name in ("frontend", "gateway")}
-            spies = start_profiles(profiled, args.seconds, args.profile)
+            spies = start_py_spy(profiled, args.seconds, args.profile)
         before = cpu_snapshot(pids)
         timings = asyncio.run(
             post_at_rate(
@@ -290,13 +273,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0, help="signatures per second")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument(
-        "--wait-idle",
-        type=float,
-        default=0.0,
-        help="first wait up to this many minutes for other benchmarks to end and the load to drop",
-    )
-    parser.add_argument("--idle-load", type=float, default=1.5, help="see --wait-idle")
+    add_idle_options(parser)
     parser.add_argument(
         "--profile", type=Path, default=None, help="record frontend and gateway into DIR"
     )

@@ -96,6 +96,17 @@ def other_benchmarks() -> list[str]:
     return found
 
 
+def add_idle_options(parser: argparse.ArgumentParser) -> None:
+    """`--wait-idle MINUTES` and `--idle-load LOAD`, for `wait_idle`."""
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        help="first wait up to this many minutes for other benchmarks to end and the load to drop",
+    )
+    parser.add_argument("--idle-load", type=float, default=1.5, help="see --wait-idle")
+
+
 def wait_idle(minutes: float, load: float) -> None:
     """Wait (at most `minutes`) until no other benchmark runs and the 1-min load is below `load`."""
     deadline = time.monotonic() + 60 * minutes
@@ -471,16 +482,14 @@ def py_spy() -> Path:
     return binary
 
 
-def profile(
-    pids: dict[str, int], url: str, requests: Requests, seconds: float, out: Path
-) -> dict[str, Path]:
-    """py-spy records of each named process (collapsed stacks) while wrk saturates `url`."""
+def start_py_spy(pids: dict[str, int], seconds: float, out: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy recording each named process for `seconds`, into `out`/<name>.folded."""
     out.mkdir(parents=True, exist_ok=True)
-    folded = {name: out / f"{name}.folded" for name in pids}
-    spies = [
+    spy = str(py_spy())
+    return [
         subprocess.Popen(
             [
-                str(py_spy()),
+                spy,
                 "record",
                 "--pid",
                 str(pid),
@@ -493,13 +502,20 @@ def profile(
                 "--format",
                 "raw",
                 "--output",
-                str(folded[name]),
+                str(out / f"{name}.folded"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         for name, pid in pids.items()
     ]
+
+
+def profile(
+    pids: dict[str, int], url: str, requests: Requests, seconds: float, out: Path
+) -> dict[str, Path]:
+    """py-spy records of each named process (collapsed stacks) while wrk saturates `url`."""
+    spies = start_py_spy(pids, seconds, out)
     try:
         time.sleep(1)
         wrk(url, requests, seconds - 2)
@@ -510,7 +526,7 @@ def profile(
             if spy.poll() is None:
                 spy.kill()
                 spy.wait()
-    return folded
+    return {name: out / f"{name}.folded" for name in pids}
 
 
 def package_of(frame: str) -> str:
@@ -713,13 +729,7 @@ def main() -> int:
         "--profile", type=Path, default=None, help="record github-app and gateway into DIR"
     )
     parser.add_argument("--profile-seconds", type=float, default=15.0)
-    parser.add_argument(
-        "--wait-idle",
-        type=float,
-        default=0.0,
-        help="first wait up to this many minutes for other benchmarks to end and the load to drop",
-    )
-    parser.add_argument("--idle-load", type=float, default=1.5, help="see --wait-idle")
+    add_idle_options(parser)
     run(parser.parse_args())
     return 0
 

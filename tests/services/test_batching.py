@@ -28,6 +28,17 @@ class Calls:
         return [item.upper() for item in items]
 
 
+async def first_in_flight() -> tuple[Calls, Batcher[str, str], asyncio.Task[str]]:
+    """A batcher with at most one call in flight, and that call, of "a", held."""
+    calls = Calls()
+    calls.release.clear()
+    batcher: Batcher[str, str] = Batcher(calls, max_in_flight=1)
+    first = asyncio.create_task(batcher.submit("a"))
+    await asyncio.sleep(0)  # the caller queues "a" and starts a flusher
+    await asyncio.sleep(0)  # the flusher sends it
+    return calls, batcher, first
+
+
 async def test_one_at_a_time_each_is_its_own_batch() -> None:
     calls = Calls()
     batcher: Batcher[str, str] = Batcher(calls)
@@ -36,12 +47,7 @@ async def test_one_at_a_time_each_is_its_own_batch() -> None:
 
 
 async def test_those_that_arrive_during_a_call_share_the_next() -> None:
-    calls = Calls()
-    calls.release.clear()
-    batcher: Batcher[str, str] = Batcher(calls, max_in_flight=1)
-    first = asyncio.create_task(batcher.submit("a"))
-    await asyncio.sleep(0)  # "a" is in flight and held
-    await asyncio.sleep(0)
+    calls, batcher, first = await first_in_flight()
     rest = [asyncio.create_task(batcher.submit(item)) for item in "bcde"]
     await asyncio.sleep(0)
     calls.release.set()
@@ -74,12 +80,7 @@ async def test_a_failure_reaches_only_its_own_caller() -> None:
 
 
 async def test_a_caller_that_gives_up_before_its_batch_is_not_sent() -> None:
-    calls = Calls()
-    calls.release.clear()
-    batcher: Batcher[str, str] = Batcher(calls, max_in_flight=1)
-    first = asyncio.create_task(batcher.submit("a"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    calls, batcher, first = await first_in_flight()
     gives_up = asyncio.create_task(batcher.submit("b"))
     stays = asyncio.create_task(batcher.submit("c"))
     await asyncio.sleep(0)
@@ -101,12 +102,7 @@ async def test_a_wrong_number_of_results_fails_every_caller() -> None:
 
 
 async def test_stopping_a_flusher_leaves_nobody_waiting() -> None:
-    calls = Calls()
-    calls.release.clear()
-    batcher: Batcher[str, str] = Batcher(calls, max_in_flight=1)
-    held = asyncio.create_task(batcher.submit("a"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    _, batcher, held = await first_in_flight()
     queued = asyncio.create_task(batcher.submit("b"))
     await asyncio.sleep(0)
     for flusher in list(batcher._flushers):  # what a shutdown does to the loop's tasks
