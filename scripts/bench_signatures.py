@@ -44,12 +44,13 @@ from nats.aio.msg import Msg
 
 from kdemo.flow.wallet import Wallet
 from kdemo.runtime.stackfile import load_stack
-from scripts.bench_stack import comment_delivery, read_response
+from scripts.bench_stack import comment_delivery, percentile, read_response
 from scripts.bench_webhook import (
     Stack,
     add_idle_options,
     cpu_snapshot,
     machine,
+    ms,
     start_py_spy,
     summarize_profile,
     wait_idle,
@@ -72,11 +73,6 @@ class Timing:
     answered: float | None = None
     status: bytes = b""
     visible: float | None = None
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def make_intents(urls: dict[str, str], secret: str, count: int) -> list[Intent]:
@@ -201,8 +197,8 @@ def line(label: str, values: list[float]) -> str:
     if not values:
         return f"{label}: none"
     return (
-        f"{label}: p50 {1000 * statistics.median(values):.1f} ms, "
-        f"p99 {1000 * pct(values, 99):.1f} ms, max {1000 * max(values):.1f} ms"
+        f"{label}: p50 {ms(statistics.median(values))}, "
+        f"p99 {ms(percentile(values, 99))}, max {ms(max(values))}"
     )
 
 
