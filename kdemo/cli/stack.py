@@ -165,7 +165,7 @@ def status(ctx: typer.Context, *, output: OutputOption = Output.text) -> None:
     dlq = -1  # unknown: the bus is not there to ask
     if up:
         try:
-            dlq = len(rt.dlq_list())
+            dlq = rt.dlq_count()
         except KdemoError as exc:
             # status matters most when something is broken: report the rest, flag the unknown.
             session.warn(f"cannot count dead letters: {exc.message}")

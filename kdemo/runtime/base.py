@@ -249,6 +249,10 @@ class Runtime(abc.ABC):
     def dlq_list(self) -> list[DeadLetter]:
         """Dead-lettered events still on the bus."""
 
+    def dlq_count(self) -> int:
+        """How many dead letters `dlq_list` would return (`status` asks on every call)."""
+        return len(self.dlq_list())
+
     @abc.abstractmethod
     def dlq_replay(self, seqs: list[int] | None = None) -> int:
         """Republish dead letters (all when `seqs` is None) to their original subjects."""

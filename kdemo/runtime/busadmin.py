@@ -44,7 +44,7 @@ __all__ = [
 
 BUS_ERRORS = (nats.errors.Error, OSError, TimeoutError)
 """What the NATS client raises once connected (connecting already gives a KdemoError)."""
-DLQ_SUBJECTS = "kdemo.dlq.>"
+DLQ_SUBJECTS = f"{topology.DLQ_PREFIX}>"
 _T = TypeVar("_T")
 
 

@@ -16,6 +16,7 @@ from nats.js.errors import NotFoundError
 from kdemo import topology
 from kdemo.errors import ConfigError
 from kdemo.runtime.busadmin import dlq_list, dlq_replay, ensure_stream, intent_ttl, tap
+from kdemo.runtime.natsrequest import NatsRequestError, count_dead_letters
 from kdemo.testing.servers import TestBus, start_nats
 
 pytestmark = pytest.mark.stack  # a real nats-server per test
@@ -227,3 +228,64 @@ async def test_the_tap_fails_only_with_kdemo_errors_when_the_bus_goes(tmp_path: 
     async with asyncio.timeout(30):
         rest = [event async for event in events]
     assert rest == []
+
+
+def _count(bus: TestBus, user: str = "admin", password: str | None = None) -> int:
+    host, port = bus.url.removeprefix("nats://").rsplit(":", 1)
+    return count_dead_letters(
+        host,
+        int(port),
+        user=user,
+        password=bus.passwords[user] if password is None else password,
+        stream=topology.STREAM_NAME,
+        dlq_prefix=topology.DLQ_PREFIX,
+        timeout=2.0,
+    )
+
+
+async def test_the_dead_letter_count_is_the_length_of_the_list(tmp_path: Path) -> None:
+    """`status` counts with one STREAM.INFO request and no nats-py: the same number as
+    `dlq list`, over several dead-letter subjects, ignoring the events around them."""
+    with start_nats(tmp_path) as bus:
+        assert _count(bus) == 0
+        nc = await nats.connect(**bus.connect_kwargs("gateway"))  # type: ignore[arg-type]
+        try:
+            js = nc.jetstream()
+            for n, subject in enumerate(
+                [
+                    "kdemo.dlq.bounty.requested.0x1",
+                    "kdemo.dlq.bounty.requested.0x1",
+                    "kdemo.dlq.bounty.signed.0x2",
+                ]
+            ):
+                await js.publish(subject, b"{}", headers={"Nats-Msg-Id": f"dlq:{n}"})
+            await js.publish("kdemo.bounty.recorded.0x3", _event("bounty.recorded", "0x3"))
+        finally:
+            await nc.close()
+        assert _count(bus) == len(await dlq_list(bus.access("admin"))) == 3
+        await dlq_replay(bus.access("admin"), [(await dlq_list(bus.access("admin")))[0].seq])
+        assert _count(bus) == 2
+
+
+def test_the_dead_letter_count_fails_with_the_reason(tmp_path: Path) -> None:
+    """A refused login, a missing stream, no server and a server that is not NATS each
+    raise NatsRequestError naming what happened; none hangs."""
+    with start_nats(tmp_path, create_stream=False) as bus:
+        with pytest.raises(NatsRequestError, match="Authorization Violation"):
+            _count(bus, password="wrong")
+        with pytest.raises(NatsRequestError, match="stream KDEMO: stream not found"):
+            _count(bus)
+        monitor = bus.server.monitor_port
+        assert monitor is not None
+        with pytest.raises(NatsRequestError, match="timed out"):  # HTTP waits for a request
+            count_dead_letters(
+                "127.0.0.1",
+                monitor,
+                user="admin",
+                password=bus.passwords["admin"],
+                stream=topology.STREAM_NAME,
+                dlq_prefix=topology.DLQ_PREFIX,
+                timeout=0.5,
+            )
+    with pytest.raises(NatsRequestError, match="Connection refused"):
+        _count(bus)  # the server has stopped

@@ -22,9 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-
 from kdemo.errors import KdemoError
 from kdemo.runtime.local.state import data_dir, stack_id
 from kdemo.runtime.ports import HOST
@@ -376,11 +373,27 @@ class PgCluster:
         return role_url(self.port, "postgres", self.superuser_password, dbname)
 
     def ready(self) -> bool:
+        """Whether the server accepts connections: PostgreSQL's own `pg_isready`.
+
+        A process start costs a few milliseconds, importing psycopg for a connection
+        hundreds: `kdemo status` asks this on every call. It does not log in, so it says
+        nothing of the password (`ensure_roles` logs in right after `up` waits on this).
+        """
         try:
-            with psycopg.connect(self.superuser_url(), connect_timeout=2):
-                return True
-        except psycopg.Error:
+            done = subprocess.run(
+                [
+                    str(self.bin_dir / "pg_isready"),
+                    *("--host", HOST, "--port", str(self.port)),
+                    *("--username", "postgres", "--dbname", "postgres", "--timeout", "2"),
+                    "--quiet",
+                ],
+                env=self.env(),
+                check=False,
+                timeout=5,
+            )
+        except (OSError, subprocess.TimeoutExpired):
             return False
+        return done.returncode == 0
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -456,6 +469,9 @@ def role_url(port: int, role: str, password: str, dbname: str) -> str:
 
 def ensure_roles(cluster: PgCluster, roles: dict[str, str]) -> None:
     """One LOGIN role and one database it owns per entry (role = database name); idempotent."""
+    import psycopg  # late: `kdemo status` reads this module and never connects
+    from psycopg import sql
+
     with psycopg.connect(cluster.superuser_url(), autocommit=True, connect_timeout=5) as conn:
         conn.execute("REVOKE CONNECT ON DATABASE postgres FROM PUBLIC")
         for role, password in roles.items():

@@ -540,6 +540,27 @@ class LocalRuntime(Runtime):
 
         return self._on_bus(busadmin.dlq_list(self._access(ADMIN_USER)))
 
+    def dlq_count(self) -> int:
+        if self._on_kafka():
+            return len(self.dlq_list())
+        # Without nats-py (see natsrequest): its import alone costs status more than the rest.
+        from kdemo.runtime.natsrequest import NatsRequestError, count_dead_letters
+
+        try:
+            return count_dead_letters(
+                HOST,
+                self._stack().ports["nats"],
+                user=ADMIN_USER,
+                password=self._secrets().nats_passwords[ADMIN_USER],
+                stream=topology.STREAM_NAME,
+                dlq_prefix=topology.DLQ_PREFIX,
+            )
+        except NatsRequestError as exc:
+            raise KdemoError(
+                f"the bus did not answer ({exc})",
+                "see `kdemo status`: the supervisor restarts nats when it dies",
+            ) from exc
+
     def dlq_replay(self, seqs: list[int] | None = None) -> int:
         if self._on_kafka():
             from kdemo.runtime import kafkaadmin
