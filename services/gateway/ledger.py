@@ -124,12 +124,12 @@ VALUES (%(intent_id)s, %(repository)s, %(number)s, %(kind)s, %(source)s, %(sourc
 ON CONFLICT (intent_id) DO NOTHING
 """
 
-# The signature and, when it is new, its bounty.recorded in the outbox: one statement.
-_RECORD_SIGNATURE: Final = """
-WITH signature AS (
+_SIGNATURE_ROWS: Final = """
+signature AS (
     INSERT INTO signatures (intent_id, address, signature, message, signed_at, valid)
-    VALUES (%(intent_id)s, %(address)s, %(signature)s, %(message)s,
-            %(signed_at)s::timestamptz, true)
+    SELECT %(intent_id)s, %(address)s, %(signature)s, %(message)s,
+           %(signed_at)s::timestamptz, true
+    WHERE EXISTS (SELECT FROM {after})
     ON CONFLICT (intent_id, address) DO NOTHING
     RETURNING intent_id
 ), queued AS (
@@ -137,8 +137,39 @@ WITH signature AS (
     SELECT %(event_id)s, %(subject)s, %(payload)s WHERE EXISTS (SELECT FROM signature)
     ON CONFLICT (id) DO NOTHING
 )
-SELECT EXISTS (SELECT FROM signature) AS recorded
 """
+
+# The signature and, when it is new, its bounty.recorded in the outbox: one statement,
+# inside _handle_signed's transaction (after the row lock and the check in Python).
+_RECORD_SIGNATURE: Final = f"""
+WITH allowed AS (SELECT), -- one row: the caller has checked the bounty
+{_SIGNATURE_ROWS.format(after="allowed")}
+SELECT EXISTS (SELECT FROM signature) AS recorded
+"""  # noqa: S608 (built from the constant fragment above, no input)
+
+# The usual order, a signature of an intent gateway holds from bounty.requested: the
+# check, the event's idempotency key, the signature and its outbox row in one autocommit
+# statement. The row lock serialises it with a later bounty.requested of the same intent,
+# whose check of stored signatures then sees this one. `matched` false (no row yet, a
+# provisional one, or fields that differ) sends the event to the full transaction, which
+# tells these apart.
+_RECORD_MATCHING_SIGNATURE: Final = f"""
+WITH bounty AS (
+    SELECT FROM bounties
+    WHERE intent_id = %(intent_id)s AND requested
+      AND (repository, number, source, source_id, denomination, amount, deadline)
+        = (%(repository)s, %(number)s, %(source)s, %(source_id)s, %(denomination)s,
+           %(amount)s, %(deadline)s)
+    FOR UPDATE
+), fresh AS (
+    INSERT INTO processed_events (event_type, event_id)
+    SELECT %(processed_type)s, %(processed_id)s WHERE EXISTS (SELECT FROM bounty)
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+), {_SIGNATURE_ROWS.format(after="fresh")}
+SELECT EXISTS (SELECT FROM bounty) AS matched, EXISTS (SELECT FROM fresh) AS fresh,
+       EXISTS (SELECT FROM signature) AS recorded
+"""  # noqa: S608 (built from the constant fragment above, no input)
 
 
 @asynccontextmanager
@@ -341,41 +372,66 @@ class Ledger:
         if problem is not None:
             raise Poison(problem)
         recorded_event = self._recorded_event(intent, address, signed.message)
+        params = {
+            **_provisional_row(signed),
+            "address": address,
+            "signature": signed.signature,
+            "message": Jsonb(signed.message.model_dump()),
+            "signed_at": signed.signed_at,
+            "event_id": recorded_event.id,
+            "subject": recorded_event.nats_subject,
+            "payload": encode(recorded_event),
+            "processed_type": event.type,
+            "processed_id": event.id,
+        }
+        outcome = await self._record_matching_signature(params)
+        if outcome is None:
+            outcome = await self._record_signature(event, signed, params)
+        if outcome is None:
+            return  # seen before: its key was there, nothing was written
+        if outcome:
+            self._kick()
+        log.info(
+            "signature recorded" if outcome else "signature already recorded",
+            extra={"intent_id": intent, "address": address},
+        )
+
+    async def _record_matching_signature(self, params: dict[str, Any]) -> bool | None:
+        """The usual case in one autocommit statement: True when the signature is new,
+        False when that address had signed already; None when the event was seen before
+        or the bounty does not match a requested intent (`on_signed` then runs the full
+        transaction, which tells a duplicate from the rest)."""
+        with observe_edge(DATABASE):
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(_RECORD_MATCHING_SIGNATURE, params)
+                row = await cur.fetchone()
+        if row is None or not row["matched"] or not row["fresh"]:
+            return None
+        return bool(row["recorded"])
+
+    async def _record_signature(
+        self, event: Event, signed: BountySigned, params: dict[str, Any]
+    ) -> bool | None:
+        """The other orders: no row yet (a provisional one is stored), a provisional row,
+        a duplicate, or a signature that contradicts the intent (`Poison`, nothing kept)."""
+        problem = None
         async with transaction(self._pool) as conn:
             if await already_processed(conn, event):
-                return
-            await conn.execute(_INSERT_PROVISIONAL, _provisional_row(signed))
+                return None
+            await conn.execute(_INSERT_PROVISIONAL, params)
             locked = await conn.execute(
-                "SELECT * FROM bounties WHERE intent_id = %s FOR UPDATE", (intent,)
+                "SELECT * FROM bounties WHERE intent_id = %s FOR UPDATE", (signed.intent_id,)
             )
             bounty = await locked.fetchone()
             assert bounty is not None  # inserted above or already there
             problem = _mismatch(signed, bounty)
             if problem is not None:
                 raise Rollback()  # forget the idempotency key too: the event is dead-lettered
-            stored = await conn.execute(
-                _RECORD_SIGNATURE,
-                {
-                    "intent_id": intent,
-                    "address": address,
-                    "signature": signed.signature,
-                    "message": Jsonb(signed.message.model_dump()),
-                    "signed_at": signed.signed_at,
-                    "event_id": recorded_event.id,
-                    "subject": recorded_event.nats_subject,
-                    "payload": encode(recorded_event),
-                },
-            )
+            stored = await conn.execute(_RECORD_SIGNATURE, params)
             row = await stored.fetchone()
         if problem is not None:
             raise Poison(problem)
-        recorded = bool(row and row["recorded"])
-        if recorded:
-            self._kick()
-        log.info(
-            "signature recorded" if recorded else "signature already recorded",
-            extra={"intent_id": intent, "address": address},
-        )
+        return bool(row and row["recorded"])
 
     @staticmethod
     def _recorded_event(intent: str, address: str, message: BountyMessage) -> Event:
