@@ -32,6 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the session's docker daemon (the kind cluster's, the image's) in one
+    pytest-xdist worker (`--dist loadgroup`): they share one cluster and one image tag."""
+    for item in items:
+        if "kind_environment" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("docker"))
+
+
 @pytest.fixture(scope="session")
 def kind_environment() -> Iterator[dict[str, str]]:
     """kdemo.testing's hook: on our machines, the offline chain's daemon and node image."""
