@@ -32,9 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests on the session's docker daemon (the kind cluster's, the image's) in one
-    pytest-xdist worker (`--dist loadgroup`): they share one cluster and one image tag."""
+    pytest-xdist worker (`--dist loadgroup`): they share one cluster and one image tag.
+    Being the largest group, xdist hands it out first, so it runs beside the rest."""
     for item in items:
         if "kind_environment" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("docker"))

@@ -2,9 +2,10 @@
 
 `kind_stack` brings the stack up once with `kdemo up --runtime kind`; on our machines the
 cluster runs the node image the offline chain built (tests/offline_kind.py). The cluster
-lives until the session ends, so these tests run after every other test of the session
-(a running cluster would slow the local stack's tests down); those in test_lifecycle.py,
-which take the stack down and bring it back, run last of all.
+lives until the session ends. These tests run in one pytest-xdist worker (tests/conftest.py
+groups them) after that worker's other tests, and in one process after every other test
+of the session; those in test_lifecycle.py, which take the stack down and bring it back,
+run last of all.
 """
 
 from __future__ import annotations
