@@ -31,18 +31,18 @@ def jetstream_request(
     *,
     user: str,
     password: str,
-    inbox_prefix: str,
+    reply_prefix: str,
     subject: str,
     payload: dict[str, Any],
     timeout: float = _PROTOCOL_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Publish `payload` (JSON) to `subject` and return the decoded JSON reply.
 
-    The reply comes on `<inbox_prefix>.<random>`: users may subscribe only under their own
-    prefix (natsconfig). A JetStream API error (`{"error": {...}}`) is returned as it is;
-    no responder, a refused login or silence raise NatsRequestError.
+    The reply comes on `<reply_prefix>.<random>`: users may subscribe only under their
+    own inbox prefix (natsconfig.inbox_prefix). A JetStream API error (`{"error": ...}`)
+    is returned as it is; no responder, a refused login or silence raise NatsRequestError.
     """
-    inbox = f"{inbox_prefix}.{secrets.token_hex(8)}"
+    inbox = f"{reply_prefix}.{secrets.token_hex(8)}"
     body = json.dumps(payload).encode()
     connect = {
         "verbose": False,
@@ -90,7 +90,7 @@ def count_dead_letters(
         port,
         user=user,
         password=password,
-        inbox_prefix=inbox_prefix(user),
+        reply_prefix=inbox_prefix(user),
         subject=f"$JS.API.STREAM.INFO.{stream}",
         payload={"subjects_filter": f"{dlq_prefix}>"},
         timeout=timeout,

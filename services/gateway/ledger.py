@@ -1,10 +1,10 @@
 """The ledger's write side: `bounty.requested` and `bounty.signed` become rows.
 
-Each handler runs in one transaction (a new intent's `bounty.requested`, the usual
-case, in one autocommit statement): it records the event's idempotency key,
-writes the rows and enqueues any event it publishes (`bounty.recorded`) in the
-outbox, then commits; the bus acks only after the handler returned. Events may
-arrive in any order:
+Each handler runs in one transaction (in the usual order, a new intent's
+`bounty.requested` and then its signatures, each in one autocommit statement): it
+records the event's idempotency key, writes the rows and enqueues any event it
+publishes (`bounty.recorded`) in the outbox, then commits; the bus acks only after
+the handler returned. Events may arrive in any order:
 
 - `bounty.signed` first: the signature is verified against the typed data rebuilt
   from its own message, then a provisional bounty row (requested = false) and the
@@ -140,7 +140,7 @@ signature AS (
 """
 
 # The signature and, when it is new, its bounty.recorded in the outbox: one statement,
-# inside _handle_signed's transaction (after the row lock and the check in Python).
+# inside _record_signature's transaction (after the row lock and the check in Python).
 _RECORD_SIGNATURE: Final = f"""
 WITH allowed AS (SELECT), -- one row: the caller has checked the bounty
 {_SIGNATURE_ROWS.format(after="allowed")}
