@@ -300,11 +300,16 @@ class Ledger:
     async def _record_new_requested(self, params: dict[str, Any]) -> bool:
         """One statement, its own transaction (the pool is in autocommit): True when the
         intent was new and is now recorded with the event's key."""
+        row = await self._one_statement(_RECORD_NEW_REQUESTED, params)
+        return bool(row and row["recorded"])
+
+    async def _one_statement(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Run one statement as its own transaction (the pool is in autocommit); its row."""
         with observe_edge(DATABASE):
             async with self._pool.connection() as conn:
-                cur = await conn.execute(_RECORD_NEW_REQUESTED, params)
-                row = await cur.fetchone()
-        return bool(row and row["recorded"])
+                cur = await conn.execute(sql, params)
+                row: dict[str, Any] | None = await cur.fetchone()  # the pool's rows are dicts
+                return row
 
     @staticmethod
     def _log_requested(requested: BountyRequested, invalidated: list[str]) -> None:
@@ -401,10 +406,7 @@ class Ledger:
         False when that address had signed already; None when the event was seen before
         or the bounty does not match a requested intent (`on_signed` then runs the full
         transaction, which tells a duplicate from the rest)."""
-        with observe_edge(DATABASE):
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(_RECORD_MATCHING_SIGNATURE, params)
-                row = await cur.fetchone()
+        row = await self._one_statement(_RECORD_MATCHING_SIGNATURE, params)
         if row is None or not row["matched"] or not row["fresh"]:
             return None
         return bool(row["recorded"])
