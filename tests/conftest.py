@@ -34,12 +34,14 @@ TEST_WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests on the session's docker daemon (the kind cluster's, the image's) in one
-    pytest-xdist worker (`--dist loadgroup`): they share one cluster and one image tag.
-    Being the largest group, xdist hands it out first, so it runs beside the rest."""
-    for item in items:
-        if "kind_environment" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("docker"))
+    """The tests on the session's docker daemon (the kind cluster's, the image's) run after
+    all others: `.ci/run` builds that daemon's chain while the rest of the suite runs.
+    Under pytest-xdist (`--dist loadgroup`) they are one group, in one worker: they share
+    one cluster and one image tag."""
+    on_docker = {item for item in items if "kind_environment" in getattr(item, "fixturenames", ())}
+    for item in on_docker:
+        item.add_marker(pytest.mark.xdist_group("docker"))
+    items.sort(key=lambda item: item in on_docker)  # stable: the order otherwise holds
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
-"""`python3 -m scripts.kind_offline [build [--cached-only] | running | stop]`.
+"""`python3 -m scripts.kind_offline [build [--cached-only] [--idle] | running | stop]`.
 
 build (the default) makes sure everything exists and the private daemon runs, then prints
 on stdout the settings a shell can `eval`; the last two lines are always `DOCKER_HOST=…`
 and `KDEMO_KIND_NODE_IMAGE=…`. With --cached-only it builds and installs nothing and exits
-3 when anything is missing. running exits 0 when the private daemon answers, 1 when not.
-stop stops the private daemon (and with it any cluster on it).
+3 when anything is missing; with --idle its builds run at idle CPU and disk priority, so
+they can run beside other work. running exits 0 when the private daemon answers, 1 when
+not. stop stops the private daemon (and with it any cluster on it).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from . import versions
 from .binaries import GoBuild, build_all
 from .docker_daemon import PrivateDocker
 from .images import REPOSITORY, ImageBuilder, sandbox_image, storage_manifest
-from .shell import ChainError, NotCached, Timings, run, say
+from .shell import ChainError, NotCached, Timings, at_idle_priority, run, say
 
 _FILES = Path(__file__).resolve().parent / "files"
 HOST_PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap", "jq": "jq", "ip": "iproute2"}
@@ -152,7 +153,14 @@ def main() -> int:
     parser.add_argument(
         "--cached-only", action="store_true", help="build nothing; exit 3 when anything is missing"
     )
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="build at idle CPU and disk priority (nice 19, ionice idle), beside other work",
+    )
     args = parser.parse_args()
+    if args.idle:
+        at_idle_priority()
     cache, daemon = locations()
     try:
         if args.command == "running":

@@ -11,7 +11,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ChainError", "NotCached", "Timings", "run", "say"]
+__all__ = ["ChainError", "NotCached", "Timings", "at_idle_priority", "run", "say"]
+
+_PRIORITY: list[str] = []
+"""What every command runs under: nothing, or idle CPU and disk priority."""
+
+
+def at_idle_priority() -> None:
+    """Run every command from now on at idle CPU and disk priority (nice 19, ionice idle):
+    the builds then use only what the rest of the machine leaves. The private daemon is
+    started otherwise and keeps the normal priority."""
+    _PRIORITY[:] = ["nice", "-n", "19", "ionice", "-c", "3"]
 
 
 class ChainError(Exception):
@@ -39,7 +49,7 @@ def run(
     raises ChainError with the last lines of what the command said."""
     try:
         done = subprocess.run(
-            list(argv),
+            [*_PRIORITY, *argv],
             env={**os.environ, **(env or {})},
             cwd=cwd,
             input=stdin,

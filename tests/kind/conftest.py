@@ -26,7 +26,7 @@ READY_TIMEOUT_S = 240.0
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The kind tests after all others, the lifecycle ones last (stable otherwise)."""
     here = Path(__file__).parent
-    items.sort(key=lambda item: (item.path.parent == here, item.path.name == LAST))
+    items.sort(key=lambda item: (item.path.parent == here, item.path == here / LAST))
 
 
 def status(stack: KindStack) -> dict[str, object]:

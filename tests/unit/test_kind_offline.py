@@ -1,16 +1,18 @@
-"""The offline kind chain's own logic: what it reads from kind's source, and its runc wrapper."""
+"""The offline kind chain's own logic: what it reads from kind's source, its runc wrapper, and
+how the tests wait for a chain building in the background."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from scripts.kind_offline.images import _normalise, parse_storage_manifest
-from tests.offline_kind import parse_settings
+from tests.offline_kind import ChainNotReady, parse_settings, wait_for_chain
 
 ROOT = Path(__file__).resolve().parents[2]
 WRAPPER = ROOT / "scripts" / "kind_offline" / "files" / "runc-nosysresource"
@@ -66,12 +68,46 @@ def test_settings_are_the_key_value_lines_a_shell_would_eval() -> None:
     }
 
 
-@pytest.mark.skipif(
-    shutil.which("jq") is None or not Path("/usr/sbin/runc").exists(),
-    reason="needs jq and /usr/sbin/runc (apt-get install jq runc)",
-)
-def test_the_runc_wrapper_drops_only_cap_sys_resource(tmp_path: Path) -> None:
-    """`create --bundle` and `exec --process` specs lose CAP_SYS_RESOURCE and nothing else."""
+def _finish_chain(directory: Path, status: int, settings: str, log: str) -> None:
+    """What `.ci/run`'s background job leaves: the outputs, then the status, renamed whole."""
+    (directory / "settings").write_text(settings)
+    (directory / "log").write_text(log)
+    (directory / "status.part").write_text(f"{status}\n")
+    (directory / "status.part").rename(directory / "status")
+
+
+def test_the_tests_wait_for_a_chain_building_in_the_background(tmp_path: Path) -> None:
+    """The settings are read once the status says the chain is done, not before."""
+    settings = "DOCKER_HOST=unix:///run/kdemo-kind/docker.sock\nKDEMO_KIND_NODE_IMAGE=a:b\n"
+    timer = threading.Timer(0.5, _finish_chain, (tmp_path, 0, settings, "built\n"))
+    timer.start()
+    try:
+        assert wait_for_chain(tmp_path, timeout=30) == parse_settings(settings)
+        assert (tmp_path / "status").exists()  # it did wait for it
+    finally:
+        timer.cancel()
+
+
+def test_a_failed_background_chain_fails_with_its_last_words(tmp_path: Path) -> None:
+    """A chain that failed: its exit status and the end of its log, not a wait."""
+    _finish_chain(tmp_path, 1, "", "kind-offline: error: ChainError: go is not installed\n")
+    with pytest.raises(ChainNotReady, match=r"failed \(exit 1\):\n.*go is not installed"):
+        wait_for_chain(tmp_path, timeout=30)
+
+
+def test_a_background_chain_that_never_ends_times_out(tmp_path: Path) -> None:
+    with pytest.raises(ChainNotReady, match="did not finish in 1 s"):
+        wait_for_chain(tmp_path, timeout=1)
+
+
+def test_the_runc_wrapper_drops_only_cap_sys_resource(
+    tmp_path: Path, kind_environment: dict[str, str]
+) -> None:
+    """`create --bundle` and `exec --process` specs lose CAP_SYS_RESOURCE and nothing else.
+
+    `kind_environment`: the chain installs jq and runc (with docker.io) where it can."""
+    if shutil.which("jq") is None or not Path("/usr/sbin/runc").exists():
+        pytest.skip("needs jq and /usr/sbin/runc (apt-get install jq runc)")
     caps = ["CAP_CHOWN", "CAP_SYS_RESOURCE", "CAP_NET_ADMIN"]
     bundle = tmp_path / "bundle"
     bundle.mkdir()
