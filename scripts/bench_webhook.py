@@ -60,11 +60,12 @@ from typing import Any
 from kdemo.flow.payloads import comment_payload
 from kdemo.flow.webhook import build_delivery
 from kdemo.runtime.stackfile import load_stack
+from kdemo.runtime.statedir import user_cache_dir
 from scripts.bench_stack import children_of, read_response
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent / "bench"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kdemo" / "bench"
+CACHE = user_cache_dir() / "bench"
 PROBOT_VERSION = "14.3.2"
 NPM_PACKAGES = (f"probot@{PROBOT_VERSION}", "@octokit/webhooks-examples")
 CONNECTIONS = 16

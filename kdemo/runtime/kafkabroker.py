@@ -32,7 +32,7 @@ from pathlib import Path
 from kdemo.errors import KdemoError
 from kdemo.runtime.kafkaprobe import api_versions_ok
 from kdemo.runtime.ports import HOST
-from kdemo.runtime.statedir import atomic_write
+from kdemo.runtime.statedir import atomic_write, user_cache_dir
 
 __all__ = [
     "CACHE_ENV",
@@ -79,8 +79,7 @@ def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get(CACHE_ENV):
         return Path(env[CACHE_ENV]).expanduser().absolute()
-    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base.expanduser().absolute() / "kdemo" / f"kafka-{KAFKA_VERSION}"
+    return user_cache_dir(env) / f"kafka-{KAFKA_VERSION}"
 
 
 def locate_java() -> Path | None:

@@ -89,28 +89,6 @@ def _password() -> str:
     return _random.token_urlsafe(24)
 
 
-def _new_keypair() -> tuple[str, str]:
-    # Late: only new secrets need it, and every command that reads the stack loads this module.
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(
-            serialization.Encoding.PEM,
-            serialization.PublicFormat.SubjectPublicKeyInfo,
-        )
-        .decode()
-    )
-    return private, public
-
-
 def complete_secrets(data: dict[str, Any], webhook_secret: str | None = None) -> bool:
     """Add to `data` (the fields of `Secrets`) whatever it lacks, newly made; whether
     anything was added. A missing webhook secret becomes `webhook_secret`, else a random one.
@@ -120,7 +98,10 @@ def complete_secrets(data: dict[str, Any], webhook_secret: str | None = None) ->
         data["webhook_secret"] = webhook_secret or _random.token_hex(32)
         changed = True
     if "intent_signing_key" not in data or "intent_verify_key" not in data:
-        data["intent_signing_key"], data["intent_verify_key"] = _new_keypair()
+        # Late: only new secrets need it, and every command that reads the stack loads this.
+        from services.common.intent_tokens import generate_ed25519_keypair
+
+        data["intent_signing_key"], data["intent_verify_key"] = generate_ed25519_keypair()
         changed = True
     defaults: dict[str, Callable[[], str]] = {
         "link_nonce_secret": lambda: _random.token_hex(32),

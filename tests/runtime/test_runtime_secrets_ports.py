@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kdemo.errors import ConfigError, PortInUse, SecretMismatch, UsageError
 from kdemo.runtime.local.secrets import load_or_create_secrets
 from kdemo.runtime.ports import allocate_ports, check_ports_free, port_env_var, port_names
-from kdemo.runtime.statedir import default_state_dir
+from kdemo.runtime.statedir import default_state_dir, user_cache_dir
 
 GOOD_SECRET = "a-webhook-secret-of-32-bytes-xyz"
 
@@ -151,3 +151,16 @@ def test_port_in_use_names_port_node_and_variable(listener: int) -> None:
 def test_default_state_dir(env: dict[str, str], expected: Path) -> None:
     """KDEMO_STATE_DIR wins, then XDG_STATE_HOME, then ~/.local/state."""
     assert default_state_dir(env) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"XDG_CACHE_HOME": "/x/cache"}, Path("/x/cache/kdemo")),
+        ({"XDG_CACHE_HOME": ""}, Path.home() / ".cache/kdemo"),
+        ({}, Path.home() / ".cache/kdemo"),
+    ],
+)
+def test_user_cache_dir(env: dict[str, str], expected: Path) -> None:
+    """The cache the PostgreSQL templates (not as root) and the Kafka jars share."""
+    assert user_cache_dir(env) == expected
