@@ -30,6 +30,7 @@ from kdemo.runtime.buses import BUSES, DEFAULT_BUS, all_node_names, check_bus, n
 from kdemo.runtime.local.env import public_urls
 from kdemo.runtime.local.nats import nats_root
 from kdemo.runtime.local.nodes import (
+    NodeSpec,
     kafka_root,
     node_specs,
     node_url,
@@ -73,6 +74,18 @@ DOWN_TIMEOUT_S = 10.0
 # A clean stop per node: SIGTERM is postgres' "smart" shutdown, which waits for every
 # client (the services' pools) to leave; SIGINT is its "fast" one.
 CLEAN_STOP: dict[str, signal.Signals] = {"postgres": signal.SIGINT}
+
+
+def _probe_all(specs: dict[str, NodeSpec]) -> dict[str, bool]:
+    """Each node's readiness probe, all at once: each waits on its node's answer (a
+    subprocess or a socket), so `status` takes as long as the slowest, not the sum."""
+    from concurrent.futures import ThreadPoolExecutor  # late: only a running stack is probed
+
+    if not specs:
+        return {}
+    with ThreadPoolExecutor(len(specs), thread_name_prefix="probe") as pool:
+        futures = {name: pool.submit(spec.probe) for name, spec in specs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 class LocalRuntime(Runtime):
@@ -351,6 +364,13 @@ class LocalRuntime(Runtime):
         specs = (
             node_specs(self.state_dir, stack, self._secrets(), dict(os.environ)) if running else {}
         )
+        probed = _probe_all(
+            {
+                name: spec
+                for name, spec in specs.items()
+                if (nodes.get(name) or {}).get("state") == "running"
+            }
+        )
         rows = []
         for name in self._wanted():
             info = nodes.get(name) or {}
@@ -361,7 +381,7 @@ class LocalRuntime(Runtime):
                 state = "down"
             elif recorded == "restarting":
                 state = "restarting"
-            elif recorded == "running" and name in specs and specs[name].probe():
+            elif recorded == "running" and probed.get(name, False):
                 state, ready = "ready", True
             else:
                 state = "starting"
