@@ -11,13 +11,15 @@ probe. /healthz answers at once; /readyz and the API once all of that is up.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common import bus as busmod
 from services.common.db import open_database
@@ -105,6 +107,28 @@ class _Gateway:
             await self.life.pause(DB_PROBE_S)
 
 
+class _CountApiRequests:
+    """Counts `/api/` requests on the browser → gateway edge: frontend counts its own calls
+    client-side; everyone else is "browser" (the CLI included).
+
+    Plain ASGI: Starlette's `BaseHTTPMiddleware` runs each request in a task group of its
+    own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or not scope.get("path", "").startswith("/api/")
+            or Headers(scope=scope).get("x-kdemo-client") == FRONTEND_HEADER
+        ):
+            await self.app(scope, receive, send)
+            return
+        with observe_edge(BROWSER):
+            await self.app(scope, receive, send)
+
+
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     """The gateway app; settings are read from the environment at start-up when not given."""
     running: dict[str, _Gateway] = {}
@@ -128,18 +152,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         openapi_url=None,
     )
 
-    @app.middleware("http")
-    async def count_api_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # frontend counts its own calls client-side; everyone else is "browser" (CLI included)
-        if (
-            not request.url.path.startswith("/api/")
-            or request.headers.get("x-kdemo-client") == FRONTEND_HEADER
-        ):
-            return await call_next(request)
-        with observe_edge(BROWSER):
-            return await call_next(request)
+    app.add_middleware(_CountApiRequests)
 
     install_common_routes(
         app, ready=lambda: "gateway" in running and running["gateway"].life.ready()
